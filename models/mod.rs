@@ -1,0 +1,189 @@
+//! The systems the model checker explores.
+//!
+//! Each model lives in one file: the spec or system it follows (cited), its
+//! parameters, its properties, its symmetry, its variants, and tests that pin its
+//! state counts and assert each variant's counterexample. [`registry`] lists them
+//! all; `haft check` and the tests reach every model through it.
+
+pub mod commit_spec;
+pub mod harness;
+pub mod params;
+pub mod refinement;
+pub mod two_phase_spec;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::net::{SocketAddr, TcpListener};
+
+use stateright::Model;
+
+pub use harness::{CheckOptions, CheckReport, Progress, PropertyReport, Step, Strategy};
+pub use params::{ParamError, ParamKind, ParamSpec, ParamValue, Params};
+
+/// A model `haft check` knows by name.
+pub struct ModelEntry {
+    /// The name used on the command line.
+    pub name: &'static str,
+    /// One line saying what the model is.
+    pub summary: &'static str,
+    /// Its parameters, with defaults and allowed values.
+    pub params: &'static [ParamSpec],
+    /// Whether `--symmetry` is supported.
+    pub symmetry: bool,
+    check: fn(&Params, &CheckOptions) -> Result<CheckReport, ModelError>,
+    explore: fn(&Params, SocketAddr) -> Result<(), ModelError>,
+}
+
+impl ModelEntry {
+    /// Parses `key=value` pairs against this model's parameters.
+    pub fn params<S: AsRef<str>>(&self, pairs: &[S]) -> Result<Params, ModelError> {
+        Ok(Params::parse(self.name, self.params, pairs)?)
+    }
+
+    /// The model at its default size.
+    pub fn default_params(&self) -> Params {
+        Params::defaults(self.name, self.params)
+    }
+
+    /// Checks the model exhaustively.
+    pub fn check(
+        &self,
+        params: &Params,
+        options: &CheckOptions,
+    ) -> Result<CheckReport, ModelError> {
+        if options.symmetry && !self.symmetry {
+            return Err(ModelError::NoSymmetry { model: self.name });
+        }
+        (self.check)(params, options)
+    }
+
+    /// Serves stateright's Explorer for the model on `addr` (blocks).
+    pub fn explore(&self, params: &Params, addr: SocketAddr) -> Result<(), ModelError> {
+        (self.explore)(params, addr)
+    }
+}
+
+/// Why a model could not be checked or explored.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// No model has that name.
+    #[error("there is no model `{name}`; the models are: {known}")]
+    UnknownModel {
+        /// The name given.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// A parameter was refused.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// The model has no symmetry reduction.
+    #[error("model `{model}` has no symmetry reduction; run it without --symmetry")]
+    NoSymmetry {
+        /// The model.
+        model: &'static str,
+    },
+    /// The Explorer could not listen on the address.
+    #[error("cannot serve the Explorer on {addr}: {source}; choose another --addr")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// Every model, in the order `haft check` runs them.
+pub fn registry() -> &'static [ModelEntry] {
+    &REGISTRY
+}
+
+/// Finds a model by name.
+pub fn find(name: &str) -> Result<&'static ModelEntry, ModelError> {
+    registry()
+        .iter()
+        .find(|entry| entry.name == name)
+        .ok_or_else(|| ModelError::UnknownModel {
+            name: name.to_string(),
+            known: registry()
+                .iter()
+                .map(|entry| entry.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+static REGISTRY: [ModelEntry; 2] = [
+    ModelEntry {
+        name: commit_spec::NAME,
+        summary: "Lamport's TCommit: the specification of transaction commit",
+        params: commit_spec::PARAMS,
+        symmetry: true,
+        check: |params, options| {
+            let model = commit_spec::TCommit::from_params(params)?;
+            let representative = commit_spec::representative;
+            Ok(harness::run(
+                commit_spec::NAME,
+                params.clone(),
+                model,
+                Some(representative),
+                options,
+            ))
+        },
+        explore: |params, addr| serve(commit_spec::TCommit::from_params(params)?, None, addr),
+    },
+    ModelEntry {
+        name: two_phase_spec::NAME,
+        summary: "Lamport's TwoPhase: two-phase commit as a spec; refines TCommit",
+        params: two_phase_spec::PARAMS,
+        symmetry: true,
+        check: |params, options| {
+            let model = two_phase_spec::TwoPhase::from_params(params)?;
+            let spec = commit_spec::TCommit { rms: model.rms };
+            let mut report = harness::run(
+                two_phase_spec::NAME,
+                params.clone(),
+                model.clone(),
+                Some(two_phase_spec::representative),
+                options,
+            );
+            let mut refinement =
+                refinement::check_refinement(&model, &spec, two_phase_spec::to_tcommit);
+            refinement.name = "refines TCommit";
+            report.properties.push(refinement);
+            Ok(report)
+        },
+        explore: |params, addr| {
+            serve(
+                two_phase_spec::TwoPhase::from_params(params)?,
+                Some(two_phase_spec::representative),
+                addr,
+            )
+        },
+    },
+];
+
+/// Serves stateright's Explorer for `model`. Checks first that the address can
+/// be bound, so that a busy port is a clear error rather than a panic inside the
+/// Explorer.
+fn serve<M>(
+    model: M,
+    symmetry: Option<fn(&M::State) -> M::State>,
+    addr: SocketAddr,
+) -> Result<(), ModelError>
+where
+    M: Model + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+{
+    drop(TcpListener::bind(addr).map_err(|source| ModelError::Listen { addr, source })?);
+    let mut builder = model.checker();
+    if let Some(representative) = symmetry {
+        builder = builder.symmetry_fn(representative);
+    }
+    builder.serve(addr);
+    Ok(())
+}

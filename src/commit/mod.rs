@@ -1,0 +1,1 @@
+//! Two-phase commit: coordinator, participant, their messages and durable records.

@@ -1,0 +1,32 @@
+//! haft — distributed-systems protocols as explicit state machines.
+//!
+//! # The determinism contract
+//!
+//! Every protocol machine in haft is a [`stateright`] actor (or, for the published
+//! specifications, a stateright `Model`). A machine:
+//!
+//! - does no I/O: messages, timers, durable saves and random choices leave it as
+//!   commands in stateright's [`Out`](stateright::actor::Out);
+//! - reads no clock: where a machine needs time, the caller passes it in;
+//! - draws no random number: a choice is offered to the caller with
+//!   `Out::choose_random` and comes back through `on_random`.
+//!
+//! That is what lets the same code be explored exhaustively by the model checker
+//! (see [`models`]) and driven over a real network by a runtime that holds no
+//! protocol logic of its own.
+//!
+//! # Layout
+//!
+//! - [`commit`] — two-phase commit: coordinator, participant, their messages and
+//!   durable records;
+//! - [`models`] — the systems the checker explores, their properties and the
+//!   named variants that reproduce known bugs;
+//! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod commit;
+pub mod sync;
+
+#[path = "../models/mod.rs"]
+pub mod models;
