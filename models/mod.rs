@@ -98,7 +98,7 @@ pub enum ModelError {
 
 /// Every model, in the order `haft check` runs them.
 pub fn registry() -> &'static [ModelEntry] {
-    &REGISTRY
+    REGISTRY
 }
 
 /// Finds a model by name.
@@ -116,7 +116,7 @@ pub fn find(name: &str) -> Result<&'static ModelEntry, ModelError> {
         })
 }
 
-static REGISTRY: [ModelEntry; 2] = [
+static REGISTRY: &[ModelEntry] = &[
     ModelEntry {
         name: commit_spec::NAME,
         summary: "Lamport's TCommit: the specification of transaction commit",
