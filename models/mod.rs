@@ -9,6 +9,7 @@ pub mod commit_spec;
 pub mod harness;
 pub mod params;
 pub mod refinement;
+pub mod two_phase;
 pub mod two_phase_spec;
 
 #[cfg(test)]
@@ -164,6 +165,20 @@ static REGISTRY: &[ModelEntry] = &[
             )
         },
     },
+    ModelEntry {
+        name: two_phase::NAME,
+        summary: "src/commit's coordinator and participants on a lossy, crashing network",
+        params: two_phase::PARAMS,
+        symmetry: false,
+        check: |params, options| Ok(two_phase::check(params, options)?),
+        explore: |params, addr| {
+            serve(
+                two_phase::TwoPhaseConfig::from_params(params)?.into_model(),
+                None,
+                addr,
+            )
+        },
+    },
 ];
 
 /// Serves stateright's Explorer for `model`. Checks first that the address can
@@ -171,7 +186,7 @@ static REGISTRY: &[ModelEntry] = &[
 /// Explorer.
 fn serve<M>(
     model: M,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<harness::Representative<M>>,
     addr: SocketAddr,
 ) -> Result<(), ModelError>
 where

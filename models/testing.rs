@@ -27,7 +27,7 @@ where
 /// Checks `model` exhaustively with symmetry reduction.
 pub fn check_symmetric<M>(
     model: M,
-    representative: fn(&M::State) -> M::State,
+    representative: harness::Representative<M>,
     threads: usize,
 ) -> CheckReport
 where

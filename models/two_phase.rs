@@ -1,0 +1,476 @@
+//! `two-phase`: the coordinator and participants of `src/commit`, as actors on an
+//! unordered, duplicating (optionally lossy) network with crashes.
+//!
+//! Properties are Bernstein, Hadzilacos & Goodman's atomic-commitment conditions
+//! (*Concurrency Control and Recovery in Database Systems*, 1987, §7.2):
+//!
+//! - **AC1 agreement**: no two actors decide differently on a transaction;
+//! - **AC2 irrevocable**: no actor's decision ever changes;
+//! - **AC3 validity**: commit only if every participant voted Yes;
+//! - **AC4 non-triviality**: sometimes every participant commits; sometimes the
+//!   transaction aborts (`sometimes` properties: the outcomes are reachable);
+//! - **AC5 termination**: with no crashes, every participant eventually decides;
+//! - **durability**: a participant's durable store holds every write it has
+//!   acknowledged as committed (so a crash cannot lose it);
+//! - **refinement**: projected onto TwoPhase's variables, every explored
+//!   transition is a `two-phase-spec` step, a stutter, or — where one handler
+//!   counts the last Yes and commits at once — two steps in a row.
+//!
+//! Decisions are recorded in the model's *history* (an auxiliary variable): an
+//! actor announces every decision in a message (a coordinator's `Outcome`, a
+//! participant's `Ack`, No vote or answer to a peer), so a crash that wipes an
+//! actor's memory cannot hide a decision it made.
+//!
+//! Actor 0 is the coordinator; actors 1..=participants are the participants.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stateright::Expectation;
+use stateright::actor::{
+    ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network, model_timeout,
+};
+
+use crate::commit::{
+    CommitActor, CommitState, Coordinator, Msg, Outcome, Participant, Record, TxnId, TxnPlan,
+    TxnRecord, Variant, Vote, WriteSet,
+};
+
+use super::commit_spec::RmState;
+use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::refinement::check_refinement_of;
+use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
+
+/// The model's name in `haft check`.
+pub const NAME: &str = "two-phase";
+
+const VARIANT_NAMES: &[&str] = &[
+    "correct",
+    "ignore-votes",
+    "no-durable-vote",
+    "abort-after-yes",
+    "forget-decision",
+    "early-forget",
+    "no-resend",
+    "volatile-apply",
+];
+
+/// Parameters of `two-phase`.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "participants",
+        default: "3",
+        kind: ParamKind::Int { min: 1, max: 5 },
+        help: "participants of each transaction",
+    },
+    ParamSpec {
+        name: "txns",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 2 },
+        help: "transactions run by the coordinator (two contend for a key at participant 1)",
+    },
+    ParamSpec {
+        name: "lossy",
+        default: "false",
+        kind: ParamKind::Bool,
+        help: "the network may drop messages",
+    },
+    ParamSpec {
+        name: "crashes",
+        default: "0",
+        kind: ParamKind::Int { min: 0, max: 2 },
+        help: "how many actors may be down at once (the coordinator included)",
+    },
+    ParamSpec {
+        name: "variant",
+        default: "correct",
+        kind: ParamKind::Choice(VARIANT_NAMES),
+        help: "a named fault the checker must refute (see src/commit/variant.rs)",
+    },
+];
+
+/// The coordinator's id (actor 0).
+pub fn coordinator_id() -> Id {
+    Id::from(0)
+}
+
+/// The configuration of a `two-phase` system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TwoPhaseConfig {
+    /// Participants per transaction.
+    pub participants: usize,
+    /// Transactions.
+    pub txns: usize,
+    /// Whether the network drops messages.
+    pub lossy: bool,
+    /// How many actors may be down at once.
+    pub crashes: usize,
+    /// The fault, if any.
+    pub variant: Variant,
+}
+
+impl Default for TwoPhaseConfig {
+    fn default() -> Self {
+        TwoPhaseConfig {
+            participants: 3,
+            txns: 1,
+            lossy: false,
+            crashes: 0,
+            variant: Variant::Correct,
+        }
+    }
+}
+
+/// What the model remembers beyond the actors' states (TLA+'s auxiliary
+/// variables): every decision and vote ever announced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct History {
+    /// Every decision made: (actor, transaction, outcome).
+    pub decisions: BTreeSet<(Id, TxnId, Outcome)>,
+    /// The coordinator's decision on each transaction: the first outcome it sent.
+    pub coordinator_decision: BTreeMap<TxnId, Outcome>,
+    /// Yes votes sent: (participant, transaction).
+    pub yes_votes: BTreeSet<(Id, TxnId)>,
+    /// Yes votes the coordinator counted before deciding (TwoPhase's tmPrepared).
+    pub counted_yes: BTreeSet<(Id, TxnId)>,
+    /// Per participant, the transactions it acknowledged as committed, in the
+    /// order it applied them (the order matters where two write the same key;
+    /// the interleaving across participants does not, so it is not kept).
+    pub commit_acks: BTreeMap<Id, Vec<TxnId>>,
+    /// A prepared participant has learned Commit from a peer.
+    pub cooperative_commit: bool,
+}
+
+/// The system the checker explores.
+pub type TwoPhaseModel = ActorModel<CommitActor, TwoPhaseSystem, History>;
+
+/// A state of [`TwoPhaseModel`].
+pub type SystemState = ActorModelState<CommitActor, History>;
+
+/// The model's configuration together with the transactions it runs.
+#[derive(Clone, Debug)]
+pub struct TwoPhaseSystem {
+    /// The parameters.
+    pub config: TwoPhaseConfig,
+    /// The transactions, as the coordinator begins them.
+    pub plans: Vec<TxnPlan>,
+}
+
+impl TwoPhaseSystem {
+    fn participant_ids(&self) -> impl Iterator<Item = Id> + '_ {
+        (1..=self.config.participants).map(Id::from)
+    }
+
+    fn writes(&self, txn: TxnId, participant: Id) -> Option<&WriteSet> {
+        self.plans
+            .iter()
+            .find(|p| p.txn == txn)
+            .and_then(|p| p.writes.get(&participant))
+    }
+}
+
+/// The transactions of a configuration. Transaction `t0` writes key `k` at every
+/// participant; `t1` writes `k` at participant 1 — contending with `t0` for its
+/// lock — and `j` elsewhere.
+pub fn plans(participants: usize, txns: usize) -> Vec<TxnPlan> {
+    (0..txns as u64)
+        .map(|t| {
+            let writes = (1..=participants)
+                .map(|p| {
+                    let key = if t == 0 || p == 1 { "k" } else { "j" };
+                    let writes = WriteSet::from([(key.to_string(), format!("t{t}"))]);
+                    (Id::from(p), writes)
+                })
+                .collect();
+            TxnPlan {
+                txn: TxnId(t),
+                writes,
+            }
+        })
+        .collect()
+}
+
+impl TwoPhaseConfig {
+    /// Reads a configuration from checked parameters.
+    pub fn from_params(params: &Params) -> Result<TwoPhaseConfig, ParamError> {
+        let variant = params.choice("variant");
+        Ok(TwoPhaseConfig {
+            participants: params.usize("participants"),
+            txns: params.usize("txns"),
+            lossy: params.bool("lossy"),
+            crashes: params.usize("crashes"),
+            variant: Variant::from_name(variant)
+                .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
+        })
+    }
+
+    /// Builds the actor model.
+    pub fn into_model(self) -> TwoPhaseModel {
+        let system = TwoPhaseSystem {
+            plans: plans(self.participants, self.txns),
+            config: self.clone(),
+        };
+        let coordinator = CommitActor::Coordinator(Coordinator {
+            initial: system.plans.clone(),
+            vote_timeout: model_timeout(),
+            resend_every: model_timeout(),
+            variant: self.variant,
+        });
+        let participant = CommitActor::Participant(Participant {
+            free_vote: true,
+            uncertain_after: model_timeout(),
+            variant: self.variant,
+        });
+        let mut model = ActorModel::new(system, History::default())
+            .actor(coordinator)
+            .actors(std::iter::repeat_n(participant, self.participants))
+            .init_network(Network::new_unordered_duplicating([]))
+            .lossy_network(if self.lossy {
+                LossyNetwork::Yes
+            } else {
+                LossyNetwork::No
+            })
+            .max_crashes(self.crashes)
+            .record_msg_out(record_out)
+            .record_msg_in(record_in)
+            .property(Expectation::Always, "AC1 agreement", |_, s| agreement(s))
+            .property(Expectation::Always, "AC2 irrevocable", |_, s| {
+                irrevocable(s)
+            })
+            .property(Expectation::Always, "AC3 commit needs all Yes", |m, s| {
+                validity(&m.cfg, s)
+            })
+            .property(Expectation::Always, "durability", |m, s| durable(&m.cfg, s))
+            .property(Expectation::Sometimes, "AC4 all commit", |m, s| {
+                all_decided(&m.cfg, s, TxnId(0), Some(Outcome::Commit))
+            })
+            .property(Expectation::Sometimes, "AC4 all abort", |m, s| {
+                all_decided(&m.cfg, s, TxnId(0), Some(Outcome::Abort))
+            })
+            .property(Expectation::Sometimes, "cooperative termination", |_, s| {
+                s.history.cooperative_commit
+            });
+        if self.crashes == 0 {
+            // With crashes, a participant may stay down forever; termination is
+            // then only promised to the live ones, and stateright's `eventually`
+            // is judged at terminal states, which a down actor never reaches.
+            model = model.property(Expectation::Eventually, "AC5 termination", |m, s| {
+                (0..m.cfg.plans.len() as u64).all(|t| all_decided(&m.cfg, s, TxnId(t), None))
+            });
+        }
+        model
+    }
+}
+
+fn record_out(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Option<History> {
+    let _ = cfg;
+    let mut next = history.clone();
+    let from_coordinator = env.src == coordinator_id();
+    match *env.msg {
+        Msg::Vote {
+            txn,
+            vote: Vote::Yes,
+        } => {
+            next.yes_votes.insert((env.src, txn));
+        }
+        Msg::Vote {
+            txn,
+            vote: Vote::No,
+        } => {
+            next.decisions.insert((env.src, txn, Outcome::Abort));
+        }
+        Msg::Outcome { txn, outcome } if from_coordinator => {
+            match next.coordinator_decision.get(&txn) {
+                None => {
+                    next.coordinator_decision.insert(txn, outcome);
+                    next.decisions.insert((env.src, txn, outcome));
+                }
+                // An Abort after a Commit is presumed abort answering for a
+                // transaction the coordinator has forgotten: not a decision.
+                // What matters is whether a participant acts on it, which the
+                // participants' own decisions show.
+                Some(Outcome::Commit) => {}
+                Some(Outcome::Abort) => {
+                    next.decisions.insert((env.src, txn, outcome));
+                }
+            }
+        }
+        // A participant's answer to a peer, or its acknowledgement, states its
+        // own decision.
+        Msg::Outcome { txn, outcome } | Msg::Ack { txn, outcome } => {
+            next.decisions.insert((env.src, txn, outcome));
+            if outcome == Outcome::Commit && matches!(env.msg, Msg::Ack { .. }) {
+                let applied = next.commit_acks.entry(env.src).or_default();
+                if !applied.contains(&txn) {
+                    applied.push(txn);
+                }
+            }
+        }
+        Msg::Prepare { .. } | Msg::Query { .. } => return None,
+    }
+    (next != *history).then_some(next)
+}
+
+fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Option<History> {
+    let _ = cfg;
+    match *env.msg {
+        // The coordinator changed state on a Yes: it counted it (the vote is
+        // ignored once decided, and by a recovered coordinator).
+        Msg::Vote {
+            txn,
+            vote: Vote::Yes,
+        } if env.dst == coordinator_id() && !history.coordinator_decision.contains_key(&txn) => {
+            let mut next = history.clone();
+            next.counted_yes.insert((env.src, txn));
+            Some(next)
+        }
+        Msg::Outcome {
+            txn,
+            outcome: Outcome::Commit,
+        } if env.src != coordinator_id()
+            && !history.cooperative_commit
+            && !history
+                .decisions
+                .iter()
+                .any(|(who, t, _)| *who == env.dst && *t == txn) =>
+        {
+            let mut next = history.clone();
+            next.cooperative_commit = true;
+            Some(next)
+        }
+        _ => None,
+    }
+}
+
+fn agreement(state: &SystemState) -> bool {
+    let d = &state.history.decisions;
+    !d.iter().any(|(_, txn, outcome)| {
+        *outcome == Outcome::Commit && d.iter().any(|(_, t, o)| t == txn && *o == Outcome::Abort)
+    })
+}
+
+fn irrevocable(state: &SystemState) -> bool {
+    let d = &state.history.decisions;
+    !d.iter().any(|(who, txn, outcome)| {
+        *outcome == Outcome::Commit && d.contains(&(*who, *txn, Outcome::Abort))
+    })
+}
+
+fn validity(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
+    let h = &state.history;
+    h.decisions
+        .iter()
+        .filter(|(_, _, outcome)| *outcome == Outcome::Commit)
+        .all(|(_, txn, _)| {
+            cfg.participant_ids()
+                .all(|p| h.yes_votes.contains(&(p, *txn)))
+        })
+}
+
+fn participant_state(state: &SystemState, id: Id) -> &crate::commit::ParticipantState {
+    match &*state.actor_states[usize::from(id)] {
+        CommitState::Participant(p) => p,
+        CommitState::Coordinator(_) => unreachable!("actors 1.. are participants"),
+    }
+}
+
+fn durable(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
+    cfg.participant_ids().all(|p| {
+        let mut expected = BTreeMap::new();
+        for txn in state.history.commit_acks.get(&p).into_iter().flatten() {
+            if let Some(writes) = cfg.writes(*txn, p) {
+                expected.extend(writes.clone());
+            }
+        }
+        let saved = match &state.actor_storages[usize::from(p)] {
+            Some(Record::Participant(record)) => record.store == expected,
+            Some(Record::Coordinator(_)) => false,
+            None => expected.is_empty(),
+        };
+        let in_memory =
+            state.crashed[usize::from(p)] || participant_state(state, p).record.store == expected;
+        saved && in_memory
+    })
+}
+
+fn all_decided(
+    cfg: &TwoPhaseSystem,
+    state: &SystemState,
+    txn: TxnId,
+    outcome: Option<Outcome>,
+) -> bool {
+    cfg.participant_ids().all(|p| {
+        let decided = participant_state(state, p).outcome(txn);
+        match outcome {
+            Some(wanted) => decided == Some(wanted),
+            None => decided.is_some(),
+        }
+    })
+}
+
+/// Projects a system state onto TwoPhase's variables, one TwoPhase state per
+/// transaction: `rmState` from each participant's records, `tmState` from the
+/// coordinator's recorded decision, `tmPrepared` from the Yes votes it counted,
+/// and `msgs` from the votes and decisions ever sent.
+pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseState> {
+    let h = &state.history;
+    (0..cfg.plans.len() as u64)
+        .map(TxnId)
+        .map(|txn| {
+            let decision = h.coordinator_decision.get(&txn).copied();
+            TwoPhaseState {
+                rm_state: cfg
+                    .participant_ids()
+                    .map(
+                        |p| match participant_state(state, p).record.txns.get(&txn) {
+                            None => RmState::Working,
+                            Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
+                            Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
+                            Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused) => {
+                                RmState::Aborted
+                            }
+                        },
+                    )
+                    .collect(),
+                tm_state: match decision {
+                    None => TmState::Init,
+                    Some(Outcome::Commit) => TmState::Committed,
+                    Some(Outcome::Abort) => TmState::Aborted,
+                },
+                tm_prepared: cfg
+                    .participant_ids()
+                    .map(|p| h.counted_yes.contains(&(p, txn)))
+                    .collect(),
+                prepared_msg: cfg
+                    .participant_ids()
+                    .map(|p| h.yes_votes.contains(&(p, txn)))
+                    .collect(),
+                commit_msg: decision == Some(Outcome::Commit),
+                abort_msg: decision == Some(Outcome::Abort),
+            }
+        })
+        .collect()
+}
+
+/// Checks that every reachable transition refines TwoPhase (see the module doc).
+pub fn check_refinement(model: &TwoPhaseModel) -> PropertyReport {
+    let spec = TwoPhase {
+        rms: model.cfg.config.participants,
+    };
+    let mut report = check_refinement_of(model, &spec, 2, |s| to_two_phase(&model.cfg, s));
+    report.name = "refines TwoPhase";
+    report
+}
+
+/// Checks the model and its refinement of TwoPhase.
+pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
+    let model = TwoPhaseConfig::from_params(params)?.into_model();
+    let mut report = harness::run(NAME, params.clone(), model.clone(), None, options);
+    if report.complete {
+        report.properties.push(check_refinement(&model));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {}
