@@ -246,10 +246,12 @@ impl TwoPhaseConfig {
             })
             .property(Expectation::Sometimes, "AC4 all abort", |m, s| {
                 all_decided(&m.cfg, s, TxnId(0), Some(Outcome::Abort))
-            })
-            .property(Expectation::Sometimes, "cooperative termination", |_, s| {
+            });
+        if self.participants >= 2 {
+            model = model.property(Expectation::Sometimes, "cooperative termination", |_, s| {
                 s.history.cooperative_commit
             });
+        }
         if self.crashes == 0 {
             // With crashes, a participant may stay down forever; termination is
             // then only promised to the live ones, and stateright's `eventually`
@@ -473,4 +475,277 @@ pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, Par
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::*;
+
+    fn run(config: TwoPhaseConfig) -> (CheckReport, PropertyReport) {
+        let model = config.into_model();
+        let options = CheckOptions {
+            threads: 2,
+            ..CheckOptions::default()
+        };
+        let params = Params::defaults(NAME, PARAMS);
+        let report = harness::run(NAME, params, model.clone(), None, &options);
+        assert!(report.complete);
+        (report, check_refinement(&model))
+    }
+
+    fn config(
+        participants: usize,
+        lossy: bool,
+        crashes: usize,
+        variant: Variant,
+    ) -> TwoPhaseConfig {
+        TwoPhaseConfig {
+            participants,
+            txns: 1,
+            lossy,
+            crashes,
+            variant,
+        }
+    }
+
+    /// The names of the `always`/`eventually` properties that fail, refinement
+    /// included.
+    fn broken(report: &CheckReport, refinement: &PropertyReport) -> Vec<&'static str> {
+        report
+            .properties
+            .iter()
+            .chain(std::iter::once(refinement))
+            .filter(|p| p.expectation != "sometimes" && !p.holds)
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// The actions of the counterexample to `property`.
+    fn trace(report: &CheckReport, property: &str) -> Vec<String> {
+        report
+            .property(property)
+            .and_then(|p| p.counterexample.clone())
+            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
+            .into_iter()
+            .map(|step| step.action)
+            .collect()
+    }
+
+    fn assert_passes(report: &CheckReport, refinement: &PropertyReport) {
+        assert!(report.passed(), "{report:#?}");
+        assert!(refinement.holds, "{refinement:#?}");
+    }
+
+    #[test]
+    fn default_configuration_passes_with_pinned_counts() {
+        let (report, refinement) = run(TwoPhaseConfig::default());
+        assert_passes(&report, &refinement);
+        assert_eq!(report.unique_states, 650_573);
+    }
+
+    #[test]
+    fn two_participants_pass_with_crashes_and_loss() {
+        let (report, refinement) = run(config(2, false, 0, Variant::Correct));
+        assert_passes(&report, &refinement);
+        assert_eq!(report.unique_states, 10_048);
+
+        let (report, refinement) = run(config(2, false, 1, Variant::Correct));
+        assert_passes(&report, &refinement);
+        assert_eq!(report.unique_states, 49_360);
+
+        let (report, refinement) = run(config(1, true, 0, Variant::Correct));
+        assert_passes(&report, &refinement);
+        assert_eq!(report.unique_states, 1_008);
+    }
+
+    #[test]
+    fn two_contending_transactions_pass() {
+        let (report, refinement) = run(TwoPhaseConfig {
+            participants: 2,
+            txns: 2,
+            ..TwoPhaseConfig::default()
+        });
+        assert_passes(&report, &refinement);
+        assert!(report.unique_states > 10_048);
+    }
+
+    #[test]
+    fn ignore_votes_commits_over_a_no_vote() {
+        let (report, refinement) = run(config(2, false, 0, Variant::IgnoreVotes));
+        assert_eq!(
+            broken(&report, &refinement),
+            [
+                "AC1 agreement",
+                "AC3 commit needs all Yes",
+                "refines TwoPhase"
+            ]
+        );
+        let trace = trace(&report, "AC3 commit needs all Yes");
+        assert!(
+            trace.iter().any(|a| a.contains("vote: No } → Id(0)")),
+            "{trace:?}"
+        );
+        assert!(
+            trace.last().unwrap().contains("outcome: Commit"),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn no_durable_vote_forgets_a_promise_across_a_crash() {
+        let (report, refinement) = run(config(2, false, 1, Variant::NoDurableVote));
+        assert_eq!(
+            broken(&report, &refinement),
+            ["AC1 agreement", "refines TwoPhase"]
+        );
+        let trace = trace(&report, "AC1 agreement");
+        let crash = trace
+            .iter()
+            .position(|a| a.starts_with("Crash(Id("))
+            .expect("a crash");
+        assert!(
+            trace[..crash]
+                .iter()
+                .any(|a| a.contains("Vote(TxnId(0), Yes)")),
+            "{trace:?}"
+        );
+        assert!(
+            trace[crash..]
+                .iter()
+                .any(|a| a.contains("Vote(TxnId(0), No)")),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn abort_after_yes_breaks_agreement_without_any_fault() {
+        let (report, refinement) = run(config(2, false, 0, Variant::AbortAfterYes));
+        assert_eq!(
+            broken(&report, &refinement),
+            ["AC1 agreement", "refines TwoPhase"]
+        );
+        let trace = trace(&report, "AC1 agreement");
+        assert!(
+            trace.iter().any(|a| a.contains("Uncertain(TxnId(0))")),
+            "{trace:?}"
+        );
+        assert!(!trace.iter().any(|a| a.starts_with("Crash")), "{trace:?}");
+    }
+
+    #[test]
+    fn forget_decision_answers_abort_after_committing() {
+        let (report, refinement) = run(config(2, false, 1, Variant::ForgetDecision));
+        assert_eq!(
+            broken(&report, &refinement),
+            ["AC1 agreement", "refines TwoPhase"]
+        );
+        let trace = trace(&report, "AC1 agreement");
+        assert!(trace.iter().any(|a| a == "Crash(Id(0))"), "{trace:?}");
+        assert!(
+            trace.iter().any(|a| a.contains("outcome: Abort } → Id(")),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn early_forget_answers_abort_to_a_late_query() {
+        let (report, refinement) = run(config(2, false, 0, Variant::EarlyForget));
+        assert_eq!(
+            broken(&report, &refinement),
+            ["AC1 agreement", "refines TwoPhase"]
+        );
+        let trace = trace(&report, "AC1 agreement");
+        assert!(
+            trace
+                .iter()
+                .any(|a| a.contains("Query { txn: TxnId(0) } → Id(0)")),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn no_resend_leaves_a_participant_undecided_on_a_lossy_network() {
+        let (report, refinement) = run(config(1, true, 0, Variant::NoResend));
+        assert_eq!(broken(&report, &refinement), ["AC5 termination"]);
+        let trace = trace(&report, "AC5 termination");
+        assert!(
+            trace
+                .iter()
+                .any(|a| a.starts_with("Drop(") && a.contains("Outcome")),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn volatile_apply_loses_an_acknowledged_write() {
+        let (report, refinement) = run(config(2, false, 0, Variant::VolatileApply));
+        assert_eq!(broken(&report, &refinement), ["durability"]);
+        let trace = trace(&report, "durability");
+        assert!(
+            trace.last().unwrap().contains("outcome: Commit"),
+            "{trace:?}"
+        );
+        // With a crash the lost write also turns into a split decision.
+        let (report, refinement) = run(config(2, false, 1, Variant::VolatileApply));
+        assert_eq!(
+            broken(&report, &refinement),
+            [
+                "AC1 agreement",
+                "AC2 irrevocable",
+                "durability",
+                "refines TwoPhase"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_variants_together_break_every_safety_and_liveness_property() {
+        // The names asserted in the tests above, gathered: every `always` and
+        // `eventually` property of the model, and refinement, is broken by at
+        // least one variant — none of them is vacuous.
+        let model = TwoPhaseConfig::default().into_model();
+        let mut names: Vec<&str> = model
+            .properties
+            .iter()
+            .filter(|p| p.expectation != Expectation::Sometimes)
+            .map(|p| p.name)
+            .collect();
+        names.push("refines TwoPhase");
+        let refuted = [
+            "AC1 agreement",
+            "AC2 irrevocable",
+            "AC3 commit needs all Yes",
+            "durability",
+            "AC5 termination",
+            "refines TwoPhase",
+        ];
+        names.sort_unstable();
+        let mut refuted = refuted.to_vec();
+        refuted.sort_unstable();
+        assert_eq!(names, refuted);
+    }
+
+    #[test]
+    fn parameters_select_the_configuration() {
+        let params = Params::parse(
+            NAME,
+            PARAMS,
+            &[
+                "participants=2",
+                "crashes=1",
+                "lossy=true",
+                "variant=early-forget",
+            ],
+        )
+        .unwrap();
+        let config = TwoPhaseConfig::from_params(&params).unwrap();
+        assert_eq!(config, config_with(2, true, 1, Variant::EarlyForget));
+        assert!(Params::parse(NAME, PARAMS, &["variant=nope"]).is_err());
+    }
+
+    fn config_with(
+        participants: usize,
+        lossy: bool,
+        crashes: usize,
+        variant: Variant,
+    ) -> TwoPhaseConfig {
+        config(participants, lossy, crashes, variant)
+    }
+}

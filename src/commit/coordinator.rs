@@ -151,11 +151,14 @@ impl Coordinator {
     pub fn begin(&self, state: &mut CoordinatorState, plan: &TxnPlan, o: &mut Out<CommitActor>) {
         let participants: BTreeSet<Id> = plan.writes.keys().copied().collect();
         for (participant, writes) in &plan.writes {
-            let peers = participants
+            // The peers in ring order, starting after this participant: an
+            // uncertain participant asks the first of them (see Participant).
+            let (before, after): (Vec<Id>, Vec<Id>) = participants
                 .iter()
                 .copied()
                 .filter(|p| p != participant)
-                .collect();
+                .partition(|p| p < participant);
+            let peers = after.into_iter().chain(before).collect();
             o.send(
                 *participant,
                 Msg::Prepare {

@@ -235,9 +235,12 @@ impl Participant {
             return;
         }
         // AC1: a prepared participant may not decide alone; it asks the
-        // coordinator and, for cooperative termination, its peers (AC5).
+        // coordinator and, for cooperative termination, its ring successor
+        // among the peers (AC5). Asking one peer rather than all keeps the
+        // traffic linear; knowledge still reaches everyone, because an
+        // uncertain successor asks its own successor, and so on round the ring.
         o.send(*coordinator, Msg::Query { txn: *txn });
-        for peer in peers {
+        if let Some(peer) = peers.first() {
             o.send(*peer, Msg::Query { txn: *txn });
         }
         o.set_timer(Timer::Uncertain(*txn), self.uncertain_after.clone());
