@@ -40,6 +40,13 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// A model's canonicalisation function: maps a state to its symmetry class's
+/// representative.
+pub type Representative<S> = fn(&S) -> S;
+
+/// A progress callback.
+pub type ProgressFn = Box<dyn Fn(&Progress) + Send + Sync>;
+
 /// How to run the checker.
 pub struct CheckOptions {
     /// Explore one representative per symmetry class. Implies depth-first search,
@@ -52,7 +59,7 @@ pub struct CheckOptions {
     /// Stop after this long; the report then says `complete: false`.
     pub timeout: Option<Duration>,
     /// Called about every `progress_every` while the checker runs.
-    pub progress: Option<Box<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
     /// How often to call `progress`.
     pub progress_every: Duration,
 }
@@ -151,7 +158,7 @@ pub fn run<M>(
     name: &'static str,
     params: Params,
     model: M,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<Representative<M::State>>,
     options: &CheckOptions,
 ) -> CheckReport
 where

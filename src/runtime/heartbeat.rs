@@ -1,0 +1,1 @@
+//! Heartbeat threads: the arrival table and the per-peer senders.
