@@ -744,3 +744,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod agreement_tests {
+    use std::collections::BTreeSet;
+
+    use stateright::{Checker, HasDiscoveries, Model};
+
+    use super::*;
+
+    /// Agreement can fail: with `no-refute`, three nodes and D = T − H, one
+    /// live node declares another Dead while the third still counts it a member,
+    /// at a moment when both have declared the crashed node Dead. The search
+    /// stops at the first such state (the full space is too large for a test).
+    #[test]
+    fn agreement_fails_without_refutation() {
+        let model = HeartbeatModel::new(3, 2, 3, 1, false, true, Variant::NoRefute);
+        let checker = model
+            .checker()
+            .finish_when(HasDiscoveries::AnyOf(BTreeSet::from(["agreement"])))
+            .spawn_bfs()
+            .join();
+        let path = checker
+            .discovery("agreement")
+            .expect("agreement is refuted");
+        let last = path.last_state();
+        let (crashed, _) = last
+            .crashed
+            .expect("agreement is only claimed after a crash");
+        let views: Vec<Vec<NodeId>> = last.live().map(|d| d.members()).collect();
+        assert!(views.iter().all(|v| !v.contains(&crashed)), "{last:?}");
+        assert_ne!(views[0], views[1], "{last:?}");
+    }
+}
