@@ -113,6 +113,32 @@ fn start_stop_beat_check_and_shutdown_never_deadlock() {
     assert!(explored > 10, "{explored}");
 }
 
+/// Two stops of the same peer racing a shutdown: whichever takes the sender
+/// out of the set joins it, the others find nothing to do; none waits for
+/// ever and none fails.
+#[test]
+fn concurrent_stops_and_shutdown_join_each_sender_once() {
+    let explored = explore(|| {
+        let heartbeats = new_heartbeats();
+        heartbeats.start(1).unwrap();
+        let stoppers: Vec<_> = (0..2)
+            .map(|_| {
+                let heartbeats = Arc::clone(&heartbeats);
+                thread::spawn(move || heartbeats.stop(1))
+            })
+            .collect();
+        heartbeats.tick();
+        let shut = heartbeats.shutdown();
+        for stopper in stoppers {
+            assert_eq!(stopper.join().unwrap(), Ok(()));
+        }
+        assert_eq!(shut, Ok(()));
+        assert!(heartbeats.sending_to().is_empty());
+        assert!(sent(&heartbeats, 1) <= 1);
+    });
+    assert!(explored > 10, "{explored}");
+}
+
 /// A stopped sender sends no further beat, however the ticks interleave with
 /// the stop.
 #[test]
