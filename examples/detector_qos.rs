@@ -53,13 +53,30 @@ enum Delay {
     /// Pareto with scale `minimum` (ms) and shape `alpha`: mean
     /// α·minimum/(α−1), infinite variance for α ≤ 2.
     Pareto { minimum: f64, alpha: f64 },
+    /// Normal delays whose regime changes every `period` heartbeats: calm
+    /// (mean, deviation) then stormy (mean, deviation), and so on. This is the
+    /// network phi is designed for: its window follows the regime.
+    Regimes {
+        calm: (f64, f64),
+        storm: (f64, f64),
+        period: u64,
+    },
 }
 
 impl Delay {
-    fn sample(self, rng: &mut SplitMix64) -> Millis {
+    /// The delay of heartbeat number `k`.
+    fn sample(self, rng: &mut SplitMix64, k: u64) -> Millis {
         let ms = match self {
             Delay::Normal { mean, deviation } => mean + deviation * rng.normal(),
             Delay::Pareto { minimum, alpha } => minimum / rng.uniform().powf(1.0 / alpha),
+            Delay::Regimes {
+                calm,
+                storm,
+                period,
+            } => {
+                let (mean, deviation) = if (k / period) % 2 == 0 { calm } else { storm };
+                mean + deviation * rng.normal()
+            }
         };
         // Whole milliseconds, the estimators' unit; capped so a freak sample
         // cannot overflow the clock.
@@ -77,6 +94,14 @@ impl Delay {
                     alpha * minimum / (alpha - 1.0)
                 )
             }
+            Delay::Regimes {
+                calm,
+                storm,
+                period,
+            } => format!(
+                "regimes of {period} heartbeats: calm normal({} ms, sd {} ms), storm normal({} ms, sd {} ms)",
+                calm.0, calm.1, storm.0, storm.1
+            ),
         }
     }
 }
@@ -86,14 +111,16 @@ const LOSS: f64 = 0.01;
 const WARM_UP: u64 = 1000;
 const CRASH_TRIALS: usize = 2000;
 const ACCURACY_HEARTBEATS: u64 = 2_000_000;
+/// Heartbeats per regime in the changing network: several phi windows long.
+const REGIME: u64 = 20_000;
 
 /// The arrival times of heartbeats `0..count`, as the receiver takes them: in
 /// time order, dropping any overtaken by a later one (as the detector's
-/// sequence numbers do) and the lost ones.
-fn arrivals(rng: &mut SplitMix64, delay: Delay, count: u64) -> Vec<Millis> {
+/// sequence numbers do) and the lost ones. `phase` shifts the delay regime.
+fn arrivals(rng: &mut SplitMix64, delay: Delay, count: u64, phase: u64) -> Vec<Millis> {
     let sent: Vec<Millis> = (0..count)
         .filter_map(|k| {
-            let arrival = k * INTERVAL + delay.sample(rng);
+            let arrival = k * INTERVAL + delay.sample(rng, k + phase);
             (rng.uniform() >= LOSS).then_some(arrival)
         })
         .collect();
@@ -176,7 +203,9 @@ fn crash_trials(rng: &mut SplitMix64, delay: Delay, phi: &PhiAccrual) -> Vec<Cra
     (0..CRASH_TRIALS)
         .map(|_| {
             // Heartbeats 0..=WARM_UP are sent; the crash comes before the next.
-            let taken = arrivals(rng, delay, WARM_UP + 1);
+            // A random phase, so that crashes fall in every regime alike.
+            let phase = rng.next_u64() % (4 * REGIME);
+            let taken = arrivals(rng, delay, WARM_UP + 1, phase);
             let crash_at = WARM_UP * INTERVAL + (rng.uniform() * INTERVAL as f64) as Millis;
             let mut estimator = phi.clone();
             for &arrival in &taken {
@@ -262,6 +291,11 @@ fn main() {
             minimum: 25.0,
             alpha: 2.0,
         },
+        Delay::Regimes {
+            calm: (50.0, 20.0),
+            storm: (500.0, 400.0),
+            period: REGIME,
+        },
     ];
     let phis = [
         (
@@ -278,7 +312,7 @@ fn main() {
         println!("| detector | mean T_D | T_MR | T_M | mistakes |");
         println!("|---|---|---|---|---|");
         let mut rng = SplitMix64(seed ^ (index as u64).wrapping_mul(0xA076_1D64_78BD_642F));
-        let stream = arrivals(&mut rng, delay, ACCURACY_HEARTBEATS);
+        let stream = arrivals(&mut rng, delay, ACCURACY_HEARTBEATS, 0);
         for (name, config) in phis {
             let phi = match PhiAccrual::new(config) {
                 Ok(phi) => phi,
