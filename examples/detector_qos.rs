@@ -64,6 +64,14 @@ enum Delay {
 }
 
 impl Delay {
+    /// Whether heartbeat number `k` falls in a storm.
+    fn stormy(self, k: u64) -> bool {
+        match self {
+            Delay::Regimes { period, .. } => (k / period) % 2 == 1,
+            _ => false,
+        }
+    }
+
     /// The delay of heartbeat number `k`.
     fn sample(self, rng: &mut SplitMix64, k: u64) -> Millis {
         let ms = match self {
@@ -74,7 +82,7 @@ impl Delay {
                 storm,
                 period,
             } => {
-                let (mean, deviation) = if (k / period) % 2 == 0 { calm } else { storm };
+                let (mean, deviation) = if (k / period) % 2 == 1 { storm } else { calm };
                 mean + deviation * rng.normal()
             }
         };
@@ -197,6 +205,7 @@ struct Crash {
     last_arrival: Millis,
     crash_at: Millis,
     phi_after: Millis,
+    stormy: bool,
 }
 
 fn crash_trials(rng: &mut SplitMix64, delay: Delay, phi: &PhiAccrual) -> Vec<Crash> {
@@ -216,6 +225,7 @@ fn crash_trials(rng: &mut SplitMix64, delay: Delay, phi: &PhiAccrual) -> Vec<Cra
                 last_arrival,
                 crash_at,
                 phi_after: suspicion_after(&estimator, last_arrival),
+                stormy: delay.stormy(WARM_UP + phase),
             }
         })
         .collect()
@@ -246,7 +256,24 @@ fn matching_timeout(trials: &[Crash], target: f64) -> Millis {
     low
 }
 
-fn row(name: &str, td: f64, accuracy: &Accuracy) {
+/// Mean T_D over the calm and over the stormy trials ("–" when none).
+fn split_td(trials: &[Crash], after: impl Fn(&Crash) -> Millis) -> String {
+    let part = |stormy: bool| {
+        let chosen: Vec<f64> = trials
+            .iter()
+            .filter(|c| c.stormy == stormy)
+            .map(|c| detection_time(c, after(c)))
+            .collect();
+        if chosen.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.0}", mean(chosen.into_iter()))
+        }
+    };
+    format!("{} / {} ms", part(false), part(true))
+}
+
+fn row(name: &str, td: f64, split: &str, accuracy: &Accuracy) {
     let (tmr, tm) = if accuracy.mistakes == 0 {
         ("∞ (no mistake)".to_string(), "–".to_string())
     } else {
@@ -262,7 +289,7 @@ fn row(name: &str, td: f64, accuracy: &Accuracy) {
         )
     };
     println!(
-        "| {name} | {td:.1} ms | {tmr} | {tm} | {} |",
+        "| {name} | {td:.1} ms | {split} | {tmr} | {tm} | {} |",
         accuracy.mistakes
     );
 }
@@ -309,8 +336,8 @@ fn main() {
     ];
     for (index, delay) in scenarios.into_iter().enumerate() {
         println!("### {}\n", delay.describe());
-        println!("| detector | mean T_D | T_MR | T_M | mistakes |");
-        println!("|---|---|---|---|---|");
+        println!("| detector | mean T_D | T_D calm / storm | T_MR | T_M | mistakes |");
+        println!("|---|---|---|---|---|---|");
         let mut rng = SplitMix64(seed ^ (index as u64).wrapping_mul(0xA076_1D64_78BD_642F));
         let stream = arrivals(&mut rng, delay, ACCURACY_HEARTBEATS, 0);
         for (name, config) in phis {
@@ -323,16 +350,19 @@ fn main() {
             };
             let trials = crash_trials(&mut rng, delay, &phi);
             let phi_td = mean(trials.iter().map(|c| detection_time(c, c.phi_after)));
-            row(name, phi_td, &accuracy(phi, &stream));
+            let split = split_td(&trials, |c| c.phi_after);
+            row(name, phi_td, &split, &accuracy(phi, &stream));
             let timeout = matching_timeout(&trials, phi_td);
             let fixed_td = mean(trials.iter().map(|c| detection_time(c, timeout)));
             let fixed = FixedTimeout::new(timeout).unwrap_or_else(|error| {
                 eprintln!("bad timeout: {error}");
                 std::process::exit(1);
             });
+            let split = split_td(&trials, |_| timeout);
             row(
                 &format!("fixed timeout {timeout} ms"),
                 fixed_td,
+                &split,
                 &accuracy(fixed, &stream),
             );
         }
