@@ -296,7 +296,9 @@ impl HeartbeatModel {
         if timeout <= interval {
             return Err(params.combination_error(format!(
                 "timeout={timeout} must exceed interval={interval}, or every peer is suspected \
-                 between two heartbeats; to see that happen, use variant=timeout-too-short"
+                 between two heartbeats; to see that happen, keep timeout > interval and use \
+                 variant=timeout-too-short, which runs the detector with T = H against the \
+                 claims made for the given timeout"
             )));
         }
         Ok(HeartbeatModel::new(
