@@ -386,7 +386,12 @@ mod tests {
         heartbeats.start(1).unwrap();
         heartbeats.start(1).unwrap();
         assert_eq!(heartbeats.sending_to(), vec![1]);
-        std::thread::sleep(Duration::from_millis(60));
+        // Real time paces the sender: wait (generously, as the machine may be
+        // busy) until it has beaten twice on its own.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while lock(&heartbeats.sink().0).len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let started = std::time::Instant::now();
         heartbeats.stop(1).unwrap();
         // The sender is woken by the signal, not by the end of its period.
