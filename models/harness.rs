@@ -40,12 +40,11 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
-/// A model's canonicalisation function: maps a state to its symmetry class's
-/// representative.
-pub type Representative<S> = fn(&S) -> S;
-
-/// A progress callback.
+/// A callback that reports progress.
 pub type ProgressFn = Box<dyn Fn(&Progress) + Send + Sync>;
+
+/// A model's canonicalisation function for symmetry reduction.
+pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
 
 /// How to run the checker.
 pub struct CheckOptions {
@@ -158,7 +157,7 @@ pub fn run<M>(
     name: &'static str,
     params: Params,
     model: M,
-    symmetry: Option<Representative<M::State>>,
+    symmetry: Option<Representative<M>>,
     options: &CheckOptions,
 ) -> CheckReport
 where

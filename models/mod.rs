@@ -189,7 +189,7 @@ static REGISTRY: &[ModelEntry] = &[
 /// Explorer.
 fn serve<M>(
     model: M,
-    symmetry: Option<harness::Representative<M::State>>,
+    symmetry: Option<harness::Representative<M>>,
     addr: SocketAddr,
 ) -> Result<(), ModelError>
 where
