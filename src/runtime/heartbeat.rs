@@ -12,8 +12,9 @@
 //!   [`Detector`](crate::detector::Detector), and status queries read
 //!   [`Heartbeats::last_arrival`].
 //!
-//! Lock order: a thread holds at most one of the sender set, a sender's signal
-//! and the table at a time, and never joins a thread while holding any — the
+//! Locks: the sender set, each sender's signal, and the table. The only
+//! nesting is set → signal (in [`Heartbeats::tick`]); a sender thread takes only
+//! its own signal; and no thread joins another while holding any lock — the
 //! seed's `stop()` joined while holding the lock its sender needed, and
 //! deadlocked. The loom suite (verification/loom.rs) checks these claims.
 //!
