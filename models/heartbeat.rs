@@ -52,6 +52,13 @@
 //! - `no-incarnation`: the suspected node answers without raising its
 //!   incarnation, so its answer is indistinguishable from the stale claim it
 //!   refutes and is ignored → breaks `live nodes are never declared dead`.
+//!
+//! The default size is synchronous (D < T − H), where no live node is ever
+//! suspected: there `no-refute` and `no-incarnation` are harmless, and only
+//! `timeout-too-short` is refuted. The other two need a false suspicion to go
+//! wrong, so their tests run at D = T − H:
+//! `haft check heartbeat -p nodes=2 -p timeout=3 -p variant=no-refute`. (Three
+//! nodes at D = T − H are too many states for CI.)
 
 use std::fmt;
 
