@@ -7,6 +7,7 @@
 
 pub mod commit_spec;
 pub mod harness;
+pub mod heartbeat;
 pub mod params;
 pub mod refinement;
 pub mod two_phase;
@@ -178,6 +179,23 @@ static REGISTRY: &[ModelEntry] = &[
                 addr,
             )
         },
+    },
+    ModelEntry {
+        name: heartbeat::NAME,
+        summary: "heartbeat failure detection against a discrete clock: completeness, accuracy, refutation",
+        params: heartbeat::PARAMS,
+        symmetry: false,
+        check: |params, options| {
+            let model = heartbeat::HeartbeatModel::from_params(params)?;
+            Ok(harness::run(
+                heartbeat::NAME,
+                params.clone(),
+                model,
+                None,
+                options,
+            ))
+        },
+        explore: |params, addr| serve(heartbeat::HeartbeatModel::from_params(params)?, None, addr),
     },
 ];
 

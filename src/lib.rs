@@ -19,13 +19,18 @@
 //!
 //! - [`commit`] — two-phase commit: coordinator, participant, their messages and
 //!   durable records;
+//! - [`detector`] — heartbeat failure detection: fixed-timeout and phi accrual
+//!   estimators, SWIM-style suspicion and refutation, the membership view;
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
+//! - [`runtime`] — drives the machines on threads; holds no protocol logic;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod commit;
+pub mod detector;
+pub mod runtime;
 pub mod sync;
 
 #[path = "../models/mod.rs"]
