@@ -176,9 +176,6 @@ where
         let representative = symmetry.expect("the caller checks that the model has symmetry");
         builder = builder.symmetry_fn(representative);
     }
-    if let Some(timeout) = options.timeout {
-        builder = builder.timeout(timeout);
-    }
     let started = Instant::now();
     // stateright 0.31 applies a symmetry function only in its depth-first search.
     let strategy = if options.symmetry {
@@ -190,9 +187,9 @@ where
         Strategy::Bfs => Box::new(builder.spawn_bfs()) as Box<dyn Checker<M>>,
         Strategy::Dfs => Box::new(builder.spawn_dfs()),
     };
-    let checker = wait(name, checker, options, started);
+    let mut checker = checker;
+    let finished = wait(name, checker.as_mut(), options, started);
     let seconds = started.elapsed().as_secs_f64();
-    let timed_out = options.timeout.is_some_and(|t| started.elapsed() >= t);
     let discoveries = checker.discoveries();
     let model = checker.model();
     let properties = model
@@ -219,34 +216,44 @@ where
         unique_states: checker.unique_state_count(),
         total_states: checker.state_count(),
         max_depth: checker.max_depth(),
-        complete: !timed_out,
+        complete: finished,
         seconds,
         properties,
     }
 }
 
+/// Waits for the search to finish, reporting progress, and returns whether it
+/// finished (`false`: the timeout passed first).
+///
+/// stateright's own timeout is checked only when a worker runs out of queued
+/// work, which on a large space may be never; so the deadline is enforced here.
+/// stateright 0.31 cannot cancel a search, so after a timeout its workers run
+/// on until the process exits — which `haft check` does right after reporting.
 fn wait<M: Model>(
     name: &'static str,
-    mut checker: Box<dyn Checker<M>>,
+    checker: &mut dyn Checker<M>,
     options: &CheckOptions,
     started: Instant,
-) -> Box<dyn Checker<M>> {
+) -> bool {
     let handles = checker.handles();
-    if let Some(progress) = &options.progress {
-        let poll = Duration::from_millis(50);
-        let mut next_report = started + options.progress_every;
-        while handles.iter().any(|h| !h.is_finished()) {
-            std::thread::sleep(poll);
-            if Instant::now() >= next_report {
-                next_report += options.progress_every;
-                progress(&Progress {
-                    model: name,
-                    total_states: checker.state_count(),
-                    unique_states: checker.unique_state_count(),
-                    max_depth: checker.max_depth(),
-                    elapsed: started.elapsed(),
-                });
-            }
+    let deadline = options.timeout.map(|t| started + t);
+    let poll = Duration::from_millis(20);
+    let mut next_report = started + options.progress_every;
+    while handles.iter().any(|h| !h.is_finished()) {
+        std::thread::sleep(poll);
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return false;
+        }
+        if let Some(progress) = options.progress.as_ref().filter(|_| now >= next_report) {
+            next_report += options.progress_every;
+            progress(&Progress {
+                model: name,
+                total_states: checker.state_count(),
+                unique_states: checker.unique_state_count(),
+                max_depth: checker.max_depth(),
+                elapsed: started.elapsed(),
+            });
         }
     }
     for handle in handles {
@@ -254,7 +261,7 @@ fn wait<M: Model>(
             std::panic::resume_unwind(panic);
         }
     }
-    checker
+    true
 }
 
 /// Turns a path into numbered-trace steps: the initial state, then each action
