@@ -14,6 +14,7 @@ use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 
 use super::params::{ParamValue, Params};
+use super::refinement::shortest_path_to;
 
 /// The order in which states are explored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,7 +163,7 @@ pub fn run<M>(
 ) -> CheckReport
 where
     M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
     M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
 {
     // A property name no model uses: the search never stops for discoveries, so
@@ -197,16 +198,27 @@ where
         .into_iter()
         .map(|property| {
             let found = discoveries.get(property.name);
-            let (expectation, holds, counterexample) = match property.expectation {
-                Expectation::Always => ("always", found.is_none(), found),
-                Expectation::Eventually => ("eventually", found.is_none(), found),
-                Expectation::Sometimes => ("sometimes", found.is_some(), None),
+            let (expectation, holds) = match property.expectation {
+                Expectation::Always => ("always", found.is_none()),
+                Expectation::Eventually => ("eventually", found.is_none()),
+                Expectation::Sometimes => ("sometimes", found.is_some()),
+            };
+            let counterexample = match (property.expectation, found) {
+                // stateright keeps the *last* violation it met, which after an
+                // exhaustive search is rarely the clearest; a breadth-first search
+                // that stops at the first violation gives the shortest trace.
+                (Expectation::Always, Some(path)) => Some(
+                    shortest_path_to(model, |s| !(property.condition)(model, s))
+                        .unwrap_or_else(|| trace(model, path.clone())),
+                ),
+                (Expectation::Eventually, Some(path)) => Some(trace(model, path.clone())),
+                _ => None,
             };
             PropertyReport {
                 name: property.name,
                 expectation,
                 holds,
-                counterexample: counterexample.map(|path| trace(model, path.clone())),
+                counterexample,
             }
         })
         .collect();

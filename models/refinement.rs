@@ -73,6 +73,29 @@ where
     Ok(transitions)
 }
 
+/// The shortest trace (breadth first, one thread) from an initial state to a
+/// state satisfying `target`, or `None` if no reachable state does.
+pub fn shortest_path_to<M>(model: &M, target: impl Fn(&M::State) -> bool) -> Option<Vec<Step>>
+where
+    M: Model,
+    M::State: Clone + Debug + Hash + Eq,
+    M::Action: Clone + Debug,
+{
+    let hit = model
+        .init_states()
+        .into_iter()
+        .find(|init| model.within_boundary(init) && target(init));
+    if let Some(init) = hit {
+        return Some(vec![Step {
+            action: "initial state".into(),
+            state: format!("{init:?}"),
+        }]);
+    }
+    for_each_transition(model, |_, _, to| if target(to) { Err(()) } else { Ok(()) })
+        .err()
+        .map(|((), steps)| steps)
+}
+
 fn rebuild<M: Model>(
     model: &M,
     states: &[M::State],

@@ -18,7 +18,7 @@ fn no_params() -> Params {
 pub fn check<M>(model: M) -> CheckReport
 where
     M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
     M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
 {
     harness::run("test", no_params(), model, None, &CheckOptions::default())
@@ -32,7 +32,7 @@ pub fn check_symmetric<M>(
 ) -> CheckReport
 where
     M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
     M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
 {
     let options = CheckOptions {

@@ -586,13 +586,10 @@ mod tests {
             ]
         );
         let trace = trace(&report, "AC3 commit needs all Yes");
-        // The coordinator heard a No and committed anyway.
+        // The shortest counterexample ends as the coordinator takes a No as
+        // the last reply it needed — and commits in that same handler.
         assert!(
-            trace.iter().any(|a| a.contains("vote: No } → Id(0)")),
-            "{trace:?}"
-        );
-        assert!(
-            trace.iter().any(|a| a.contains("outcome: Commit }")),
+            trace.last().unwrap().contains("Vote(t0, No) → Id(0)"),
             "{trace:?}"
         );
     }
@@ -612,13 +609,13 @@ mod tests {
         assert!(
             trace[..crash]
                 .iter()
-                .any(|a| a.contains("Vote(TxnId(0), Yes)")),
+                .any(|a| a.contains("select random Vote(t0, Yes)")),
             "{trace:?}"
         );
         assert!(
             trace[crash..]
                 .iter()
-                .any(|a| a.contains("Vote(TxnId(0), No)")),
+                .any(|a| a.contains("select random Vote(t0, No)")),
             "{trace:?}"
         );
     }
@@ -632,7 +629,7 @@ mod tests {
         );
         let trace = trace(&report, "AC1 agreement");
         assert!(
-            trace.iter().any(|a| a.contains("Uncertain(TxnId(0))")),
+            trace.iter().any(|a| a.contains("Uncertain(t0)")),
             "{trace:?}"
         );
         assert!(!trace.iter().any(|a| a.starts_with("Crash")), "{trace:?}");
@@ -648,7 +645,7 @@ mod tests {
         let trace = trace(&report, "AC1 agreement");
         assert!(trace.iter().any(|a| a == "Crash(Id(0))"), "{trace:?}");
         assert!(
-            trace.iter().any(|a| a.contains("outcome: Abort } → Id(")),
+            trace.iter().any(|a| a.contains("Outcome(t0, Abort) → Id(")),
             "{trace:?}"
         );
     }
@@ -662,9 +659,7 @@ mod tests {
         );
         let trace = trace(&report, "AC1 agreement");
         assert!(
-            trace
-                .iter()
-                .any(|a| a.contains("Query { txn: TxnId(0) } → Id(0)")),
+            trace.iter().any(|a| a.contains("Query(t0) → Id(0)")),
             "{trace:?}"
         );
     }
@@ -688,7 +683,7 @@ mod tests {
         assert_eq!(broken(&report, &refinement), ["durability"]);
         let trace = trace(&report, "durability");
         assert!(
-            trace.last().unwrap().contains("outcome: Commit"),
+            trace.last().unwrap().contains("Outcome(t0, Commit) → Id("),
             "{trace:?}"
         );
         // With a crash the lost write also turns into a split decision.

@@ -7,12 +7,19 @@ use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 
 /// A transaction's identity, unique per coordinator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TxnId(pub u64);
 
 impl fmt::Display for TxnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "t{}", self.0)
+    }
+}
+
+// Traces print many of these; `t0` reads better than `TxnId(0)`.
+impl fmt::Debug for TxnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -42,7 +49,7 @@ pub enum Vote {
 }
 
 /// Every message of the protocol. Handlers are one `match` over this enum.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Coordinator → participant: vote on `txn`, whose writes here are `writes`;
     /// `peers` are the transaction's other participants, whom an uncertain
@@ -93,6 +100,26 @@ impl Msg {
             | Msg::Outcome { txn, .. }
             | Msg::Ack { txn, .. }
             | Msg::Query { txn } => *txn,
+        }
+    }
+}
+
+// A compact form for counterexample traces: `Vote(t0, Yes)`, `Outcome(t0, Commit)`.
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Prepare { txn, writes, peers } => {
+                let writes: Vec<String> = writes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                write!(
+                    f,
+                    "Prepare({txn}, {{{}}}, peers {peers:?})",
+                    writes.join(", ")
+                )
+            }
+            Msg::Vote { txn, vote } => write!(f, "Vote({txn}, {vote:?})"),
+            Msg::Outcome { txn, outcome } => write!(f, "Outcome({txn}, {outcome:?})"),
+            Msg::Ack { txn, outcome } => write!(f, "Ack({txn}, {outcome:?})"),
+            Msg::Query { txn } => write!(f, "Query({txn})"),
         }
     }
 }
