@@ -52,10 +52,16 @@ pub struct CheckOptions {
     /// Stop after this long; the report then says `complete: false`.
     pub timeout: Option<Duration>,
     /// Called about every `progress_every` while the checker runs.
-    pub progress: Option<Box<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressCallback>,
     /// How often to call `progress`.
     pub progress_every: Duration,
 }
+
+/// What `CheckOptions::progress` calls while the checker runs.
+pub type ProgressCallback = Box<dyn Fn(&Progress) + Send + Sync>;
+
+/// Maps a state to the representative of its symmetry class.
+pub type Representative<S> = fn(&S) -> S;
 
 impl Default for CheckOptions {
     fn default() -> Self {
@@ -151,7 +157,7 @@ pub fn run<M>(
     name: &'static str,
     params: Params,
     model: M,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<Representative<M::State>>,
     options: &CheckOptions,
 ) -> CheckReport
 where

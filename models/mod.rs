@@ -171,7 +171,7 @@ static REGISTRY: &[ModelEntry] = &[
 /// Explorer.
 fn serve<M>(
     model: M,
-    symmetry: Option<fn(&M::State) -> M::State>,
+    symmetry: Option<harness::Representative<M::State>>,
     addr: SocketAddr,
 ) -> Result<(), ModelError>
 where

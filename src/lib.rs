@@ -19,6 +19,8 @@
 //!
 //! - [`commit`] — two-phase commit: coordinator, participant, their messages and
 //!   durable records;
+//! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
+//!   preference lists, migration plans and bounded loads;
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod commit;
+pub mod ring;
 pub mod sync;
 
 #[path = "../models/mod.rs"]

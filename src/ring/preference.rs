@@ -1,0 +1,160 @@
+//! Preference lists: the first r distinct physical nodes clockwise from a key.
+
+use super::{NodeId, Ring};
+
+/// How many nodes a preference list holds without allocating.
+const INLINE: usize = 8;
+
+/// The first `r` distinct physical nodes clockwise from a position, the owner
+/// first; every node once if `r` exceeds the number of nodes.
+///
+/// Cost: for `r ≤ 8` the list lives inline and allocates nothing; a larger `r`
+/// allocates one vector of `min(r, nodes)` entries. Building it walks the points
+/// clockwise until `min(r, nodes)` distinct nodes have been met, comparing each
+/// point's node with the ones already taken: about `r` points for the usual
+/// `r` of 2 to 5 on a ring with many vnodes, at most every point for large `r`.
+#[derive(Clone, Debug)]
+pub struct PreferenceList<'ring> {
+    ring: &'ring Ring,
+    start: usize,
+    len: usize,
+    inline: [u32; INLINE],
+    spilled: Vec<u32>,
+}
+
+impl<'ring> PreferenceList<'ring> {
+    /// Walks clockwise from point `start` of `ring`.
+    pub(super) fn collect(ring: &'ring Ring, start: usize, r: usize) -> PreferenceList<'ring> {
+        let wanted = r.min(ring.members.len());
+        let mut list = PreferenceList {
+            ring,
+            start,
+            len: 0,
+            inline: [0; INLINE],
+            spilled: Vec::new(),
+        };
+        if wanted > INLINE {
+            list.spilled.reserve_exact(wanted);
+        }
+        let points = ring.owners.len();
+        let mut index = start;
+        // Every member owns at least one point, so one lap meets them all.
+        for _ in 0..points {
+            if list.len == wanted {
+                break;
+            }
+            let node = ring.owners[index];
+            if !list.indices().contains(&node) {
+                list.push(node);
+            }
+            index += 1;
+            if index == points {
+                index = 0;
+            }
+        }
+        list
+    }
+
+    fn push(&mut self, node: u32) {
+        if self.spilled.capacity() > 0 {
+            self.spilled.push(node);
+        } else {
+            self.inline[self.len] = node;
+        }
+        self.len += 1;
+    }
+
+    fn indices(&self) -> &[u32] {
+        if self.spilled.capacity() > 0 {
+            &self.spilled
+        } else {
+            &self.inline[..self.len]
+        }
+    }
+
+    /// How many nodes the list holds: `min(r, nodes)`.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list is empty, which happens only for `r = 0`.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The owner of the key: the first node of the list. For `r = 0` the list is
+    /// empty and this is still the owner.
+    pub fn owner(&self) -> &'ring NodeId {
+        &self.ring.members[self.ring.owners[self.start] as usize].id
+    }
+
+    /// The `i`-th node of the list.
+    pub fn get(&self, i: usize) -> Option<&'ring NodeId> {
+        let ring = self.ring;
+        self.indices()
+            .get(i)
+            .map(|&node| &ring.members[node as usize].id)
+    }
+
+    /// The nodes, owner first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'ring NodeId> + '_ {
+        let ring = self.ring;
+        self.indices()
+            .iter()
+            .map(move |&node| &ring.members[node as usize].id)
+    }
+
+    /// Whether node `id` is in the list.
+    pub fn contains(&self, id: &str) -> bool {
+        self.iter().any(|node| node.as_str() == id)
+    }
+
+    /// The nodes as owned ids, owner first.
+    pub fn to_vec(&self) -> Vec<NodeId> {
+        self.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ring::Ring;
+
+    #[test]
+    fn lists_are_distinct_and_capped_at_the_node_count() {
+        let ring = Ring::builder(20)
+            .node("a", 1)
+            .node("b", 1)
+            .node("c", 1)
+            .build()
+            .unwrap();
+        for key in 0u32..500 {
+            let key = key.to_be_bytes();
+            let list = ring.preference_list(&key, 5);
+            assert_eq!(list.len(), 3);
+            assert_eq!(list.owner(), ring.owner(&key));
+            let mut ids: Vec<_> = list.iter().map(|id| id.as_str()).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, ["a", "b", "c"]);
+        }
+        assert!(ring.preference_list(b"k", 0).is_empty());
+    }
+
+    #[test]
+    fn a_long_list_spills_to_the_heap_and_stays_distinct() {
+        let mut builder = Ring::builder(4);
+        for node in 0..20 {
+            builder = builder.node(format!("node-{node:02}"), 1);
+        }
+        let ring = builder.build().unwrap();
+        let list = ring.preference_list(b"key", 12);
+        assert_eq!(list.len(), 12);
+        let mut ids = list.to_vec();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 12);
+        assert_eq!(ring.preference_list(b"key", 100).len(), 20);
+        // A longer list extends a shorter one.
+        let short = ring.preference_list(b"key", 3).to_vec();
+        assert_eq!(short[..], list.to_vec()[..3]);
+    }
+}
