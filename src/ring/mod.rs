@@ -281,7 +281,14 @@ impl Ring {
     /// The node that owns the ring position `position`.
     #[inline]
     pub fn owner_at(&self, position: u64) -> &NodeId {
-        &self.members[self.owners[self.point_at(position)] as usize].id
+        &self.members[self.owner_index_at(position)].id
+    }
+
+    /// The index in [`Ring::members`] of the node that owns `position`: handy
+    /// for counting per-node loads in an array.
+    #[inline]
+    pub fn owner_index_at(&self, position: u64) -> usize {
+        self.owners[self.point_at(position)] as usize
     }
 
     /// The first `r` distinct physical nodes met clockwise from `key`'s
