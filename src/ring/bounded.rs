@@ -76,13 +76,13 @@ impl Ring {
         let capacities = self.capacities(items.len(), epsilon);
         let mut loads = vec![0usize; self.members.len()];
         let mut placements = Vec::with_capacity(items.len());
-        let points = self.positions.len();
+        let points = self.points().len();
         for item in items {
             let mut index = self.point_at(key_position(item.as_ref()));
             // The capacities sum to at least the item count and every member
             // owns a point, so one lap always finds a node with room.
             for _ in 0..points {
-                let node = self.owners[index] as usize;
+                let node = self.points()[index].owner as usize;
                 if loads[node] < capacities[node] {
                     loads[node] += 1;
                     placements.push(node as u32);

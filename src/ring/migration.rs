@@ -157,9 +157,9 @@ impl Ring {
     /// are constant; each arc is compared once. Cost: O((p + q) · replicas)
     /// for rings of p and q points, plus the walks of the preference lists.
     pub fn migration_to(&self, next: &Ring, replicas: usize) -> MigrationPlan {
-        let mut cuts: Vec<u64> = Vec::with_capacity(self.positions.len() + next.positions.len());
-        cuts.extend_from_slice(&self.positions);
-        cuts.extend_from_slice(&next.positions);
+        let mut cuts: Vec<u64> = Vec::with_capacity(self.points().len() + next.points().len());
+        cuts.extend(self.points().iter().map(|point| point.position));
+        cuts.extend(next.points().iter().map(|point| point.position));
         cuts.sort_unstable();
         cuts.dedup();
 

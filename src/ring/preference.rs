@@ -24,6 +24,7 @@ pub struct PreferenceList<'ring> {
 
 impl<'ring> PreferenceList<'ring> {
     /// Walks clockwise from point `start` of `ring`.
+    #[inline]
     pub(super) fn collect(ring: &'ring Ring, start: usize, r: usize) -> PreferenceList<'ring> {
         let wanted = r.min(ring.members.len());
         let mut list = PreferenceList {
@@ -33,42 +34,21 @@ impl<'ring> PreferenceList<'ring> {
             inline: [0; INLINE],
             spilled: Vec::new(),
         };
-        if wanted > INLINE {
-            list.spilled.reserve_exact(wanted);
-        }
-        let points = ring.owners.len();
-        let mut index = start;
-        // Every member owns at least one point, so one lap meets them all.
-        for _ in 0..points {
-            if list.len == wanted {
-                break;
-            }
-            let node = ring.owners[index];
-            if !list.indices().contains(&node) {
-                list.push(node);
-            }
-            index += 1;
-            if index == points {
-                index = 0;
-            }
+        if wanted <= INLINE {
+            list.len = take_distinct_inline(ring, start, wanted, &mut list.inline);
+        } else {
+            let mut taken = vec![0; wanted];
+            list.len = take_distinct(ring, start, &mut taken);
+            list.spilled = taken;
         }
         list
     }
 
-    fn push(&mut self, node: u32) {
-        if self.spilled.capacity() > 0 {
-            self.spilled.push(node);
-        } else {
-            self.inline[self.len] = node;
-        }
-        self.len += 1;
-    }
-
     fn indices(&self) -> &[u32] {
-        if self.spilled.capacity() > 0 {
-            &self.spilled
-        } else {
+        if self.spilled.is_empty() {
             &self.inline[..self.len]
+        } else {
+            &self.spilled[..self.len]
         }
     }
 
@@ -85,7 +65,7 @@ impl<'ring> PreferenceList<'ring> {
     /// The owner of the key: the first node of the list. For `r = 0` the list is
     /// empty and this is still the owner.
     pub fn owner(&self) -> &'ring NodeId {
-        &self.ring.members[self.ring.owners[self.start] as usize].id
+        &self.ring.members[self.ring.points()[self.start].owner as usize].id
     }
 
     /// The `i`-th node of the list.
@@ -113,6 +93,70 @@ impl<'ring> PreferenceList<'ring> {
     pub fn to_vec(&self) -> Vec<NodeId> {
         self.iter().cloned().collect()
     }
+}
+
+/// [`take_distinct`] for `wanted ≤ INLINE`, tuned for the usual case in
+/// which the next few points belong to distinct nodes. A 64-bit mask of
+/// `node % 64` answers "certainly new" from a register; only when its bit is
+/// already set does the walk compare with the nodes taken so far. Comparing
+/// every step against the whole array instead would read `taken` right after
+/// writing one element of it, a store-to-load forwarding stall that cost more
+/// than the rest of the walk.
+#[inline]
+fn take_distinct_inline(
+    ring: &Ring,
+    start: usize,
+    wanted: usize,
+    taken: &mut [u32; INLINE],
+) -> usize {
+    let points = ring.points();
+    let mut seen = 0u64;
+    let mut len = 0;
+    let mut index = start;
+    for _ in 0..points.len() {
+        if len == wanted {
+            break;
+        }
+        let node = points[index].owner;
+        let bit = 1u64 << (node % 64);
+        if seen & bit == 0 || !taken[..len].contains(&node) {
+            taken[len] = node;
+            len += 1;
+            seen |= bit;
+        }
+        index = if index + 1 == points.len() {
+            0
+        } else {
+            index + 1
+        };
+    }
+    len
+}
+
+/// Fills `taken` with the first distinct owners met clockwise from point
+/// `start` and returns how many it found: all of `taken` when `taken` is no
+/// longer than the member count, since every member owns a point and the walk
+/// goes once round the ring at most.
+fn take_distinct(ring: &Ring, start: usize, taken: &mut [u32]) -> usize {
+    let points = ring.points();
+    let mut len = 0;
+    let mut index = start;
+    for _ in 0..points.len() {
+        if len == taken.len() {
+            break;
+        }
+        let node = points[index].owner;
+        if !taken[..len].contains(&node) {
+            taken[len] = node;
+            len += 1;
+        }
+        index = if index + 1 == points.len() {
+            0
+        } else {
+            index + 1
+        };
+    }
+    len
 }
 
 #[cfg(test)]
