@@ -198,7 +198,7 @@ impl Ring {
             });
         }
 
-        let mut points = Vec::with_capacity(total_points);
+        let mut points = Vec::with_capacity(total_points + SCAN_WIDTH);
         for (index, member) in members.iter().enumerate() {
             // `index` < members.len() ≤ total_points, which fits u32 (checked above).
             let index = index as u32;

@@ -33,14 +33,36 @@ pub fn node_name(index: usize) -> String {
     format!("node-{index:04}")
 }
 
+/// Name prefixes of independent rings of the same shape: each name set places
+/// its points elsewhere, so statistics averaged over them are more precise than
+/// those of a single ring.
+pub const RING_FAMILIES: [&str; 4] = ["node", "cache", "store", "shard"];
+
 /// `nodes` nodes of weight 1, named by [`node_name`].
 pub fn ring_of(nodes: usize, vnodes: u32) -> Ring {
+    ring_named(RING_FAMILIES[0], nodes, vnodes)
+}
+
+/// `nodes` nodes of weight 1 named `{prefix}-0000`, `{prefix}-0001`, …
+pub fn ring_named(prefix: &str, nodes: usize, vnodes: u32) -> Ring {
     (0..nodes)
         .fold(Ring::builder(vnodes), |builder, index| {
-            builder.node(node_name(index), 1)
+            builder.node(format!("{prefix}-{index:04}"), 1)
         })
         .build()
         .expect("a ring of at least one node with distinct names")
+}
+
+/// The CV of per-node load over `positions`, averaged over the rings of
+/// [`RING_FAMILIES`].
+pub fn mean_cv(nodes: usize, vnodes: u32, positions: &[u64]) -> f64 {
+    RING_FAMILIES
+        .iter()
+        .map(|prefix| {
+            coefficient_of_variation(&loads(&ring_named(prefix, nodes, vnodes), positions))
+        })
+        .sum::<f64>()
+        / RING_FAMILIES.len() as f64
 }
 
 /// How many of `positions` each member of `ring` owns, by member index.
