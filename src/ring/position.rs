@@ -25,7 +25,41 @@ use sha1::{Digest, Sha1};
 /// ```
 #[inline]
 pub fn key_position(key: &[u8]) -> u64 {
-    leading_u64(Sha1::digest(key).as_slice())
+    if key.len() <= SINGLE_BLOCK_MAX {
+        single_block_position(key)
+    } else {
+        leading_u64(Sha1::digest(key).as_slice())
+    }
+}
+
+/// The longest message whose SHA-1 padding fits one 64-byte block: the message,
+/// the 0x80 byte, and the 8-byte bit length.
+const SINGLE_BLOCK_MAX: usize = 64 - 1 - 8;
+
+/// SHA-1's initial hash value (FIPS 180-4, §5.3.1).
+const SHA1_INITIAL: [u32; 5] = [
+    0x6745_2301,
+    0xefcd_ab89,
+    0x98ba_dcfe,
+    0x1032_5476,
+    0xc3d2_e1f0,
+];
+
+/// [`key_position`] for keys of at most [`SINGLE_BLOCK_MAX`] bytes: the same
+/// SHA-1, with the padding (FIPS 180-4, §5.1.1) written directly into one block
+/// and the position read from the first two state words. Going through
+/// `Digest` instead serialises the state to bytes on the stack and reads them
+/// back, a round trip that sits on the critical path of every lookup.
+#[inline]
+fn single_block_position(key: &[u8]) -> u64 {
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    block[key.len()] = 0x80;
+    let bit_length = (key.len() as u64) * 8;
+    block[56..].copy_from_slice(&bit_length.to_be_bytes());
+    let mut state = SHA1_INITIAL;
+    sha1::block_api::compress(&mut state, &[block]);
+    (u64::from(state[0]) << 32) | u64::from(state[1])
 }
 
 /// The position of vnode `vnode` of the node whose id is `node_id`: the first 8
@@ -53,6 +87,16 @@ mod tests {
     fn key_position_is_the_leading_digest_bytes() {
         // SHA-1("") = da39a3ee 5e6b4b0d 3255bfef 95601890 afd80709
         assert_eq!(key_position(b""), 0xda39_a3ee_5e6b_4b0d);
+    }
+
+    #[test]
+    fn the_single_block_path_is_sha1() {
+        let message: Vec<u8> = (0..=200u8).collect();
+        for len in 0..message.len() {
+            let key = &message[..len];
+            let expected = leading_u64(Sha1::digest(key).as_slice());
+            assert_eq!(key_position(key), expected, "length {len}");
+        }
     }
 
     #[test]
