@@ -132,6 +132,10 @@ proptest! {
             if r > 0 {
                 prop_assert_eq!(list.get(0), Some(ring.owner(&key)));
             }
+            // Short lists come from per-point tables, long ones from a walk of
+            // the points; a list must be the start of every longer one.
+            let longest = ring.preference_list(&key, 12);
+            prop_assert!(list.iter().eq(longest.iter().take(list.len())));
         }
     }
 }

@@ -140,6 +140,9 @@ pub struct Ring {
     /// one more entry holds `points.len()`. With about one point per bucket,
     /// a lookup reads a bucket bound and one or two points instead of the
     /// log₂(points) scattered reads of a binary search over the whole array.
+    /// Whether every point's `successors` are filled in: member indices must
+    /// fit u16 with `NO_NODE` to spare.
+    successors_known: bool,
     buckets: Vec<u32>,
     bucket_shift: u32,
 }
@@ -206,15 +209,21 @@ impl Ring {
                 points.push(Point {
                     position: point_position(member.id.as_str(), vnode),
                     owner: index,
+                    successors: [NO_NODE; 2],
                 });
             }
         }
         // Members are sorted by id, so ordering ties by member index orders them by id.
         points.sort_unstable();
+        let successors_known = members.len() < usize::from(NO_NODE);
+        if successors_known {
+            fill_successors(&mut points, members.len());
+        }
         let (buckets, bucket_shift) = bucket_index(&points);
         let sentinel = Point {
             position: u64::MAX,
             owner: 0,
+            successors: [NO_NODE; 2],
         };
         points.extend([sentinel; SCAN_WIDTH]);
         Ok(Ring {
@@ -222,6 +231,7 @@ impl Ring {
             vnodes,
             members,
             padded: points,
+            successors_known,
             buckets,
             bucket_shift,
         })
@@ -418,12 +428,38 @@ fn points_of(member: &Member, vnodes: u32) -> Result<u32, RingError> {
 /// there is one point per bucket on average) are binary-searched.
 const SCAN_WIDTH: usize = 4;
 
-/// One point of the ring: where it sits and which member (an index into
-/// `Ring::members`) owns it. Kept together so a lookup reads one cache line.
+/// One point of the ring: where it sits, which member (an index into
+/// `Ring::members`) owns it, and the next two distinct members clockwise after
+/// that owner — the rest of a preference list of 3 starting here. Kept
+/// together so a lookup reads one cache line; `successors` fills what would
+/// otherwise be padding, so the point stays 16 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Point {
     position: u64,
     owner: u32,
+    successors: [u16; 2],
+}
+
+/// No member: a `successors` entry of a ring with fewer than 3 nodes.
+const NO_NODE: u16 = u16::MAX;
+
+/// Fills in each point's `successors` from the sorted `points` of a ring of
+/// `members` nodes. Each point walks clockwise to its next distinct owners:
+/// a few steps when there are many vnodes, one lap at most.
+fn fill_successors(points: &mut [Point], members: usize) {
+    let wanted = members.min(3);
+    let successors: Vec<[u16; 2]> = (0..points.len())
+        .map(|start| {
+            let mut taken = [0u32; 3];
+            let found = preference::distinct_owners(points, start, &mut taken[..wanted]);
+            // The caller checked that member indices fit u16.
+            let successor = |i: usize| if i < found { taken[i] as u16 } else { NO_NODE };
+            [successor(1), successor(2)]
+        })
+        .collect();
+    for (point, successors) in points.iter_mut().zip(successors) {
+        point.successors = successors;
+    }
 }
 
 /// The bucket index of sorted `points`: about one bucket per point, a power
@@ -484,25 +520,19 @@ mod tests {
     fn a_crowded_bucket_is_binary_searched_correctly() {
         // Twenty points in the first bucket, one far away: the first bucket
         // holds more than SCAN_WIDTH points and takes the binary search.
+        let point = |position: u64, owner: u32| Point {
+            position,
+            owner,
+            successors: [NO_NODE; 2],
+        };
         let mut points: Vec<Point> = (1..=20)
-            .map(|position| Point {
-                position: position * 10,
-                owner: (position % 2) as u32,
-            })
+            .map(|position| point(position * 10, (position % 2) as u32))
             .collect();
-        points.push(Point {
-            position: u64::MAX / 2,
-            owner: 0,
-        });
+        points.push(point(u64::MAX / 2, 0));
         let (buckets, bucket_shift) = bucket_index(&points);
         assert!(buckets[1] - buckets[0] > SCAN_WIDTH as u32);
         let real = points.len();
-        points.extend(
-            [Point {
-                position: u64::MAX,
-                owner: 0,
-            }; SCAN_WIDTH],
-        );
+        points.extend([point(u64::MAX, 0); SCAN_WIDTH]);
         let ring = Ring {
             epoch: 0,
             vnodes: 1,
@@ -517,6 +547,7 @@ mod tests {
                 },
             ],
             padded: points,
+            successors_known: false,
             buckets,
             bucket_shift,
         };

@@ -1,6 +1,6 @@
 //! Preference lists: the first r distinct physical nodes clockwise from a key.
 
-use super::{NodeId, Ring};
+use super::{NodeId, Point, Ring};
 
 /// How many nodes a preference list holds without allocating.
 const INLINE: usize = 8;
@@ -8,11 +8,13 @@ const INLINE: usize = 8;
 /// The first `r` distinct physical nodes clockwise from a position, the owner
 /// first; every node once if `r` exceeds the number of nodes.
 ///
-/// Cost: for `r ≤ 8` the list lives inline and allocates nothing; a larger `r`
-/// allocates one vector of `min(r, nodes)` entries. Building it walks the points
-/// clockwise until `min(r, nodes)` distinct nodes have been met, comparing each
-/// point's node with the ones already taken: about `r` points for the usual
-/// `r` of 2 to 5 on a ring with many vnodes, at most every point for large `r`.
+/// Cost: for `r ≤ 3` (and rings of at most 65,535 nodes) the list is read from
+/// the point the key falls on, which carries the next two distinct nodes after
+/// its own (computed when the ring is built). Otherwise it walks the points
+/// clockwise until `min(r, nodes)` distinct nodes have been met: about `r`
+/// points for the usual `r` of 4 or 5 on a ring with many vnodes, at most every
+/// point for large `r`. For `r ≤ 8` the list lives inline and allocates
+/// nothing; a larger `r` allocates one vector of `min(r, nodes)` entries.
 #[derive(Clone, Debug)]
 pub struct PreferenceList<'ring> {
     ring: &'ring Ring,
@@ -34,11 +36,19 @@ impl<'ring> PreferenceList<'ring> {
             inline: [0; INLINE],
             spilled: Vec::new(),
         };
-        if wanted <= INLINE {
+        let point = ring.points()[start];
+        if wanted <= 1 + point.successors.len() && ring.successors_known {
+            // `successors` holds the next min(2, nodes - 1) distinct nodes, so
+            // the first `wanted` entries here are all real.
+            list.inline[0] = point.owner;
+            list.inline[1] = u32::from(point.successors[0]);
+            list.inline[2] = u32::from(point.successors[1]);
+            list.len = wanted;
+        } else if wanted <= INLINE {
             list.len = take_distinct_inline(ring, start, wanted, &mut list.inline);
         } else {
             let mut taken = vec![0; wanted];
-            list.len = take_distinct(ring, start, &mut taken);
+            list.len = distinct_owners(ring.points(), start, &mut taken);
             list.spilled = taken;
         }
         list
@@ -95,7 +105,7 @@ impl<'ring> PreferenceList<'ring> {
     }
 }
 
-/// [`take_distinct`] for `wanted ≤ INLINE`, tuned for the usual case in
+/// [`distinct_owners`] for `wanted ≤ INLINE`, tuned for the usual case in
 /// which the next few points belong to distinct nodes. A 64-bit mask of
 /// `node % 64` answers "certainly new" from a register; only when its bit is
 /// already set does the walk compare with the nodes taken so far. Comparing
@@ -134,11 +144,10 @@ fn take_distinct_inline(
 }
 
 /// Fills `taken` with the first distinct owners met clockwise from point
-/// `start` and returns how many it found: all of `taken` when `taken` is no
+/// `start` of `points` and returns how many it found: all of `taken` when `taken` is no
 /// longer than the member count, since every member owns a point and the walk
 /// goes once round the ring at most.
-fn take_distinct(ring: &Ring, start: usize, taken: &mut [u32]) -> usize {
-    let points = ring.points();
+pub(super) fn distinct_owners(points: &[Point], start: usize, taken: &mut [u32]) -> usize {
     let mut len = 0;
     let mut index = start;
     for _ in 0..points.len() {
@@ -181,6 +190,26 @@ mod tests {
             assert_eq!(ids, ["a", "b", "c"]);
         }
         assert!(ring.preference_list(b"k", 0).is_empty());
+    }
+
+    #[test]
+    fn short_lists_from_the_point_tables_match_a_walk() {
+        for nodes in 1..=5 {
+            let ring = (0..nodes)
+                .fold(Ring::builder(7), |builder, node| {
+                    builder.node(format!("n{node}"), 1 + node % 2)
+                })
+                .build()
+                .unwrap();
+            for start in 0..ring.point_count() {
+                for r in 0..=3 {
+                    let list = super::PreferenceList::collect(&ring, start, r);
+                    let mut walked = vec![0; r.min(nodes as usize)];
+                    let found = super::distinct_owners(ring.points(), start, &mut walked);
+                    assert_eq!(list.indices(), &walked[..found], "{nodes} nodes, r {r}");
+                }
+            }
+        }
     }
 
     #[test]
