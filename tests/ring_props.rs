@@ -140,6 +140,68 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The migration plan between any two rings names exactly the positions
+    /// whose preference list changes, with the old and new lists; the nodes
+    /// it says gain a range are the new list's nodes that did not hold it.
+    #[test]
+    fn a_migration_plan_covers_exactly_the_changed_preference_lists(
+        members in members(),
+        vnodes in 1u32..30,
+        change in 0usize..3,
+        replicas in 1usize..4,
+        seed in any::<u64>(),
+    ) {
+        let ring = build(vnodes, &members).unwrap();
+        let (first, weight) = &members[0];
+        let next = match change {
+            0 => ring.with_node("joining", 2).unwrap(),
+            1 if members.len() > 1 => ring.without_node(first).unwrap(),
+            _ => ring.reweighted(first, weight + 1).unwrap(),
+        };
+        let plan = ring.migration_to(&next, replicas);
+        prop_assert_eq!(plan.to_epoch(), plan.from_epoch() + 1);
+        for position in positions(1_000, seed) {
+            let old = ring.preference_list_at(position, replicas).to_vec();
+            let new = next.preference_list_at(position, replicas).to_vec();
+            match plan.move_at(position) {
+                Some(moved) => {
+                    prop_assert_eq!(moved.from(), &old[..]);
+                    prop_assert_eq!(moved.to(), &new[..]);
+                    let gaining: Vec<_> = moved.gaining().collect();
+                    prop_assert!(gaining.iter().all(|id| new.contains(id) && !old.contains(id)));
+                }
+                None => prop_assert_eq!(&old, &new),
+            }
+        }
+        // Arcs never overlap, so their shares add up to at most the circle.
+        prop_assert!(plan.moved_fraction() <= 1.0);
+        prop_assert!(plan.owner_moved_fraction() <= plan.moved_fraction());
+    }
+
+    /// Reweighting keeps a node's first points, so only the difference moves:
+    /// raising a weight moves keys only to the node, lowering it only from it.
+    #[test]
+    fn reweighting_moves_keys_only_to_or_from_the_node(
+        members in members().prop_filter("two nodes at least", |m| m.len() > 1),
+        vnodes in 5u32..60,
+        seed in any::<u64>(),
+    ) {
+        let ring = build(vnodes, &members).unwrap();
+        let (id, weight) = &members[0];
+        let heavier = ring.reweighted(id, weight + 2).unwrap();
+        let back = heavier.reweighted(id, *weight).unwrap();
+        for position in positions(1_000, seed) {
+            let before = ring.owner_at(position);
+            let after = heavier.owner_at(position);
+            prop_assert!(before == after || after.as_str() == id);
+            prop_assert_eq!(back.owner_at(position), before);
+        }
+    }
+}
+
 /// The coefficient of variation of per-node load is about 1/√vnodes: each
 /// node's share is a sum of `vnodes` exponential gaps. The CV measured over
 /// the 100 nodes of one ring is itself a sample, with a relative error of about
