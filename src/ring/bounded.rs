@@ -94,6 +94,7 @@ impl Ring {
                 }
             }
         }
+        debug_assert_eq!(placements.len(), items.len(), "every item found room");
         Ok(BoundedAssignment {
             ring: self,
             placements,

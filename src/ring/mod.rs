@@ -127,7 +127,7 @@ impl RingBuilder {
 /// `points` is sorted by position, then by owner. Two points at the same
 /// position (a 64-bit collision) are thus ordered by member id, so placements
 /// never depend on insertion order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Ring {
     epoch: u64,
     vnodes: u32,
@@ -145,6 +145,18 @@ pub struct Ring {
     successors_known: bool,
     buckets: Vec<u32>,
     bucket_shift: u32,
+}
+
+/// A summary: the points are thousands of numbers that say nothing to a reader.
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("epoch", &self.epoch)
+            .field("vnodes", &self.vnodes)
+            .field("members", &self.members)
+            .field("points", &self.point_count())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Two rings are equal when they have the same epoch, vnodes and members; the
