@@ -579,6 +579,10 @@ mod tests {
             .filter(|point| point.owner == 2)
             .count();
         assert_eq!(of_c, 100);
+        assert!(
+            format!("{ring:?}").ends_with("points: 200, .. }"),
+            "{ring:?}"
+        );
     }
 
     #[test]
