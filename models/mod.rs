@@ -9,6 +9,7 @@ pub mod commit_spec;
 pub mod harness;
 pub mod params;
 pub mod refinement;
+pub mod ring_handoff;
 pub mod two_phase_spec;
 
 #[cfg(test)]
@@ -163,6 +164,23 @@ static REGISTRY: &[ModelEntry] = &[
                 addr,
             )
         },
+    },
+    ModelEntry {
+        name: ring_handoff::NAME,
+        summary: "storage nodes handing keys to new owners while the ring changes",
+        params: ring_handoff::PARAMS,
+        symmetry: false,
+        check: |params, options| {
+            let model = ring_handoff::from_params(params)?;
+            Ok(harness::run(
+                ring_handoff::NAME,
+                params.clone(),
+                model,
+                None,
+                options,
+            ))
+        },
+        explore: |params, addr| serve(ring_handoff::from_params(params)?, None, addr),
     },
 ];
 

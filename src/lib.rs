@@ -21,6 +21,7 @@
 //!   durable records;
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
 //!   preference lists, migration plans and bounded loads;
+//! - [`rebalance`] — the handoff of keys between owners when the ring changes;
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod commit;
+pub mod rebalance;
 pub mod ring;
 pub mod sync;
 
