@@ -431,3 +431,156 @@ fn send_copy(
         node.custody[key] = copy;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per rule, asserting the exact messages a handler sends.
+
+    use stateright::actor::Command;
+
+    use super::*;
+
+    /// Key 0 is owned by node 0 at epoch 0 and by node 2 at epoch 1.
+    fn placement() -> Placement {
+        Placement {
+            owners: vec![vec![0], vec![2]],
+        }
+    }
+
+    fn node(epoch: Epoch, value: Option<Value>, custody: Custody) -> NodeState {
+        NodeState {
+            epoch,
+            values: vec![value],
+            custody: vec![custody],
+        }
+    }
+
+    /// Runs one message through node `me` and returns its new state and sends.
+    fn step(
+        variant: Variant,
+        me: usize,
+        mut state: NodeState,
+        src: usize,
+        msg: HandoffMsg,
+    ) -> (NodeState, Vec<(usize, HandoffMsg)>) {
+        let mut out = Out::<HandoffActor>::new();
+        on_node_msg(
+            &placement(),
+            variant,
+            me,
+            &mut state,
+            Id::from(src),
+            msg,
+            &mut out,
+        );
+        let sent = out
+            .into_iter()
+            .filter_map(|command| match command {
+                Command::Send(to, msg) => Some((usize::from(to), msg)),
+                _ => None,
+            })
+            .collect();
+        (state, sent)
+    }
+
+    const CLIENT: usize = 9;
+
+    #[test]
+    fn a_serving_owner_copies_the_key_to_the_new_owner_and_keeps_it() {
+        let (state, sent) = step(
+            Variant::Correct,
+            0,
+            node(0, Some(3), Custody::Serving),
+            CLIENT,
+            HandoffMsg::Epoch(1),
+        );
+        let copy = HandoffMsg::Copy {
+            key: 0,
+            value: Some(3),
+            epoch: 1,
+        };
+        assert_eq!(sent, [(2, copy)]);
+        let handing_off = Custody::HandingOff {
+            to: 2,
+            epoch: 1,
+            sent: Some(3),
+        };
+        assert_eq!(state, node(1, Some(3), handing_off));
+    }
+
+    #[test]
+    fn only_the_acknowledgement_of_the_latest_copy_releases_the_key() {
+        let handing_off = Custody::HandingOff {
+            to: 2,
+            epoch: 1,
+            sent: Some(3),
+        };
+        let held = node(1, Some(3), handing_off);
+        let stale = HandoffMsg::CopyAck {
+            key: 0,
+            epoch: 1,
+            value: Some(2),
+        };
+        assert_eq!(step(Variant::Correct, 0, held.clone(), 2, stale).0, held);
+        let latest = HandoffMsg::CopyAck {
+            key: 0,
+            epoch: 1,
+            value: Some(3),
+        };
+        let (state, sent) = step(Variant::Correct, 0, held, 2, latest);
+        assert_eq!(state, node(1, None, Custody::None));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn the_new_owner_stores_the_copy_serves_it_and_acknowledges() {
+        let copy = HandoffMsg::Copy {
+            key: 0,
+            value: Some(3),
+            epoch: 1,
+        };
+        let (state, sent) = step(Variant::Correct, 2, node(0, None, Custody::None), 0, copy);
+        let ack = HandoffMsg::CopyAck {
+            key: 0,
+            epoch: 1,
+            value: Some(3),
+        };
+        assert_eq!(sent, [(0, ack)]);
+        assert_eq!(state, node(1, Some(3), Custody::Serving));
+    }
+
+    #[test]
+    fn a_write_is_forwarded_by_a_former_owner_and_retried_by_a_waiting_one() {
+        let write = HandoffMsg::Write {
+            key: 0,
+            value: 4,
+            client: Id::from(CLIENT),
+        };
+        let former = node(1, None, Custody::None);
+        let (_, sent) = step(Variant::Correct, 0, former.clone(), CLIENT, write.clone());
+        assert_eq!(sent, [(2, write.clone())]);
+
+        let waiting = node(1, None, Custody::Awaiting);
+        let (state, sent) = step(Variant::Correct, 2, waiting.clone(), 0, write.clone());
+        assert_eq!(sent, [(CLIENT, HandoffMsg::Retry(Box::new(write.clone())))]);
+        assert_eq!(state, waiting);
+
+        // The seeded defect: the former owner applies the write itself.
+        let (state, sent) = step(Variant::NoForward, 0, former, CLIENT, write);
+        assert_eq!(sent, [(CLIENT, HandoffMsg::WriteOk { key: 0, value: 4 })]);
+        assert_eq!(state.values, [Some(4)]);
+    }
+
+    #[test]
+    fn drop_before_ack_forgets_the_key_as_soon_as_the_copy_leaves() {
+        let (state, sent) = step(
+            Variant::DropBeforeAck,
+            0,
+            node(0, Some(3), Custody::Serving),
+            CLIENT,
+            HandoffMsg::Epoch(1),
+        );
+        assert_eq!(sent.len(), 1);
+        assert_eq!(state, node(1, None, Custody::None));
+    }
+}
