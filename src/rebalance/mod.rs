@@ -191,10 +191,58 @@ impl Actor for HandoffActor {
     type Msg = HandoffMsg;
     type Timer = ();
     type State = HandoffState;
-    type Storage = ();
+    /// Every actor saves its whole state after each step, before its sends
+    /// leave, so a crash loses nothing it has acknowledged: a node that
+    /// recovers resumes exactly where it stopped.
+    type Storage = HandoffState;
     type Random = ();
 
-    fn on_start(&self, id: Id, _: &Option<()>, o: &mut Out<Self>) -> HandoffState {
+    fn on_start(&self, id: Id, storage: &Option<HandoffState>, o: &mut Out<Self>) -> HandoffState {
+        if let Some(saved) = storage {
+            return saved.clone();
+        }
+        let mut sends = Out::new();
+        let state = self.first_state(id, &mut sends);
+        o.save(state.clone());
+        o.append(&mut sends);
+        state
+    }
+
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<HandoffState>,
+        src: Id,
+        msg: HandoffMsg,
+        o: &mut Out<Self>,
+    ) {
+        let mut sends = Out::new();
+        match (self, state.to_mut()) {
+            (HandoffActor::Node { placement, variant }, HandoffState::Node(node)) => {
+                on_node_msg(
+                    placement,
+                    *variant,
+                    usize::from(id),
+                    node,
+                    src,
+                    msg,
+                    &mut sends,
+                );
+            }
+            (HandoffActor::Client { placement, .. }, HandoffState::Client(client)) => {
+                on_client_msg(placement, id, client, msg, &mut sends);
+            }
+            _ => return,
+        }
+        // Durable before any send of this step leaves.
+        o.save(state.as_ref().clone());
+        o.append(&mut sends);
+    }
+}
+
+impl HandoffActor {
+    /// The state of an actor that starts with nothing saved, and its first sends.
+    fn first_state(&self, id: Id, o: &mut Out<Self>) -> HandoffState {
         match self {
             HandoffActor::Node { placement, .. } => {
                 let me = usize::from(id);
@@ -229,30 +277,6 @@ impl Actor for HandoffActor {
                     acknowledged: vec![None; placement.keys()],
                     read: vec![None; placement.keys()],
                 })
-            }
-        }
-    }
-
-    fn on_msg(
-        &self,
-        id: Id,
-        state: &mut Cow<HandoffState>,
-        src: Id,
-        msg: HandoffMsg,
-        o: &mut Out<Self>,
-    ) {
-        match self {
-            HandoffActor::Node { placement, variant } => {
-                let HandoffState::Node(node) = state.to_mut() else {
-                    return;
-                };
-                on_node_msg(placement, *variant, usize::from(id), node, src, msg, o);
-            }
-            HandoffActor::Client { placement, .. } => {
-                let HandoffState::Client(client) = state.to_mut() else {
-                    return;
-                };
-                on_client_msg(placement, id, client, msg, o);
             }
         }
     }
