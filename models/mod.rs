@@ -11,6 +11,7 @@ pub mod heartbeat;
 pub mod params;
 pub mod refinement;
 pub mod two_phase;
+pub mod ring_handoff;
 pub mod two_phase_spec;
 
 #[cfg(test)]
@@ -196,6 +197,23 @@ static REGISTRY: &[ModelEntry] = &[
             ))
         },
         explore: |params, addr| serve(heartbeat::HeartbeatModel::from_params(params)?, None, addr),
+    },
+    ModelEntry {
+        name: ring_handoff::NAME,
+        summary: "storage nodes handing keys to new owners while the ring changes",
+        params: ring_handoff::PARAMS,
+        symmetry: false,
+        check: |params, options| {
+            let model = ring_handoff::from_params(params)?;
+            Ok(harness::run(
+                ring_handoff::NAME,
+                params.clone(),
+                model,
+                None,
+                options,
+            ))
+        },
+        explore: |params, addr| serve(ring_handoff::from_params(params)?, None, addr),
     },
 ];
 

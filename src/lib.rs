@@ -21,6 +21,9 @@
 //!   durable records;
 //! - [`detector`] — heartbeat failure detection: fixed-timeout and phi accrual
 //!   estimators, SWIM-style suspicion and refutation, the membership view;
+//! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
+//!   preference lists, migration plans and bounded loads;
+//! - [`rebalance`] — the handoff of keys between owners when the ring changes;
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`runtime`] — drives the machines on threads; holds no protocol logic;
@@ -31,6 +34,8 @@
 pub mod commit;
 pub mod detector;
 pub mod runtime;
+pub mod rebalance;
+pub mod ring;
 pub mod sync;
 
 #[path = "../models/mod.rs"]
