@@ -10,8 +10,8 @@ pub mod harness;
 pub mod heartbeat;
 pub mod params;
 pub mod refinement;
-pub mod two_phase;
 pub mod ring_handoff;
+pub mod two_phase;
 pub mod two_phase_spec;
 
 #[cfg(test)]

@@ -33,9 +33,9 @@
 
 pub mod commit;
 pub mod detector;
-pub mod runtime;
 pub mod rebalance;
 pub mod ring;
+pub mod runtime;
 pub mod sync;
 
 #[path = "../models/mod.rs"]
