@@ -13,18 +13,13 @@ use std::fmt;
 use stateright::{Model, Property};
 
 use super::commit_spec::{RmState, TCommit};
-use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::params::{ParamError, ParamSpec, Params};
 
 /// The model's name in `haft check`.
 pub const NAME: &str = "two-phase-spec";
 
-/// Parameters of `two-phase-spec`.
-pub const PARAMS: &[ParamSpec] = &[ParamSpec {
-    name: "rms",
-    default: "3",
-    kind: ParamKind::Int { min: 1, max: 7 },
-    help: "resource managers (the spec's constant RM)",
-}];
+/// Parameters of `two-phase-spec`: the same `rms` as TCommit's.
+pub const PARAMS: &[ParamSpec] = super::commit_spec::PARAMS;
 
 /// The transaction manager's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
