@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 
 use stateright::Model;
 
@@ -67,6 +67,85 @@ where
                 parents.push(Some((at, action)));
                 states.push(to);
                 queue.push_back(states.len() - 1);
+            }
+        }
+    }
+    Ok(transitions)
+}
+
+/// Like [`for_each_transition`], but depth first and remembering only a 64-bit
+/// fingerprint per visited state, so that it fits in memory where the
+/// breadth-first walk, which keeps every state, does not. The trace it returns
+/// is the depth-first path to the offending transition, not the shortest.
+pub fn for_each_transition_depth_first<M, E>(
+    model: &M,
+    mut visit: impl FnMut(&M::State, &M::Action, &M::State) -> Result<(), E>,
+) -> Result<usize, (E, Vec<Step>)>
+where
+    M: Model,
+    M::State: Clone + Debug + Hash + Eq,
+    M::Action: Clone + Debug,
+{
+    struct Frame<S, A> {
+        state: S,
+        via: Option<A>,
+        pending: Vec<A>,
+    }
+    let fingerprint = |state: &M::State| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        state.hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut transitions = 0usize;
+    for init in model.init_states() {
+        if !model.within_boundary(&init) || !seen.insert(fingerprint(&init)) {
+            continue;
+        }
+        let mut pending = Vec::new();
+        model.actions(&init, &mut pending);
+        let mut stack = vec![Frame {
+            state: init,
+            via: None,
+            pending,
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some(action) = top.pending.pop() else {
+                stack.pop();
+                continue;
+            };
+            let Some(next) = model.next_state(&top.state, action.clone()) else {
+                continue;
+            };
+            if !model.within_boundary(&next) {
+                continue;
+            }
+            transitions += 1;
+            if let Err(error) = visit(&top.state, &action, &next) {
+                let mut steps: Vec<Step> = stack
+                    .iter()
+                    .map(|frame| Step {
+                        action: frame.via.as_ref().map_or_else(
+                            || "initial state".to_string(),
+                            |a| model.format_action(a),
+                        ),
+                        state: format!("{:?}", frame.state),
+                    })
+                    .collect();
+                steps.push(Step {
+                    action: model.format_action(&action),
+                    state: format!("{next:?}"),
+                });
+                return Err((error, steps));
+            }
+            if seen.insert(fingerprint(&next)) {
+                let mut pending = Vec::new();
+                model.actions(&next, &mut pending);
+                stack.push(Frame {
+                    state: next,
+                    via: Some(action),
+                    pending,
+                });
             }
         }
     }
@@ -183,7 +262,7 @@ where
             };
         }
     }
-    let verdict = for_each_transition(concrete, |from, _, to| {
+    let verdict = for_each_transition_depth_first(concrete, |from, _, to| {
         let (before, after) = (projection(from), projection(to));
         for (b, a) in before.iter().zip(&after) {
             if b != a && !within_steps(abstract_model, b, a, max_steps) {

@@ -342,6 +342,18 @@ mod tests {
     }
 
     #[test]
+    fn both_walks_see_every_transition() {
+        use crate::models::refinement::{for_each_transition, for_each_transition_depth_first};
+        let model = TwoPhase { rms: 3 };
+        let ok = |_: &TwoPhaseState, _: &TwoPhaseAction, _: &TwoPhaseState| Ok::<(), ()>(());
+        let breadth = for_each_transition(&model, ok).unwrap();
+        let depth = for_each_transition_depth_first(&model, ok).unwrap();
+        // 288 states, each action of each state counted once.
+        assert_eq!(breadth, depth);
+        assert_eq!(breadth, 1_146 - 1);
+    }
+
+    #[test]
     fn a_broken_guard_breaks_refinement() {
         // TwoPhase with the TM allowed to commit before every RM is prepared
         // is not a refinement of TCommit: the checker must say so.
