@@ -52,8 +52,9 @@ pub enum Vote {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Coordinator → participant: vote on `txn`, whose writes here are `writes`;
-    /// `peers` are the transaction's other participants, whom an uncertain
-    /// participant may ask for the outcome (cooperative termination).
+    /// `peers` are the transaction's other participants in ring order, starting
+    /// after the recipient; an uncertain participant asks the first of them for
+    /// the outcome (cooperative termination).
     Prepare {
         /// The transaction.
         txn: TxnId,
@@ -84,7 +85,8 @@ pub enum Msg {
         /// The outcome the participant reached.
         outcome: Outcome,
     },
-    /// An uncertain participant → coordinator and peers: what was the outcome?
+    /// An uncertain participant → coordinator and ring successor: what was the
+    /// outcome?
     Query {
         /// The transaction.
         txn: TxnId,
@@ -131,7 +133,8 @@ pub enum Timer {
     VoteTimeout(TxnId),
     /// Coordinator: resend the decision of `txn` to whoever has not acknowledged it.
     Resend(TxnId),
-    /// Participant: still uncertain about `txn`; ask the coordinator and peers.
+    /// Participant: still uncertain about `txn`; ask the coordinator and the
+    /// ring successor.
     Uncertain(TxnId),
 }
 

@@ -13,7 +13,9 @@
 //!    aborts on any No or when the vote timer fires; aborts need no record;
 //! 4. it resends the decision until every participant acknowledges, then forgets;
 //! 5. a prepared participant that hears nothing asks the coordinator and its
-//!    peers; the coordinator answers from its record, or Abort when it has none.
+//!    ring successor among the peers; the coordinator answers from its record,
+//!    or Abort when it has none; a peer passes on the coordinator's decision if
+//!    it has learned it.
 //!
 //! Machines do no I/O: sends, timers, saves and random choices go out through
 //! [`Out`]. Properties (AC1–AC5, durability) are checked by the `two-phase` model
