@@ -44,17 +44,6 @@ use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 /// The model's name in `haft check`.
 pub const NAME: &str = "two-phase";
 
-const VARIANT_NAMES: &[&str] = &[
-    "correct",
-    "ignore-votes",
-    "no-durable-vote",
-    "abort-after-yes",
-    "forget-decision",
-    "early-forget",
-    "no-resend",
-    "volatile-apply",
-];
-
 /// Parameters of `two-phase`.
 pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
@@ -84,7 +73,7 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "variant",
         default: "correct",
-        kind: ParamKind::Choice(VARIANT_NAMES),
+        kind: ParamKind::Choice(&Variant::NAMES),
         help: "a named fault the checker must refute (see src/commit/variant.rs)",
     },
 ];
@@ -823,16 +812,7 @@ mod tests {
         )
         .unwrap();
         let config = TwoPhaseConfig::from_params(&params).unwrap();
-        assert_eq!(config, config_with(2, true, 1, Variant::EarlyForget));
+        assert_eq!(config, self::config(2, true, 1, Variant::EarlyForget));
         assert!(Params::parse(NAME, PARAMS, &["variant=nope"]).is_err());
-    }
-
-    fn config_with(
-        participants: usize,
-        lossy: bool,
-        crashes: usize,
-        variant: Variant,
-    ) -> TwoPhaseConfig {
-        config(participants, lossy, crashes, variant)
     }
 }

@@ -51,18 +51,21 @@ impl Variant {
         Variant::VolatileApply,
     ];
 
+    /// The variants' names on the command line, in the order of [`Variant::ALL`].
+    pub const NAMES: [&'static str; 8] = [
+        "correct",
+        "ignore-votes",
+        "no-durable-vote",
+        "abort-after-yes",
+        "forget-decision",
+        "early-forget",
+        "no-resend",
+        "volatile-apply",
+    ];
+
     /// The variant's name on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            Variant::Correct => "correct",
-            Variant::IgnoreVotes => "ignore-votes",
-            Variant::NoDurableVote => "no-durable-vote",
-            Variant::AbortAfterYes => "abort-after-yes",
-            Variant::ForgetDecision => "forget-decision",
-            Variant::EarlyForget => "early-forget",
-            Variant::NoResend => "no-resend",
-            Variant::VolatileApply => "volatile-apply",
-        }
+        Variant::NAMES[self as usize]
     }
 
     /// The variant called `name`.
@@ -74,5 +77,18 @@ impl Variant {
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Variant;
+
+    #[test]
+    fn every_variant_round_trips_through_its_name() {
+        for variant in Variant::ALL {
+            assert_eq!(Variant::from_name(variant.name()), Some(variant));
+        }
+        assert_eq!(Variant::from_name("nope"), None);
     }
 }
