@@ -7,5 +7,6 @@
 //! so that the loom suite (verification/loom.rs) explores its interleavings.
 
 pub mod codec;
+pub mod group_commit;
 pub mod heartbeat;
 pub mod storage;
