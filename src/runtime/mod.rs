@@ -6,4 +6,6 @@
 //! structure shared between threads takes its primitives from [`crate::sync`],
 //! so that the loom suite (verification/loom.rs) explores its interleavings.
 
+pub mod codec;
 pub mod heartbeat;
+pub mod storage;
