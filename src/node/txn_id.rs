@@ -77,6 +77,13 @@ impl TxnIdParts {
     }
 }
 
+/// `node.incarnation.sequence`, as the command line prints transaction ids.
+impl std::fmt::Display for TxnIdParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.node, self.incarnation, self.sequence)
+    }
+}
+
 /// The node that coordinates `txn`.
 pub fn coordinator_of(txn: TxnId) -> Id {
     // Node ids are at most 16 bits, so the cast cannot truncate.
