@@ -5,7 +5,7 @@
 
 use haft::commit::{Msg, Outcome, TxnId, Vote, WriteSet};
 use haft::runtime::codec::{
-    DecodeError, DropKind, Frame, HEADER_LEN, MAGIC, VERSION, decode, encode,
+    DecodeError, DropKind, Frame, HEADER_LEN, MAGIC, VERSION, decode, encode, encode_bytes,
 };
 use proptest::prelude::*;
 use stateright::actor::Id;
@@ -46,21 +46,6 @@ fn decodes_consistently(bytes: &[u8]) -> Result<Frame<Msg>, DecodeError> {
     result
 }
 
-/// A frame with a valid header and checksum around arbitrary payload bytes.
-fn framed(sender: u64, payload: &[u8]) -> Vec<u8> {
-    let mut datagram = Vec::new();
-    datagram.extend_from_slice(&MAGIC);
-    datagram.push(VERSION);
-    datagram.extend_from_slice(&sender.to_le_bytes());
-    datagram.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&datagram);
-    hasher.update(payload);
-    datagram.extend_from_slice(&hasher.finalize().to_le_bytes());
-    datagram.extend_from_slice(payload);
-    datagram
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -90,7 +75,7 @@ proptest! {
         sender in any::<u64>(),
         payload in prop::collection::vec(any::<u8>(), 0..64),
     ) {
-        let datagram = framed(sender, &payload);
+        let datagram = encode_bytes(sender, &payload).unwrap();
         match decodes_consistently(&datagram) {
             Ok(frame) => prop_assert_eq!(frame.sender, sender),
             Err(error) => prop_assert_eq!(error.kind(), DropKind::Undecodable),

@@ -1,6 +1,7 @@
-//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs) under
-//! every interleaving loom explores, and the seed's Heartbeat, whose deadlock
-//! loom must find.
+//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs) and the
+//! save barrier with group commit (src/runtime/group_commit.rs) under every
+//! interleaving loom explores, and the seed's Heartbeat, whose deadlock loom
+//! must find.
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target-loom LOOM_MAX_PREEMPTIONS=2 cargo test --release --no-default-features --test loom`.
@@ -291,4 +292,197 @@ fn the_seeds_heartbeat_deadlocks() {
     );
     // The child ran the seed port and nothing else.
     assert!(text.contains("seed_heartbeat_inner"), "{text}");
+}
+
+/// The save barrier of src/runtime/group_commit.rs: a fake disk and the
+/// release function write into one shared log, whose order is the order in
+/// which persists completed and sends left.
+mod group_commit {
+    use haft::runtime::group_commit::{GroupCommit, GroupCommitError, Persist};
+    use haft::runtime::storage::StorageError;
+    use haft::sync::{Arc, Mutex};
+
+    use super::explore;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Event {
+        /// Save number `n` is durable.
+        Persisted(u8),
+        /// Persisting save number `n` failed.
+        Failed(u8),
+        /// A send left the process.
+        Released(u8),
+    }
+
+    type Log = Arc<Mutex<Vec<Event>>>;
+
+    /// A disk whose records are one byte, the save's number; persisting
+    /// `fail_on` fails.
+    struct FakeDisk {
+        log: Log,
+        fail_on: Option<u8>,
+    }
+
+    impl Persist for FakeDisk {
+        fn persist(&mut self, record: &[u8]) -> Result<(), StorageError> {
+            let save = record[0];
+            if self.fail_on == Some(save) {
+                self.log.lock().unwrap().push(Event::Failed(save));
+                return Err(StorageError::Io {
+                    path: "fake".into(),
+                    op: "fsync",
+                    source: std::io::Error::other("injected failure"),
+                });
+            }
+            self.log.lock().unwrap().push(Event::Persisted(save));
+            Ok(())
+        }
+    }
+
+    fn start(fail_on: Option<u8>) -> (Log, GroupCommit<u8>) {
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let disk = FakeDisk {
+            log: Arc::clone(&log),
+            fail_on,
+        };
+        let sink = Arc::clone(&log);
+        let group = GroupCommit::start(disk, move |sends: Vec<u8>| {
+            let mut log = sink.lock().unwrap();
+            log.extend(sends.into_iter().map(Event::Released));
+        });
+        (log, group)
+    }
+
+    fn save(number: u8) -> Option<Vec<u8>> {
+        Some(vec![number])
+    }
+
+    fn events(log: &Log) -> Vec<Event> {
+        log.lock().unwrap().clone()
+    }
+
+    fn released(events: &[Event]) -> Vec<u8> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Released(send) => Some(*send),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Checks that each send left only once the save it waits for
+    /// (`waits_for(send)`, 0 for none), or a later one, was durable.
+    fn assert_barrier(events: &[Event], waits_for: impl Fn(u8) -> u8) {
+        let mut durable = 0;
+        for event in events {
+            match *event {
+                Event::Persisted(save) => {
+                    // Records are persisted newest-last: never an older one
+                    // over a newer one.
+                    assert!(
+                        save > durable,
+                        "save {save} persisted after {durable}: {events:?}"
+                    );
+                    durable = save;
+                }
+                Event::Released(send) => {
+                    let needed = waits_for(send);
+                    assert!(
+                        durable >= needed,
+                        "send {send} before save {needed}: {events:?}"
+                    );
+                }
+                Event::Failed(_) => {}
+            }
+        }
+    }
+
+    /// No send leaves before the save it follows is durable — its own
+    /// handler's, or an earlier handler's (send 2 has no save of its own) —
+    /// and sends leave in submission order, whether the flusher or the
+    /// submitting thread releases them.
+    #[test]
+    fn no_send_leaves_before_the_save_it_follows() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            group.submit(save(1), vec![1]).unwrap();
+            group.submit(None, vec![2]).unwrap();
+            group.submit(save(2), vec![3]).unwrap();
+            group.shutdown().unwrap();
+            let events = events(&log);
+            assert_eq!(released(&events), [1, 2, 3], "{events:?}");
+            assert_barrier(&events, |send| if send == 3 { 2 } else { 1 });
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// No save is lost: after shutdown the last record persisted is the last
+    /// one submitted, however the saves were grouped.
+    #[test]
+    fn no_save_is_lost() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            for number in 1..=3 {
+                group.submit(save(number), Vec::new()).unwrap();
+            }
+            let stats = group.stats();
+            group.shutdown().unwrap();
+            let events = events(&log);
+            assert_eq!(events.last(), Some(&Event::Persisted(3)), "{events:?}");
+            assert_barrier(&events, |_| 0);
+            assert_eq!(stats.saves_submitted, 3);
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// Shutting down (or dropping) right after a submit waits for the pending
+    /// save, releases every held send and returns: no deadlock, nothing dropped.
+    #[test]
+    fn shutdown_with_pending_work_neither_deadlocks_nor_drops_sends() {
+        for by_drop in [false, true] {
+            let explored = explore(move || {
+                let (log, group) = start(None);
+                group.submit(save(1), vec![1, 2]).unwrap();
+                group.submit(None, vec![3]).unwrap();
+                if by_drop {
+                    drop(group);
+                } else {
+                    group.shutdown().unwrap();
+                }
+                let events = events(&log);
+                assert_eq!(released(&events), [1, 2, 3], "{events:?}");
+                assert_barrier(&events, |_| 1);
+            });
+            assert!(explored > 1, "{explored}");
+        }
+    }
+
+    /// A failed persist is final: the sends waiting for it (and for anything
+    /// after it) never leave, later submits and the shutdown report it.
+    #[test]
+    fn a_persist_failure_releases_nothing_after_it() {
+        let explored = explore(|| {
+            let (log, group) = start(Some(2));
+            group.submit(save(1), vec![1]).unwrap();
+            group.submit(save(2), vec![2]).unwrap();
+            let later = group.submit(None, vec![3]);
+            let shut = group.shutdown();
+            assert!(matches!(shut, Err(GroupCommitError::PersistFailed { .. })));
+            let events = events(&log);
+            let failed_at = events
+                .iter()
+                .position(|event| *event == Event::Failed(2))
+                .expect("save 2 was attempted");
+            // Nothing at all happens after the failure.
+            assert_eq!(failed_at + 1, events.len(), "{events:?}");
+            let released = released(&events);
+            assert!(released.is_empty() || released == [1], "{events:?}");
+            assert_barrier(&events, |_| 1);
+            if let Err(error) = later {
+                assert!(matches!(error, GroupCommitError::PersistFailed { .. }));
+            }
+        });
+        assert!(explored > 10, "{explored}");
+    }
 }

@@ -250,16 +250,35 @@ const CHECKSUM_AT: usize = 17;
 
 /// Encodes `payload` from `sender` as one datagram.
 pub fn encode<T: Serialize>(sender: u64, payload: &T) -> Result<Vec<u8>, EncodeError> {
+    let datagram =
+        postcard::to_extend(payload, header(sender)).map_err(|error| EncodeError::Serialize {
+            reason: error.to_string(),
+        })?;
+    seal(datagram)
+}
+
+/// Frames `payload`, bytes that are already a serialized message (or, in
+/// tests and the fuzz target, are not), as one datagram from `sender`, with a
+/// correct length and checksum.
+pub fn encode_bytes(sender: u64, payload: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let mut datagram = header(sender);
+    datagram.extend_from_slice(payload);
+    seal(datagram)
+}
+
+/// The header of a datagram from `sender`, its length and checksum still zero.
+fn header(sender: u64) -> Vec<u8> {
     let mut datagram = Vec::with_capacity(64);
     datagram.extend_from_slice(&MAGIC);
     datagram.push(VERSION);
     datagram.extend_from_slice(&sender.to_le_bytes());
-    // Length and checksum are filled in once the payload is known.
     datagram.extend_from_slice(&[0; 8]);
-    let mut datagram =
-        postcard::to_extend(payload, datagram).map_err(|error| EncodeError::Serialize {
-            reason: error.to_string(),
-        })?;
+    datagram
+}
+
+/// Fills in the length and checksum of a datagram whose payload follows its
+/// header, or refuses it if it is too long.
+fn seal(mut datagram: Vec<u8>) -> Result<Vec<u8>, EncodeError> {
     if datagram.len() > MAX_DATAGRAM {
         return Err(EncodeError::Oversized {
             len: datagram.len(),
@@ -366,10 +385,11 @@ mod tests {
         decode(bytes)
     }
 
-    /// Rewrites the checksum so that a deliberately altered frame passes it.
-    fn reseal(datagram: &mut [u8]) {
-        let sum = checksum(&datagram[..CHECKSUM_AT], &datagram[HEADER_LEN..]);
-        datagram[CHECKSUM_AT..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+    /// A correctly framed datagram around `valid()`'s payload altered by `change`.
+    fn reframed(change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut payload = valid()[HEADER_LEN..].to_vec();
+        change(&mut payload);
+        encode_bytes(3, &payload).unwrap()
     }
 
     #[test]
@@ -445,9 +465,7 @@ mod tests {
     #[test]
     fn undecodable_payload() {
         // A variant index no Msg has, correctly framed and checksummed.
-        let mut datagram = valid();
-        datagram[HEADER_LEN] = 0x7f;
-        reseal(&mut datagram);
+        let datagram = reframed(|payload| payload[0] = 0x7f);
         let error = decode_msg(&datagram).unwrap_err();
         assert_eq!(error.kind(), DropKind::Undecodable, "{error}");
     }
@@ -455,11 +473,7 @@ mod tests {
     #[test]
     fn payload_with_leftover_bytes_is_undecodable() {
         // A well-framed payload holding a message and one spare byte.
-        let mut datagram = valid();
-        datagram.push(0);
-        let length = (datagram.len() - HEADER_LEN) as u32;
-        datagram[LENGTH_AT..CHECKSUM_AT].copy_from_slice(&length.to_le_bytes());
-        reseal(&mut datagram);
+        let datagram = reframed(|payload| payload.push(0));
         let error = decode_msg(&datagram).unwrap_err();
         assert_eq!(error.kind(), DropKind::Undecodable);
         assert!(error.to_string().contains("1 bytes left over"), "{error}");
