@@ -393,11 +393,11 @@ fn kill_nine_and_restart_keep_every_transaction_atomic() {
             let mut rng = rand::rng();
             let mut kills = 0;
             while !*done.lock().unwrap() {
-                thread::sleep(Duration::from_millis(rng.random_range(200..900)));
+                thread::sleep(Duration::from_millis(rng.random_range(50..400)));
                 let victim = nodes[rng.random_range(0..nodes.len())];
                 cluster.lock().unwrap().kill(victim);
                 kills += 1;
-                thread::sleep(Duration::from_millis(rng.random_range(0..400)));
+                thread::sleep(Duration::from_millis(rng.random_range(0..300)));
                 let mut cluster = cluster.lock().unwrap();
                 cluster.spawn(victim);
             }
@@ -441,7 +441,7 @@ fn kill_nine_and_restart_keep_every_transaction_atomic() {
         attempts.len()
     );
     assert!(attempts.len() >= 1000);
-    assert!(kills >= 5, "only {kills} kills");
+    assert!(kills >= 10, "only {kills} kills");
     assert!(
         committed >= attempts.len() / 4,
         "too little progress: {committed} commits"
