@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use haft::models::{self, CheckOptions, CheckReport, ModelEntry, Progress, Strategy};
 
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/run.rs"]
 mod run;
 
@@ -35,6 +37,9 @@ enum Command {
     Status(run::StatusArgs),
     /// Print the durable record in a node's data directory as JSON.
     Inspect(run::InspectArgs),
+    /// Measure UDP round trip, durable-save latency, and commit latency and
+    /// throughput of a 3-node cluster on loopback.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Command::Get(args) => run::get(args),
         Command::Status(args) => run::status(args),
         Command::Inspect(args) => run::inspect(args),
+        Command::Bench(args) => bench::bench(args),
     };
     match outcome {
         Ok(code) => code,

@@ -376,7 +376,7 @@ impl EventLoop {
             .collect();
         for timer in due {
             // An earlier timer's handler may have re-armed or cancelled it.
-            if !self.timers.get(&timer).is_some_and(|at| *at <= now) {
+            if self.timers.get(&timer).is_none_or(|at| *at > now) {
                 continue;
             }
             self.timers.remove(&timer);
