@@ -92,6 +92,12 @@ pub struct InspectArgs {
     data: PathBuf,
 }
 
+/// Prints `text` and a newline; a closed stdout (`| head`) is not an error.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     let mut raw = match &args.config {
         Some(path) => RawConfig::from_file(path)?,
@@ -230,13 +236,10 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
         Err(error) => return failed(error),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&view).expect("a status serialises")
-        );
+        print(&serde_json::to_string_pretty(&view).expect("a status serialises"));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("node {} (incarnation {})", view.node, view.incarnation);
+    let mut text = format!("node {} (incarnation {})\n", view.node, view.incarnation);
     let members: Vec<String> = view
         .members
         .iter()
@@ -249,14 +252,15 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
             format!("{node} {status}")
         })
         .collect();
-    println!("members: {}", members.join(", "));
-    println!(
-        "coordinating {}, prepared {}, keys {}",
+    text += &format!("members: {}\n", members.join(", "));
+    text += &format!(
+        "coordinating {}, prepared {}, keys {}\n",
         view.coordinating, view.prepared, view.keys
     );
     for (name, value) in &view.counters {
-        println!("  {name:<24} {value}");
+        text += &format!("  {name:<24} {value}\n");
     }
+    print(text.trim_end());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -269,10 +273,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
     }
     match node::load_record(&args.data) {
         Ok(Some(record)) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&record).expect("a record serialises")
-            );
+            print(&serde_json::to_string_pretty(&record).expect("a record serialises"));
             Ok(ExitCode::SUCCESS)
         }
         Ok(None) => {
