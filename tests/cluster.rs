@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use haft::commit::{Outcome, TxnId, TxnRecord};
-use haft::node::{NodeActor, NodeRecord, Reply, Request, StatusView};
+use haft::node::{MemberStatus, NodeActor, NodeRecord, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec;
 use haft::runtime::config::RawConfig;
@@ -432,6 +432,22 @@ fn kill_nine_and_restart_keep_every_transaction_atomic() {
         cluster.await_up(id);
     }
     cluster.await_settled(Duration::from_secs(30));
+    // Every restarted node is a member again in every view.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for id in nodes {
+        loop {
+            let view = cluster.status(id).expect("node answers");
+            if view.members.values().all(|s| *s == MemberStatus::Alive) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} still sees {:?}",
+                view.members
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
     let records = cluster.records();
     check_atomicity(&records, &actor, &attempts);
     let (committed, aborted, unanswered) = summary(&attempts);

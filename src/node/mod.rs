@@ -64,7 +64,9 @@ use crate::commit::{
     Record, TxnId, TxnPlan, TxnRecord, Variant, WriteSet,
 };
 use crate::detector::actor::{DetectorActor, DetectorState};
-use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
+use crate::detector::{
+    Command as DetectorCommand, ConfigError, DetectorConfig, FixedTimeout, Millis, Status,
+};
 use crate::ring::{Ring, RingError};
 
 pub use message::{
@@ -542,6 +544,17 @@ impl Actor for NodeActor {
         };
         self.emit_commit(&mut state, inner, o);
         self.emit_detector(detector_out, o);
+        // Dead is final for a detector incarnation, and the detector starts
+        // every life at 0: a node restarted after its peers declared it Dead
+        // would stay Dead to them. So each life starts its detector above any
+        // incarnation of the previous lives (a life raises it by one per
+        // refuted suspicion; 2^32 of them is out of reach), and says so.
+        let floor = incarnation << 32;
+        if let Some(DetectorCommand::Broadcast(alive)) = state.detector.detector.refute(floor - 1) {
+            for peer in self.nodes.iter().filter(|peer| **peer != id) {
+                o.send(*peer, NodeMsg::Detector(alive));
+            }
+        }
         state
     }
 

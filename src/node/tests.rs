@@ -42,6 +42,8 @@ impl Cluster {
         for n in 1..=3 {
             cluster.boot(node_id(n));
         }
+        // The detectors' start-up announcements.
+        cluster.run();
         cluster
     }
 
@@ -495,4 +497,30 @@ fn bad_configurations_are_refused() {
         NodeActor::new(&[1], 8, zero).unwrap_err(),
         NodeError::BadTimer("vote_timeout")
     );
+}
+
+#[test]
+fn a_restarted_node_is_alive_again_to_peers_that_declared_it_dead() {
+    let mut cluster = Cluster::start();
+    // Node 2 hears nothing from node 1 for long enough to declare it Dead.
+    let detector = &mut cluster
+        .states
+        .get_mut(&node_id(2))
+        .unwrap()
+        .detector
+        .detector;
+    let _ = detector.check(1_000_000);
+    let _ = detector.check(2_000_000);
+    assert_eq!(detector.status(1), Some(crate::detector::Status::Dead));
+    // Node 1 restarts: its detector starts above every earlier incarnation.
+    cluster.boot(node_id(1));
+    assert_eq!(
+        cluster.states[&node_id(1)].detector.detector.incarnation(),
+        2 << 32
+    );
+    cluster.run();
+    let view = cluster
+        .actor
+        .status(node_id(2), &cluster.states[&node_id(2)]);
+    assert_eq!(view.members[&1], MemberStatus::Alive);
 }
