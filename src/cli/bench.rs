@@ -25,9 +25,12 @@ pub struct BenchArgs {
     /// afterwards). It must be on the disk to measure: not a tmpfs.
     #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
-    /// Transactions per client at each concurrency level.
-    #[arg(long, default_value_t = 40)]
-    per_client: usize,
+    /// Transactions at each concurrency level, shared among its clients. Every
+    /// level runs the same number, on a fresh cluster, because each save
+    /// rewrites the whole record, which grows with every transaction: levels
+    /// of different sizes would pay for different record sizes.
+    #[arg(long, default_value_t = 640)]
+    txns: usize,
     /// Concurrency levels (clients), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     clients: Vec<usize>,
@@ -238,9 +241,9 @@ fn commit_level(
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode, UsageError> {
-    if args.per_client == 0 || args.clients.is_empty() || args.clients.contains(&0) {
+    if args.txns == 0 || args.clients.is_empty() || args.clients.contains(&0) {
         return Err(UsageError(
-            "--per-client and every --clients level must be positive".into(),
+            "--txns and every --clients level must be positive".into(),
         ));
     }
     let dir = args.dir.join(format!("haft-bench-{}", std::process::id()));
@@ -270,7 +273,11 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         ms(floor)
     );
     println!();
-    println!("two-participant commits through node 1 (participants 1 and 2), fresh keys:");
+    println!(
+        "two-participant commits through node 1 (participants 1 and 2), fresh keys, \
+         {} transactions per level:",
+        args.txns
+    );
     println!(
         "{:>8} {:>10} {:>8} {:>10} {:>10} {:>12} {:>14} {:>22}",
         "clients",
@@ -284,7 +291,7 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
     );
     let mut rates = Vec::new();
     for &clients in &args.clients {
-        let level = commit_level(dir, clients, args.per_client)?;
+        let level = commit_level(dir, clients, args.txns.div_ceil(clients))?;
         let rate = level.committed as f64 / level.seconds;
         rates.push((level.clients, rate));
         let p50 = level.latency.percentile(50.0);
