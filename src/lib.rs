@@ -21,6 +21,8 @@
 //!   durable records;
 //! - [`detector`] — heartbeat failure detection: fixed-timeout and phi accrual
 //!   estimators, SWIM-style suspicion and refutation, the membership view;
+//! - [`node`] — one node of the runnable system: an actor composing the
+//!   coordinator, the participant, the detector and the ring;
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
 //!   preference lists, migration plans and bounded loads;
 //! - [`rebalance`] — the handoff of keys between owners when the ring changes;
@@ -33,6 +35,7 @@
 
 pub mod commit;
 pub mod detector;
+pub mod node;
 pub mod rebalance;
 pub mod ring;
 pub mod runtime;

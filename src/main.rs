@@ -1,4 +1,4 @@
-//! The `haft` command: check and explore the models.
+//! The `haft` command: check and explore the models; run a node and talk to it.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use haft::models::{self, CheckOptions, CheckReport, ModelEntry, Progress, Strategy};
+
+#[path = "cli/bench.rs"]
+mod bench;
+#[path = "cli/run.rs"]
+mod run;
 
 /// haft: distributed-systems protocols as explicit, model-checked state machines.
 #[derive(Parser)]
@@ -22,6 +27,19 @@ enum Command {
     Check(CheckArgs),
     /// Serve stateright's Explorer for a model in the browser.
     Explore(ExploreArgs),
+    /// Run one node of a cluster until SIGINT or SIGTERM.
+    Node(run::NodeArgs),
+    /// Run a transaction: `haft txn --node ADDR set k1=v1 k2=v2` (exit 1 if aborted).
+    Txn(run::TxnArgs),
+    /// Read a key's committed value (exit 1 if it has none).
+    Get(run::GetArgs),
+    /// A node's membership view and counters.
+    Status(run::StatusArgs),
+    /// Print the durable record in a node's data directory as JSON.
+    Inspect(run::InspectArgs),
+    /// Measure UDP round trip, durable-save latency, and commit latency and
+    /// throughput of a 3-node cluster on loopback.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -80,6 +98,12 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => check(args),
         Command::Explore(args) => explore(args),
+        Command::Node(args) => run::node(args),
+        Command::Txn(args) => run::txn(args),
+        Command::Get(args) => run::get(args),
+        Command::Status(args) => run::status(args),
+        Command::Inspect(args) => run::inspect(args),
+        Command::Bench(args) => bench::bench(args),
     };
     match outcome {
         Ok(code) => code,

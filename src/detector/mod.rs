@@ -57,8 +57,11 @@ pub enum Status {
     Dead,
 }
 
-/// What detectors say to each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What detectors say to each other. Serializable, so that a node runtime can
+/// carry it over the network.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Message {
     /// The periodic sign of life. `sequence` grows with every heartbeat a node
     /// sends, so duplicates and reordered heartbeats are recognised and ignored.

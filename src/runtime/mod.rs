@@ -6,7 +6,12 @@
 //! structure shared between threads takes its primitives from [`crate::sync`],
 //! so that the loom suite (verification/loom.rs) explores its interleavings.
 
+#[cfg(not(loom))]
+pub mod client;
 pub mod codec;
+pub mod config;
 pub mod group_commit;
 pub mod heartbeat;
+#[cfg(not(loom))]
+pub mod node;
 pub mod storage;

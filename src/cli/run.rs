@@ -1,0 +1,288 @@
+//! The runtime commands of `haft`: `node`, `txn`, `get`, `status`, `inspect`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use haft::node::{MemberStatus, Reply, Request};
+use haft::runtime::client::{Client, ClientError, ClientOptions};
+use haft::runtime::config::RawConfig;
+use haft::runtime::node;
+
+use crate::UsageError;
+
+/// `haft node`: run one node until SIGINT or SIGTERM.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// A TOML configuration file (see the README); flags override its settings.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// This node's id (0–65535).
+    #[arg(long)]
+    id: Option<u64>,
+    /// The UDP address to listen on.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Another node, as ID=HOST:PORT (repeat for each peer).
+    #[arg(long = "peer", value_name = "ID=HOST:PORT")]
+    peers: Vec<String>,
+    /// The directory of the node's durable record (created if missing).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Accept fault-injection requests from clients (tests only).
+    #[arg(long)]
+    allow_fault_injection: bool,
+}
+
+/// Where a client command sends its request.
+#[derive(Args)]
+pub struct Target {
+    /// The node to ask.
+    #[arg(long, value_name = "HOST:PORT")]
+    node: String,
+    /// Give up after this many seconds (retries included).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    timeout: f64,
+}
+
+/// The one transaction kind.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TxnKind {
+    /// Write every key=value atomically.
+    Set,
+}
+
+/// `haft txn`.
+#[derive(Args)]
+pub struct TxnArgs {
+    #[command(flatten)]
+    target: Target,
+    /// What to do.
+    kind: TxnKind,
+    /// The writes, as key=value.
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    writes: Vec<String>,
+}
+
+/// `haft get`.
+#[derive(Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The key to read.
+    key: String,
+}
+
+/// `haft status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print the status as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `haft inspect`.
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A node's data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
+
+/// Prints `text` and a newline; a closed stdout (`| head`) is not an error.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
+    let mut raw = match &args.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::default(),
+    };
+    raw.id = args.id.or(raw.id);
+    raw.listen = args.listen.or(raw.listen);
+    raw.data = args.data.or(raw.data);
+    raw.allow_fault_injection |= args.allow_fault_injection;
+    for peer in &args.peers {
+        raw.add_peer(peer)?;
+    }
+    let config = raw.validate()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let running = match node::start(&config) {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let handle = running.shutdown_handle();
+    if let Err(error) = ctrlc::set_handler(move || handle.shutdown()) {
+        eprintln!("warning: cannot handle SIGINT/SIGTERM ({error}); stop the node with SIGKILL");
+    }
+    println!(
+        "haft node {} listening on {} (data in {})",
+        config.id,
+        running.local_addr(),
+        config.data.display()
+    );
+    match running.wait() {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn client(target: &Target) -> Result<Client, UsageError> {
+    if !(target.timeout.is_finite() && target.timeout > 0.0) {
+        return Err(UsageError(
+            "--timeout must be a positive number of seconds".into(),
+        ));
+    }
+    let timeout = Duration::from_secs_f64(target.timeout);
+    let options = ClientOptions {
+        timeout,
+        retry_after: ClientOptions::default().retry_after.min(timeout),
+    };
+    Ok(Client::new(&target.node, options)?)
+}
+
+/// Prints a client failure: exit 1, or 2 for a bad address.
+fn failed(error: ClientError) -> Result<ExitCode, UsageError> {
+    match error {
+        ClientError::BadAddress(_) => Err(UsageError(error.to_string())),
+        error => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn refused(reason: &str) -> ExitCode {
+    eprintln!("refused: {reason}");
+    ExitCode::FAILURE
+}
+
+fn unexpected(reply: &Reply) -> ExitCode {
+    eprintln!("error: the node answered with something else: {reply:?}");
+    ExitCode::FAILURE
+}
+
+pub fn txn(args: TxnArgs) -> Result<ExitCode, UsageError> {
+    let TxnKind::Set = args.kind;
+    let mut writes = std::collections::BTreeMap::new();
+    for pair in &args.writes {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(UsageError(format!("`{pair}` is not KEY=VALUE")));
+        };
+        if writes.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(UsageError(format!("key `{key}` is written twice")));
+        }
+    }
+    let mut client = client(&args.target)?;
+    match client.request(Request::Txn { writes }) {
+        Ok(Reply::Txn { txn, outcome }) => {
+            let parts = haft::node::TxnIdParts::unpack(txn);
+            println!(
+                "{} {parts} (node.incarnation.sequence)",
+                haft::node::outcome_name(outcome)
+            );
+            Ok(match outcome {
+                haft::commit::Outcome::Commit => ExitCode::SUCCESS,
+                haft::commit::Outcome::Abort => ExitCode::FAILURE,
+            })
+        }
+        Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
+        Ok(other) => Ok(unexpected(&other)),
+        Err(error) => failed(error),
+    }
+}
+
+pub fn get(args: GetArgs) -> Result<ExitCode, UsageError> {
+    let mut client = client(&args.target)?;
+    match client.request(Request::Get { key: args.key }) {
+        Ok(Reply::Value {
+            value: Some(value), ..
+        }) => {
+            println!("{value}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Reply::Value { key, value: None }) => {
+            eprintln!("{key} has no committed value");
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
+        Ok(other) => Ok(unexpected(&other)),
+        Err(error) => failed(error),
+    }
+}
+
+pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
+    let mut client = client(&args.target)?;
+    let view = match client.request(Request::Status) {
+        Ok(Reply::Status(view)) => view,
+        Ok(other) => return Ok(unexpected(&other)),
+        Err(error) => return failed(error),
+    };
+    if args.json {
+        print(&serde_json::to_string_pretty(&view).expect("a status serialises"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = format!("node {} (incarnation {})\n", view.node, view.incarnation);
+    let members: Vec<String> = view
+        .members
+        .iter()
+        .map(|(node, status)| {
+            let status = match status {
+                MemberStatus::Alive => "alive",
+                MemberStatus::Suspect => "suspect",
+                MemberStatus::Dead => "dead",
+            };
+            format!("{node} {status}")
+        })
+        .collect();
+    text += &format!("members: {}\n", members.join(", "));
+    text += &format!(
+        "coordinating {}, prepared {}, keys {}\n",
+        view.coordinating, view.prepared, view.keys
+    );
+    for (name, value) in &view.counters {
+        text += &format!("  {name:<24} {value}\n");
+    }
+    print(text.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
+    if !args.data.is_dir() {
+        return Err(UsageError(format!(
+            "{} is not a directory; give a node's data directory",
+            args.data.display()
+        )));
+    }
+    match node::load_record(&args.data) {
+        Ok(Some(record)) => {
+            print(&serde_json::to_string_pretty(&record).expect("a record serialises"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(None) => {
+            eprintln!("{} holds no record yet", args.data.display());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! Unit tests of the node actor: routing, transaction ids, client answers.
+//! A small synchronous network delivers messages in order and fires no timers.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+
+use stateright::actor::{Actor, Command, Id, Out};
+
+use super::*;
+use crate::commit::{Msg, Outcome, TxnRecord};
+
+/// A client's id: not a node's.
+const CLIENT: usize = 1 << 40;
+
+fn node_id(n: u64) -> Id {
+    Id::from(n as usize)
+}
+
+fn actor() -> NodeActor {
+    NodeActor::new(&[1, 2, 3], 64, NodeTiming::default()).unwrap()
+}
+
+/// Three nodes, a FIFO network, each node's last saved record, and what the
+/// clients received.
+struct Cluster {
+    actor: NodeActor,
+    states: BTreeMap<Id, NodeState>,
+    saved: BTreeMap<Id, NodeRecord>,
+    queue: VecDeque<(Id, Id, NodeMsg)>,
+    to_clients: Vec<(Id, RequestId, Reply)>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let mut cluster = Cluster {
+            actor: actor(),
+            states: BTreeMap::new(),
+            saved: BTreeMap::new(),
+            queue: VecDeque::new(),
+            to_clients: Vec::new(),
+        };
+        for n in 1..=3 {
+            cluster.boot(node_id(n));
+        }
+        // The detectors' start-up announcements.
+        cluster.run();
+        cluster
+    }
+
+    fn boot(&mut self, id: Id) {
+        let mut o = Out::new();
+        let state = self
+            .actor
+            .on_start(id, &self.saved.get(&id).cloned(), &mut o);
+        self.states.insert(id, state);
+        self.carry_out(id, o);
+    }
+
+    fn carry_out(&mut self, from: Id, o: Out<NodeActor>) {
+        for command in o {
+            match command {
+                Command::Save(record) => {
+                    self.saved.insert(from, record);
+                }
+                Command::Send(to, NodeMsg::Reply { id, reply }) => {
+                    self.to_clients.push((to, id, reply))
+                }
+                Command::Send(to, msg) => self.queue.push_back((from, to, msg)),
+                _ => {}
+            }
+        }
+    }
+
+    fn deliver(&mut self, src: Id, dst: Id, msg: NodeMsg) -> Out<NodeActor> {
+        let mut o = Out::new();
+        let mut state = Cow::Borrowed(&self.states[&dst]);
+        self.actor.on_msg(dst, &mut state, src, msg, &mut o);
+        let state = state.into_owned();
+        self.states.insert(dst, state);
+        o
+    }
+
+    fn step(&mut self, src: Id, dst: Id, msg: NodeMsg) {
+        let o = self.deliver(src, dst, msg);
+        self.carry_out(dst, o);
+    }
+
+    fn run(&mut self) {
+        while let Some((src, dst, msg)) = self.queue.pop_front() {
+            self.step(src, dst, msg);
+        }
+    }
+
+    fn request(&mut self, node: u64, id: RequestId, request: Request) {
+        self.step(
+            Id::from(CLIENT),
+            node_id(node),
+            NodeMsg::Request { id, request },
+        );
+    }
+
+    fn replies(&self, id: RequestId) -> Vec<&Reply> {
+        self.to_clients
+            .iter()
+            .filter(|(to, i, _)| *to == Id::from(CLIENT) && *i == id)
+            .map(|(_, _, r)| r)
+            .collect()
+    }
+}
+
+fn writes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Keys owned by each of the three nodes, found by asking the ring.
+fn keys_by_owner(actor: &NodeActor) -> BTreeMap<Id, String> {
+    let mut keys = BTreeMap::new();
+    for i in 0.. {
+        let key = format!("k{i}");
+        keys.entry(actor.owner(&key)).or_insert(key);
+        if keys.len() == 3 {
+            break;
+        }
+    }
+    keys
+}
+
+#[test]
+fn a_client_transaction_commits_everywhere_and_is_answered() {
+    let mut cluster = Cluster::start();
+    let keys = keys_by_owner(&cluster.actor);
+    let all: Vec<(&str, &str)> = keys.values().map(|k| (k.as_str(), "v")).collect();
+    cluster.request(
+        1,
+        7,
+        Request::Txn {
+            writes: writes(&all),
+        },
+    );
+    cluster.run();
+    let replies = cluster.replies(7);
+    assert_eq!(replies.len(), 1);
+    let Reply::Txn { txn, outcome } = replies[0] else {
+        panic!("expected a transaction reply, got {replies:?}")
+    };
+    assert_eq!(*outcome, Outcome::Commit);
+    assert_eq!(coordinator_of(*txn), node_id(1));
+    // Every owner has applied its key, durably.
+    for (owner, key) in &keys {
+        let record = &cluster.saved[owner].participant;
+        assert_eq!(record.store.get(key).map(String::as_str), Some("v"));
+        assert_eq!(
+            record.txns.get(txn),
+            Some(&TxnRecord::Decided(Outcome::Commit))
+        );
+    }
+    // The coordinator forgot the transaction once everyone acknowledged.
+    assert!(cluster.saved[&node_id(1)].coordinator.commits.is_empty());
+}
+
+#[test]
+fn a_commit_answer_leaves_after_the_commit_record_is_saved() {
+    let mut cluster = Cluster::start();
+    let keys = keys_by_owner(&cluster.actor);
+    let key = keys[&node_id(2)].clone();
+    cluster.request(
+        1,
+        1,
+        Request::Txn {
+            writes: writes(&[(&key, "x")]),
+        },
+    );
+    let (src, dst, prepare) = cluster.queue.pop_front().unwrap();
+    let vote = cluster.deliver(src, dst, prepare);
+    let Some(Command::Send(_, vote)) = vote.into_iter().find(|c| matches!(c, Command::Send(..)))
+    else {
+        panic!("no vote")
+    };
+    // The handler of the last Yes vote: save the commit record, then answer.
+    let o = cluster.deliver(node_id(2), node_id(1), vote);
+    let commands: Vec<_> = o.into_iter().collect();
+    let saved_at = commands
+        .iter()
+        .position(|c| matches!(c, Command::Save(r) if !r.coordinator.commits.is_empty()))
+        .expect("the commit record is saved");
+    let answered_at = commands
+        .iter()
+        .position(
+            |c| matches!(c, Command::Send(to, NodeMsg::Reply { .. }) if *to == Id::from(CLIENT)),
+        )
+        .expect("the client is answered");
+    assert!(saved_at < answered_at);
+}
+
+#[test]
+fn a_lock_conflict_aborts_the_second_transaction() {
+    let mut cluster = Cluster::start();
+    let keys = keys_by_owner(&cluster.actor);
+    let key = keys[&node_id(3)].clone();
+    // Both begin before any Prepare is delivered: the second is refused.
+    cluster.request(
+        1,
+        1,
+        Request::Txn {
+            writes: writes(&[(&key, "a")]),
+        },
+    );
+    cluster.request(
+        2,
+        2,
+        Request::Txn {
+            writes: writes(&[(&key, "b")]),
+        },
+    );
+    cluster.run();
+    let outcomes: Vec<Outcome> = [1, 2]
+        .iter()
+        .map(|id| match cluster.replies(*id)[..] {
+            [Reply::Txn { outcome, .. }] => *outcome,
+            ref other => panic!("expected one answer, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(outcomes, [Outcome::Commit, Outcome::Abort]);
+    let store = &cluster.saved[&node_id(3)].participant.store;
+    assert_eq!(store.get(&key).map(String::as_str), Some("a"));
+}
+
+#[test]
+fn a_retried_request_starts_no_second_transaction() {
+    let mut cluster = Cluster::start();
+    let txn = Request::Txn {
+        writes: writes(&[("a", "1"), ("b", "2")]),
+    };
+    cluster.request(1, 5, txn.clone());
+    let prepares = cluster.queue.len();
+    cluster.request(1, 5, txn.clone());
+    assert_eq!(
+        cluster.queue.len(),
+        prepares,
+        "a retry in flight sends nothing"
+    );
+    cluster.run();
+    cluster.request(1, 5, txn);
+    let replies = cluster.replies(5);
+    assert_eq!(replies.len(), 2);
+    assert_eq!(
+        replies[0], replies[1],
+        "a retry after the answer gets the same answer"
+    );
+    assert!(cluster.queue.is_empty());
+}
+
+#[test]
+fn an_empty_transaction_is_refused() {
+    let mut cluster = Cluster::start();
+    cluster.request(
+        1,
+        1,
+        Request::Txn {
+            writes: BTreeMap::new(),
+        },
+    );
+    assert!(matches!(cluster.replies(1)[..], [Reply::Refused { .. }]));
+    assert!(cluster.queue.is_empty());
+}
+
+#[test]
+fn get_reads_the_owners_committed_store() {
+    let mut cluster = Cluster::start();
+    let keys = keys_by_owner(&cluster.actor);
+    let key = keys[&node_id(3)].clone();
+    cluster.request(
+        1,
+        1,
+        Request::Txn {
+            writes: writes(&[(&key, "v3")]),
+        },
+    );
+    cluster.run();
+    // Asked at a node that does not own the key: forwarded to the owner.
+    cluster.request(2, 2, Request::Get { key: key.clone() });
+    cluster.run();
+    assert_eq!(
+        cluster.replies(2),
+        [&Reply::Value {
+            key: key.clone(),
+            value: Some("v3".into())
+        }]
+    );
+    cluster.request(
+        3,
+        3,
+        Request::Get {
+            key: "never-written".into(),
+        },
+    );
+    cluster.run();
+    assert!(matches!(
+        cluster.replies(3)[..],
+        [Reply::Value { value: None, .. }]
+    ));
+}
+
+#[test]
+fn queries_reach_the_coordinator_only_for_its_own_transactions() {
+    let mut cluster = Cluster::start();
+    let own = TxnIdParts {
+        node: 1,
+        incarnation: 1,
+        sequence: 9,
+    }
+    .pack()
+    .unwrap();
+    let foreign = TxnIdParts {
+        node: 2,
+        incarnation: 1,
+        sequence: 9,
+    }
+    .pack()
+    .unwrap();
+    // Its own, unknown transaction: presumed abort answers Abort.
+    let o = cluster.deliver(
+        node_id(3),
+        node_id(1),
+        NodeMsg::Commit(Msg::Query { txn: own }),
+    );
+    let sent: Vec<_> = o.into_iter().collect();
+    assert!(matches!(
+        &sent[..],
+        [Command::Send(to, NodeMsg::Commit(Msg::Outcome { outcome: Outcome::Abort, .. }))] if *to == node_id(3)
+    ));
+    // Another node's transaction it knows nothing of: no answer (a presumed
+    // Abort here could contradict node 2's commit: AC1).
+    let o = cluster.deliver(
+        node_id(3),
+        node_id(1),
+        NodeMsg::Commit(Msg::Query { txn: foreign }),
+    );
+    assert!(o.is_empty());
+    // Another node's transaction it learned the outcome of: the peer answers it.
+    cluster
+        .states
+        .get_mut(&node_id(1))
+        .unwrap()
+        .participant
+        .record
+        .txns
+        .insert(foreign, TxnRecord::Decided(Outcome::Commit));
+    let o = cluster.deliver(
+        node_id(3),
+        node_id(1),
+        NodeMsg::Commit(Msg::Query { txn: foreign }),
+    );
+    let sent: Vec<_> = o.into_iter().collect();
+    assert!(matches!(
+        &sent[..],
+        [Command::Send(
+            _,
+            NodeMsg::Commit(Msg::Outcome {
+                outcome: Outcome::Commit,
+                ..
+            })
+        )]
+    ));
+}
+
+#[test]
+fn protocol_messages_from_clients_are_ignored() {
+    let mut cluster = Cluster::start();
+    let txn = TxnIdParts {
+        node: 1,
+        incarnation: 1,
+        sequence: 0,
+    }
+    .pack()
+    .unwrap();
+    for msg in [
+        Msg::Query { txn },
+        Msg::Prepare {
+            txn,
+            writes: writes(&[("a", "1")]),
+            peers: vec![],
+        },
+        Msg::Outcome {
+            txn,
+            outcome: Outcome::Commit,
+        },
+    ] {
+        let before = cluster.states[&node_id(1)].clone();
+        let o = cluster.deliver(Id::from(CLIENT), node_id(1), NodeMsg::Commit(msg));
+        assert!(o.is_empty());
+        assert_eq!(cluster.states[&node_id(1)], before);
+    }
+}
+
+#[test]
+fn transaction_ids_are_unique_across_restarts() {
+    let mut cluster = Cluster::start();
+    let mut seen = BTreeSet::new();
+    for life in 1..=3u64 {
+        assert_eq!(cluster.saved[&node_id(1)].incarnation, life);
+        for request in 0..3 {
+            let id = life * 100 + request;
+            cluster.request(
+                1,
+                id,
+                Request::Txn {
+                    writes: writes(&[("a", "1")]),
+                },
+            );
+            cluster.run();
+            let [Reply::Txn { txn, .. }] = cluster.replies(id)[..] else {
+                panic!("no answer")
+            };
+            let parts = TxnIdParts::unpack(*txn);
+            assert_eq!((parts.node, parts.incarnation), (1, life));
+            assert!(seen.insert(*txn), "{txn} reused");
+        }
+        // A crash: the volatile state is lost, the record survives.
+        cluster.boot(node_id(1));
+    }
+}
+
+#[test]
+fn a_spent_sequence_moves_to_the_next_incarnation_and_saves_it() {
+    let actor = actor();
+    let mut o = Out::new();
+    let mut state = actor.on_start(node_id(1), &None, &mut o);
+    state.next_sequence = txn_id::MAX_SEQUENCE + 1;
+    let mut o = Out::new();
+    let mut cow = Cow::Borrowed(&state);
+    actor.on_msg(
+        node_id(1),
+        &mut cow,
+        Id::from(CLIENT),
+        NodeMsg::Request {
+            id: 1,
+            request: Request::Txn {
+                writes: writes(&[("a", "1")]),
+            },
+        },
+        &mut o,
+    );
+    let commands: Vec<_> = o.into_iter().collect();
+    let Command::Save(record) = &commands[0] else {
+        panic!("the new incarnation is saved first, got {commands:?}")
+    };
+    assert_eq!(record.incarnation, 2);
+    let Some(Command::Send(_, NodeMsg::Commit(Msg::Prepare { txn, .. }))) =
+        commands.iter().find(|c| matches!(c, Command::Send(..)))
+    else {
+        panic!("no prepare")
+    };
+    assert_eq!(
+        TxnIdParts::unpack(*txn),
+        TxnIdParts {
+            node: 1,
+            incarnation: 2,
+            sequence: 0
+        }
+    );
+}
+
+#[test]
+fn status_lists_every_node() {
+    let mut cluster = Cluster::start();
+    cluster.request(2, 1, Request::Status);
+    let [Reply::Status(view)] = cluster.replies(1)[..] else {
+        panic!("no status")
+    };
+    assert_eq!(view.node, 2);
+    assert_eq!(view.incarnation, 1);
+    assert_eq!(view.members.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(view.members.values().all(|s| *s == MemberStatus::Alive));
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    let t = NodeTiming::default;
+    assert_eq!(NodeActor::new(&[], 8, t()).unwrap_err(), NodeError::NoNodes);
+    assert_eq!(
+        NodeActor::new(&[1, 1], 8, t()).unwrap_err(),
+        NodeError::DuplicateNode(1)
+    );
+    assert_eq!(
+        NodeActor::new(&[1, 1 << 16], 8, t()).unwrap_err(),
+        NodeError::NodeIdTooLarge(1 << 16)
+    );
+    let zero = NodeTiming {
+        vote_timeout: std::time::Duration::ZERO..std::time::Duration::ZERO,
+        ..t()
+    };
+    assert_eq!(
+        NodeActor::new(&[1], 8, zero).unwrap_err(),
+        NodeError::BadTimer("vote_timeout")
+    );
+}
+
+#[test]
+fn a_restarted_node_is_alive_again_to_peers_that_declared_it_dead() {
+    let mut cluster = Cluster::start();
+    // Node 2 hears nothing from node 1 for long enough to declare it Dead.
+    let detector = &mut cluster
+        .states
+        .get_mut(&node_id(2))
+        .unwrap()
+        .detector
+        .detector;
+    let _ = detector.check(1_000_000);
+    let _ = detector.check(2_000_000);
+    assert_eq!(detector.status(1), Some(crate::detector::Status::Dead));
+    // Node 1 restarts: its detector starts above every earlier incarnation.
+    cluster.boot(node_id(1));
+    assert_eq!(
+        cluster.states[&node_id(1)].detector.detector.incarnation(),
+        2 << 32
+    );
+    cluster.run();
+    let view = cluster
+        .actor
+        .status(node_id(2), &cluster.states[&node_id(2)]);
+    assert_eq!(view.members[&1], MemberStatus::Alive);
+}

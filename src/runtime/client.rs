@@ -1,0 +1,192 @@
+//! A client of a node: one request at a time over UDP, with retries and a
+//! deadline.
+//!
+//! A request is resent, under the same request id, until an answer arrives or
+//! the deadline passes; the node recognises a retry and does not run it twice
+//! (while it remembers the request: a node that restarted in between runs a
+//! retried transaction again, under a new transaction id).
+
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::codec;
+use super::node::{CLIENT_BIT, Wire};
+use crate::node::{NodeMsg, Reply, Request, RequestId};
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node address could not be resolved.
+    #[error("`{0}` is not a node address; write it as HOST:PORT, e.g. 127.0.0.1:7001")]
+    BadAddress(String),
+    /// The local socket failed.
+    #[error("the client's socket failed: {0}")]
+    Socket(#[from] std::io::Error),
+    /// No answer before the deadline.
+    #[error(
+        "no answer from the node at {node} after {attempts} attempts in {waited:?}; \
+         check that the node is running and that the address is its listen address"
+    )]
+    Unreachable {
+        /// The node.
+        node: SocketAddr,
+        /// How many times the request was sent.
+        attempts: u32,
+        /// How long the client waited in all.
+        waited: Duration,
+    },
+    /// The request could not be encoded (it is larger than a datagram).
+    #[error("the request cannot be sent: {0}; make it smaller")]
+    Encode(#[from] codec::EncodeError),
+}
+
+/// How patient a client is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// The whole wait for an answer, retries included.
+    pub timeout: Duration,
+    /// How long to wait for an answer before resending.
+    pub retry_after: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(5),
+            retry_after: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A client of one node.
+pub struct Client {
+    socket: UdpSocket,
+    node: SocketAddr,
+    id: u64,
+    next_request: RequestId,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// A client of the node at `node` (HOST:PORT).
+    pub fn new(node: &str, options: ClientOptions) -> Result<Client, ClientError> {
+        let node = node
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| ClientError::BadAddress(node.to_owned()))?;
+        let local: SocketAddr = if node.is_ipv4() {
+            "0.0.0.0:0".parse().expect("a literal address")
+        } else {
+            "[::]:0".parse().expect("a literal address")
+        };
+        let socket = UdpSocket::bind(local)?;
+        Ok(Client {
+            socket,
+            node,
+            id: rand::random::<u64>() | CLIENT_BIT,
+            next_request: 0,
+            options,
+        })
+    }
+
+    /// The node this client talks to.
+    pub fn node(&self) -> SocketAddr {
+        self.node
+    }
+
+    /// Sends `request` and waits for the node's reply.
+    pub fn request(&mut self, request: Request) -> Result<Reply, ClientError> {
+        let id = self.next_id();
+        let wire = Wire::Msg(NodeMsg::Request { id, request });
+        self.exchange(&wire, |answer| match answer {
+            Wire::Msg(NodeMsg::Reply {
+                id: answered,
+                reply,
+            }) if answered == id => Some(reply),
+            _ => None,
+        })
+    }
+
+    /// Tests only: asks the node to drop every datagram to and from `peers`
+    /// (an empty list heals). `Ok(Err(reason))` if the node refused.
+    pub fn isolate(&mut self, peers: &[u64]) -> Result<Result<Vec<u64>, String>, ClientError> {
+        let id = self.next_id();
+        let wire = Wire::Isolate {
+            id,
+            peers: peers.to_vec(),
+        };
+        self.exchange(&wire, |answer| match answer {
+            Wire::Isolated {
+                id: answered,
+                peers,
+            } if answered == id => Some(Ok(peers)),
+            Wire::Msg(NodeMsg::Reply {
+                id: answered,
+                reply: Reply::Refused { reason },
+            }) if answered == id => Some(Err(reason)),
+            _ => None,
+        })
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        self.next_request
+    }
+
+    fn exchange<T>(
+        &mut self,
+        wire: &Wire,
+        mut answers: impl FnMut(Wire) -> Option<T>,
+    ) -> Result<T, ClientError> {
+        let datagram = codec::encode(self.id, wire)?;
+        let start = Instant::now();
+        let deadline = start + self.options.timeout;
+        let mut buffer = vec![0; codec::RECV_BUFFER];
+        let mut attempts = 0;
+        while Instant::now() < deadline {
+            // A send error (e.g. no route) counts as an unanswered attempt.
+            let _ = self.socket.send_to(&datagram, self.node);
+            attempts += 1;
+            let resend_at = (Instant::now() + self.options.retry_after).min(deadline);
+            loop {
+                let now = Instant::now();
+                if now >= resend_at {
+                    break;
+                }
+                self.socket.set_read_timeout(Some(resend_at - now))?;
+                match self.socket.recv_from(&mut buffer) {
+                    Ok((len, from)) if from == self.node => {
+                        // Anything undecodable or unrelated (a late answer to
+                        // an earlier request) is skipped.
+                        if let Ok(frame) = codec::decode::<Wire>(&buffer[..len]) {
+                            if let Some(answer) = answers(frame.payload) {
+                                return Ok(answer);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    // ICMP port unreachable (Linux reports it on the next
+                    // receive): the node is down; keep trying until the deadline.
+                    Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        std::thread::sleep(
+                            (resend_at - Instant::now().min(resend_at))
+                                .min(Duration::from_millis(50)),
+                        );
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        Err(ClientError::Unreachable {
+            node: self.node,
+            attempts,
+            waited: start.elapsed(),
+        })
+    }
+}
