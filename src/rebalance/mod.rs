@@ -513,7 +513,10 @@ fn replicate(
     for &backup in placement.holders(node.epoch, key) {
         if to & bit(backup) != 0 {
             let epoch = node.epoch;
-            o.send(Id::from(backup), HandoffMsg::Replicate { key, value, epoch });
+            o.send(
+                Id::from(backup),
+                HandoffMsg::Replicate { key, value, epoch },
+            );
         }
     }
 }
@@ -897,5 +900,182 @@ mod tests {
         );
         assert_eq!(sent.len(), 1);
         assert_eq!(state, node(1, None, Custody::None));
+    }
+
+    /// Key 0 is held by nodes 0 and 1 at epoch 0, by nodes 0 and 2 at epoch 1.
+    fn replicated() -> Placement {
+        Placement {
+            lists: vec![vec![vec![0, 1]], vec![vec![0, 2]]],
+        }
+    }
+
+    fn step_in(
+        placement: &Placement,
+        me: usize,
+        mut state: NodeState,
+        src: usize,
+        msg: HandoffMsg,
+    ) -> (NodeState, Vec<(usize, HandoffMsg)>) {
+        let mut out = Out::<HandoffActor>::new();
+        let from = Id::from(src);
+        on_node_msg(
+            placement,
+            Variant::Correct,
+            me,
+            &mut state,
+            from,
+            msg,
+            &mut out,
+        );
+        (state, sends(out))
+    }
+
+    fn sends(out: Out<HandoffActor>) -> Vec<(usize, HandoffMsg)> {
+        out.into_iter()
+            .filter_map(|command| match command {
+                Command::Send(to, msg) => Some((usize::from(to), msg)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_primary_acknowledges_a_write_once_every_backup_holds_it() {
+        let placement = replicated();
+        let client = Id::from(CLIENT);
+        let write = HandoffMsg::Write {
+            key: 0,
+            value: 1,
+            client,
+        };
+        let (state, sent) = step_in(
+            &placement,
+            0,
+            node(0, None, Custody::SERVING),
+            CLIENT,
+            write,
+        );
+        let replicate = HandoffMsg::Replicate {
+            key: 0,
+            value: 1,
+            epoch: 0,
+        };
+        assert_eq!(sent, [(1, replicate)]);
+        let pending = Custody::Serving {
+            unacked: 0b10,
+            reply: Some(PendingWrite { client, value: 1 }),
+        };
+        assert_eq!(state, node(0, Some(1), pending));
+        let ack = HandoffMsg::ReplicateAck {
+            key: 0,
+            value: 1,
+            epoch: 0,
+        };
+        let (state, sent) = step_in(&placement, 0, state, 1, ack);
+        assert_eq!(sent, [(CLIENT, HandoffMsg::WriteOk { key: 0, value: 1 })]);
+        assert_eq!(state, node(0, Some(1), Custody::SERVING));
+    }
+
+    #[test]
+    fn a_new_list_gets_the_key_and_a_leaving_backup_drops_it() {
+        let placement = replicated();
+        // The primary stays primary and copies the key to the new backup.
+        let (state, sent) = step_in(
+            &placement,
+            0,
+            node(0, Some(1), Custody::SERVING),
+            CLIENT,
+            HandoffMsg::Epoch(1),
+        );
+        let replicate = HandoffMsg::Replicate {
+            key: 0,
+            value: 1,
+            epoch: 1,
+        };
+        assert_eq!(sent, [(2, replicate)]);
+        let replicating = Custody::Serving {
+            unacked: 0b100,
+            reply: None,
+        };
+        assert_eq!(state, node(1, Some(1), replicating));
+        // The old backup leaves the list and forgets its replica.
+        let (state, sent) = step_in(
+            &placement,
+            1,
+            node(0, Some(1), Custody::None),
+            CLIENT,
+            HandoffMsg::Epoch(1),
+        );
+        assert!(sent.is_empty());
+        assert_eq!(state, node(1, None, Custody::None));
+    }
+
+    #[test]
+    fn a_duplicate_copy_is_acknowledged_but_not_kept() {
+        // Node 2 took the copy for epoch 1, passed it on and dropped it; the
+        // network delivers the same copy again.
+        let copy = HandoffMsg::Copy {
+            key: 0,
+            value: Some(3),
+            epoch: 1,
+        };
+        let done = node(1, None, Custody::None);
+        let placement = Placement {
+            lists: vec![vec![vec![0]], vec![vec![2]], vec![vec![1]]],
+        };
+        let (state, sent) = step_in(&placement, 2, done.clone(), 0, copy.clone());
+        let ack = HandoffMsg::CopyAck {
+            key: 0,
+            epoch: 1,
+            value: Some(3),
+        };
+        assert_eq!(sent, [(0, ack.clone())]);
+        assert_eq!(state, done);
+        // A copy still due to a former primary is passed on to the current one.
+        let due = node(2, None, Custody::PassOn);
+        let (state, sent) = step_in(&placement, 2, due, 0, copy);
+        let onward = HandoffMsg::Copy {
+            key: 0,
+            value: Some(3),
+            epoch: 2,
+        };
+        assert_eq!(sent, [(1, onward), (0, ack)]);
+        let handing_off = Custody::HandingOff {
+            to: 1,
+            epoch: 2,
+            sent: Some(3),
+        };
+        assert_eq!(state, node(2, Some(3), handing_off));
+    }
+
+    #[test]
+    fn the_resend_timer_sends_every_unacknowledged_copy_again() {
+        let handing_off = Custody::HandingOff {
+            to: 2,
+            epoch: 1,
+            sent: Some(3),
+        };
+        let actor = HandoffActor::Node {
+            placement: placement(),
+            variant: Variant::Correct,
+        };
+        let state = HandoffState::Node(node(1, Some(3), handing_off));
+        let mut cow = Cow::Borrowed(&state);
+        let mut out = Out::new();
+        actor.on_timeout(Id::from(0), &mut cow, &HandoffTimer::Resend, &mut out);
+        assert!(matches!(cow, Cow::Borrowed(_)));
+        let commands: Vec<_> = out.into_iter().collect();
+        let copy = HandoffMsg::Copy {
+            key: 0,
+            value: Some(3),
+            epoch: 1,
+        };
+        let resent = |c: &Command<_, _, _, _>| matches!(c, Command::Send(to, msg) if *to == Id::from(2) && *msg == copy);
+        assert!(commands.iter().any(resent));
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::SetTimer(HandoffTimer::Resend, _)))
+        );
     }
 }
