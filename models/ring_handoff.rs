@@ -42,9 +42,10 @@
 //! an unacknowledged copy or replica on its timer, so a loss delays a move but
 //! cannot stall it.
 
-use stateright::actor::{ActorModel, Envelope, Id, LossyNetwork, Network};
-use stateright::{Expectation, Model};
+use stateright::Property;
+use stateright::actor::{ActorModel, Envelope, Id, Network};
 
+use super::network::{NetworkState, OnNetwork};
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use crate::rebalance::{
     ClientState, Custody, HandoffActor, HandoffMsg, HandoffState, NodeState, Placement, Variant,
@@ -136,8 +137,8 @@ pub struct HandoffConfig {
     pub client: Id,
 }
 
-/// The model type.
-pub type HandoffModel = ActorModel<HandoffActor, HandoffConfig>;
+/// The model type: the actors on haft's network (models/network.rs).
+pub type HandoffModel = OnNetwork<HandoffActor, HandoffConfig, ()>;
 
 /// Node `index`'s id on the ring.
 fn node_id(index: usize) -> String {
@@ -268,48 +269,40 @@ impl HandoffSize {
             placement: placement.clone(),
             nodes: (0..self.nodes).map(Id::from).collect(),
         };
-        let lossy = if self.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        };
-        ActorModel::new(HandoffConfig { placement, client }, ())
+        let actors = ActorModel::new(HandoffConfig { placement, client }, ())
             .actors(node_actors)
             .actor(client_actor)
             .init_network(Network::new_unordered_duplicating([]))
-            .lossy_network(lossy)
-            .max_crashes(self.crashes)
-            .property(
-                Expectation::Always,
-                "no lost keys",
-                |m: &HandoffModel, s: &State| no_lost_keys(&m.cfg, s),
-            )
-            .property(
-                Expectation::Always,
-                "placed once quiescent",
-                |m: &HandoffModel, s: &State| placed_once_quiescent(&m.cfg, s),
-            )
-            .property(
-                Expectation::Always,
-                "reads see acknowledged writes",
-                |m: &HandoffModel, s: &State| reads_see_acknowledged_writes(&m.cfg, s),
-            )
-            .property(
-                Expectation::Sometimes,
-                "a handoff completes",
-                |m: &HandoffModel, s: &State| a_handoff_completes(&m.cfg, s),
-            )
-            .property(
-                Expectation::Sometimes,
-                "quiescent with every write acknowledged",
-                |m: &HandoffModel, s: &State| quiescent_with_every_write_acknowledged(&m.cfg, s),
-            )
-            .property(
-                Expectation::Sometimes,
-                "a request is forwarded or retried",
-                |m: &HandoffModel, s: &State| a_request_is_forwarded_or_retried(&m.cfg, s),
-            )
+            .max_crashes(self.crashes);
+        OnNetwork::new(actors, self.lossy, properties)
     }
+}
+
+/// The properties of `ring-handoff` (see the module doc).
+fn properties(_: &HandoffModel) -> Vec<Property<HandoffModel>> {
+    vec![
+        Property::always("no lost keys", |m: &HandoffModel, s: &State| {
+            no_lost_keys(&m.actors.cfg, s)
+        }),
+        Property::always("placed once quiescent", |m: &HandoffModel, s: &State| {
+            placed_once_quiescent(&m.actors.cfg, s)
+        }),
+        Property::always(
+            "reads see acknowledged writes",
+            |m: &HandoffModel, s: &State| reads_see_acknowledged_writes(&m.actors.cfg, s),
+        ),
+        Property::sometimes("a handoff completes", |m: &HandoffModel, s: &State| {
+            a_handoff_completes(&m.actors.cfg, s)
+        }),
+        Property::sometimes(
+            "quiescent with every write acknowledged",
+            |m: &HandoffModel, s: &State| quiescent_with_every_write_acknowledged(&m.actors.cfg, s),
+        ),
+        Property::sometimes(
+            "a request is forwarded or retried",
+            |m: &HandoffModel, s: &State| a_request_is_forwarded_or_retried(&m.actors.cfg, s),
+        ),
+    ]
 }
 
 /// Builds the model from checked parameters.
@@ -317,7 +310,7 @@ pub fn from_params(params: &Params) -> Result<HandoffModel, ParamError> {
     Ok(HandoffSize::from_params(params).into_model())
 }
 
-type State = <HandoffModel as Model>::State;
+type State = NetworkState<HandoffActor, ()>;
 
 /// What actor `index` holds: its state if it is up, what it saved if it has
 /// crashed (the state it will recover). A key held only in the memory of a
@@ -434,6 +427,8 @@ fn a_request_is_forwarded_or_retried(cfg: &HandoffConfig, state: &State) -> bool
 mod tests {
     use std::collections::HashSet;
 
+    use stateright::Model;
+
     use super::*;
     use crate::models::CheckReport;
     use crate::models::testing::check;
@@ -549,7 +544,7 @@ mod tests {
         // it, the move would stall. (Ring announcements are not resent: a
         // node learns the ring from the membership service, not modelled.)
         let model = lossy(size(3, 1, 1)).into_model();
-        let last = model.cfg.placement.last_epoch();
+        let last = model.actors.cfg.placement.last_epoch();
         let stalled: Vec<State> = crate::models::testing::reachable_states(&model)
             .into_iter()
             .filter(|state| {
@@ -566,7 +561,7 @@ mod tests {
         for state in stalled {
             assert!(
                 reaches(&model, state.clone(), |m, s| {
-                    quiescent_with_every_write_acknowledged(&m.cfg, s)
+                    quiescent_with_every_write_acknowledged(&m.actors.cfg, s)
                 }),
                 "{state:#?}"
             );

@@ -284,7 +284,7 @@ impl HandoffState {
 }
 
 /// An actor of the handoff system.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HandoffActor {
     /// A storage node.
     Node {
