@@ -590,34 +590,36 @@ mod tests {
 
     #[test]
     fn dropping_before_the_ack_loses_a_key() {
-        let report = checked(with_variant(size(3, 1, 1), Variant::DropBeforeAck));
-        let trace = refuted(&report, "no lost keys");
-        // A write was acknowledged, then its custodian dropped it while the
-        // copy carrying it was still on its way.
-        let last = &trace.last().expect("a trace has steps").state;
-        assert!(
-            last.contains("msg: Copy { key: 0, value: Some(1)"),
-            "{trace:#?}"
-        );
-        assert!(last.contains("acknowledged: [Some(1)]"), "{trace:#?}");
+        for replicas in [1, 2] {
+            let report = checked(with_variant(size(3, 1, replicas), Variant::DropBeforeAck));
+            let trace = refuted(&report, "no lost keys");
+            // A write was acknowledged, then its primary dropped it while the
+            // copy carrying it was still on its way (and, with 2 replicas, the
+            // backup left the list and dropped its replica).
+            let last = &trace.last().expect("a trace has steps").state;
+            assert!(
+                last.contains("msg: Copy { key: 0, value: Some(1)"),
+                "{trace:#?}"
+            );
+            assert!(last.contains("acknowledged: [Some(1)]"), "{trace:#?}");
+        }
     }
 
     #[test]
     fn not_forwarding_a_write_serves_a_stale_read() {
-        let report = checked(with_variant(size(3, 1, 1), Variant::NoForward));
-        let trace = refuted(&report, "reads see acknowledged writes");
-        // The read reached the primary, which never saw the write applied
-        // at a former one.
-        assert!(
-            trace
-                .last()
-                .expect("steps")
-                .action
-                .contains("ReadOk { key: 0, value: None }"),
-            "{trace:#?}"
-        );
-        // Applied where it is not owned, the write stays on the wrong node.
-        refuted(&report, "placed once quiescent");
+        for replicas in [1, 2] {
+            let report = checked(with_variant(size(3, 1, replicas), Variant::NoForward));
+            let trace = refuted(&report, "reads see acknowledged writes");
+            // The read reached the primary, which never saw the write applied
+            // at a former one.
+            let last = trace.last().expect("steps");
+            assert!(
+                last.action.contains("ReadOk { key: 0, value: None }"),
+                "{trace:#?}"
+            );
+            // Applied where it is not owned, the write stays on the wrong node.
+            refuted(&report, "placed once quiescent");
+        }
     }
 
     #[test]
@@ -633,10 +635,15 @@ mod tests {
         }
     }
 
-    const DEFAULT_STATES: usize = 0;
-    const DEFAULT_DEPTH: usize = 0;
-    const SMALL: [(usize, usize); 3] = [(0, 0); 3];
-    const CRASH: [(usize, usize); 2] = [(0, 0); 2];
-    const LOSSY: [(usize, usize); 2] = [(0, 0); 2];
-    const MODULAR: [(usize, usize); 2] = [(0, 0); 2];
+    // Unique states and depth, pinned (verification/REPORT.md, "Ring handoff").
+    const DEFAULT_STATES: usize = 170_760;
+    const DEFAULT_DEPTH: usize = 32;
+    /// nodes/keys/replicas 3/1/1, 4/1/1, 3/1/2.
+    const SMALL: [(usize, usize); 3] = [(1_920, 18), (3_840, 19), (18_844, 24)];
+    /// 3 nodes, 1 key, crashes=1; replicas 1 and 2.
+    const CRASH: [(usize, usize); 2] = [(9_600, 19), (94_220, 25)];
+    /// 3 nodes, 1 key, lossy; replicas 1 and 2.
+    const LOSSY: [(usize, usize); 2] = [(2_760, 18), (23_600, 24)];
+    /// 3 nodes, 1 key, modular placement; replicas 1 and 2.
+    const MODULAR: [(usize, usize); 2] = [(1_980, 20), (29_174, 27)];
 }
