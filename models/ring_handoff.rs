@@ -8,8 +8,10 @@
 //! first distinct nodes clockwise — its preference list on haft's ring (8
 //! vnodes per node), or the `replicas` nodes from `h(key) mod n` on in the
 //! `modular` variant. The client, acting also as the administrator, announces
-//! both epochs to every node at the start, writes each key once to its first
-//! primary, and once the write is acknowledged reads the key back from that
+//! the last ring to every node at the start (a node walks through the epochs
+//! in order, and learns of the join alone when a copy for epoch 1 reaches it
+//! first). Then, one request at a time, it writes each key once to its first
+//! primary and, once the write is acknowledged, reads the key back from that
 //! same node; it resends an unanswered request on its timer. Keys are chosen
 //! so that the first key's primary changes at the join, the second's at the
 //! leave, and the third's never (its backup may).

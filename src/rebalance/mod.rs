@@ -293,8 +293,9 @@ pub enum HandoffActor {
         /// Which protocol it runs.
         variant: Variant,
     },
-    /// A client that writes each key once, reads it back once acknowledged,
-    /// and, as the administrator, announces every epoch to every node.
+    /// A client that writes each key once and reads it back once the write is
+    /// acknowledged, one request at a time, key after key; as the
+    /// administrator, it announces the last ring to every node.
     Client {
         /// The ring snapshots.
         placement: Placement,
@@ -436,8 +437,9 @@ fn client_request(client: &ClientState, me: Id, key: Key) -> Option<HandoffMsg> 
     }
 }
 
-/// Sends every unanswered request of the client again. The client knows only
-/// the first ring: moves are the nodes' business.
+/// Sends the client's current request: the first unanswered one (the client
+/// has one request out at a time). The client knows only the first ring:
+/// moves are the nodes' business.
 fn resend_client(placement: &Placement, me: Id, client: &ClientState, o: &mut Out<HandoffActor>) {
     let next = (0..placement.keys()).find_map(|key| Some((key, client_request(client, me, key)?)));
     if let Some((key, request)) = next {
@@ -454,17 +456,16 @@ fn on_client_msg(
 ) {
     let first_owner = |key: Key| Id::from(placement.owner(0, key));
     match msg {
-        HandoffMsg::WriteOk { key, value } => {
-            if client.acknowledged[key].is_none() {
-                client.acknowledged[key] = Some(value);
-                resend_client(placement, me, client, o);
-            }
+        // Each answer moves the client on to its next request.
+        HandoffMsg::WriteOk { key, value } if client.acknowledged[key].is_none() => {
+            client.acknowledged[key] = Some(value);
+            resend_client(placement, me, client, o);
         }
-        HandoffMsg::ReadOk { key, value } => {
-            if client.acknowledged[key].is_some() && client.read[key].is_none() {
-                client.read[key] = Some(value);
-                resend_client(placement, me, client, o);
-            }
+        HandoffMsg::ReadOk { key, value }
+            if client.acknowledged[key].is_some() && client.read[key].is_none() =>
+        {
+            client.read[key] = Some(value);
+            resend_client(placement, me, client, o);
         }
         HandoffMsg::Retry(request) => {
             let (HandoffMsg::Write { key, .. } | HandoffMsg::Read { key, .. }) = *request else {
