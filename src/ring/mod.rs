@@ -538,18 +538,16 @@ impl Packed {
             }
         };
         let low = 3 * node_bits;
-        let mut words: Vec<u64> = points
-            .iter()
-            .map(|point| {
-                // The caller checked that member indices fit u16.
-                let owner = u64::from(point.owner);
-                let [first, second] = point.successors;
-                (point.position >> low << low)
-                    | owner << (2 * node_bits)
-                    | node(first) << node_bits
-                    | node(second)
-            })
-            .collect();
+        let mut words = Vec::with_capacity(points.len() + SCAN_WIDTH);
+        words.extend(points.iter().map(|point| {
+            // The caller checked that member indices fit u16.
+            let owner = u64::from(point.owner);
+            let [first, second] = point.successors;
+            (point.position >> low << low)
+                | owner << (2 * node_bits)
+                | node(first) << node_bits
+                | node(second)
+        }));
         words.extend([u64::MAX; SCAN_WIDTH]);
         Packed { words, node_bits }
     }
