@@ -30,7 +30,8 @@
 //!   reachable, so the properties are not vacuous.
 //!
 //! Variants the checker refutes: `drop-before-ack` (no lost keys) and
-//! `no-forward` (reads see acknowledged writes, and the other two). `modular`
+//! `no-forward` (reads see acknowledged writes and placed once quiescent; with
+//! one replica also no lost keys). `modular`
 //! cannot break these properties: the protocol never looks at how holders are
 //! chosen, only at who they are; modular placement only moves more keys (see
 //! verification/REPORT.md).
@@ -42,7 +43,9 @@
 //! With `lossy=true` any message may be lost. The safety properties must still
 //! hold — a lost copy leaves its sender holding the key — and a node resends
 //! an unacknowledged copy or replica on its timer, so a loss delays a move but
-//! cannot stall it.
+//! cannot stall it once every node knows the last ring. Ring announcements are
+//! not resent (a real node learns the ring from a membership service, not
+//! modelled), so no `eventually` property is claimed.
 
 use stateright::Property;
 use stateright::actor::{ActorModel, Envelope, Id, Network};
