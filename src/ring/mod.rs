@@ -143,6 +143,11 @@ pub struct Ring {
     /// Whether every point's `successors` are filled in: member indices must
     /// fit u16 with `NO_NODE` to spare.
     successors_known: bool,
+    /// The hot copy of the points that [`Ring::owner`] and short preference
+    /// lists read: one `u64` per point (see [`Packed`]), half a [`Point`], so
+    /// twice as many fit each cache level. Empty when member indices do not
+    /// fit 16 bits.
+    packed: Packed,
     buckets: Vec<u32>,
     bucket_shift: u32,
 }
@@ -232,6 +237,11 @@ impl Ring {
             fill_successors(&mut points, members.len());
         }
         let (buckets, bucket_shift) = bucket_index(&points);
+        let packed = if successors_known {
+            Packed::new(&points, members.len())
+        } else {
+            Packed::default()
+        };
         let sentinel = Point {
             position: u64::MAX,
             owner: 0,
@@ -244,6 +254,7 @@ impl Ring {
             members,
             padded: points,
             successors_known,
+            packed,
             buckets,
             bucket_shift,
         })
@@ -292,6 +303,7 @@ impl Ring {
     /// bucket index and the members), not counting `size_of::<Ring>()` itself.
     pub fn heap_bytes(&self) -> usize {
         self.padded.capacity() * size_of::<Point>()
+            + self.packed.words.capacity() * size_of::<u64>()
             + self.buckets.capacity() * size_of::<u32>()
             + self.members.capacity() * size_of::<Member>()
             + self.members.iter().map(|m| m.id.0.len()).sum::<usize>()
@@ -317,7 +329,10 @@ impl Ring {
     /// for counting per-node loads in an array.
     #[inline]
     pub fn owner_index_at(&self, position: u64) -> usize {
-        self.points()[self.point_at(position)].owner as usize
+        match self.packed_at(position) {
+            Some((_, word)) => self.packed.owner(word),
+            None => self.points()[self.point_at(position)].owner as usize,
+        }
     }
 
     /// The first `r` distinct physical nodes met clockwise from `key`'s
@@ -330,7 +345,50 @@ impl Ring {
     /// [`Ring::preference_list`] for a ring position.
     #[inline]
     pub fn preference_list_at(&self, position: u64, r: usize) -> PreferenceList<'_> {
+        if r <= 3 {
+            if let Some((index, word)) = self.packed_at(position) {
+                let nodes = self.packed.nodes(word);
+                return PreferenceList::from_nodes(self, index, nodes, r);
+            }
+        }
         PreferenceList::collect(self, self.point_at(position), r)
+    }
+
+    /// The index of the first point at or after `position` and its packed
+    /// word, read from the packed points alone; `None` when they cannot
+    /// answer exactly (no packed points, a crowded bucket, or a point whose
+    /// kept bits equal the position's), and the full points must.
+    #[inline]
+    fn packed_at(&self, position: u64) -> Option<(usize, u64)> {
+        let words = &self.packed.words;
+        if words.is_empty() {
+            return None;
+        }
+        let bucket = (position >> self.bucket_shift) as usize;
+        let start = self.buckets[bucket] as usize;
+        let end = self.buckets[bucket + 1] as usize;
+        if end - start > SCAN_WIDTH {
+            return None;
+        }
+        // As in `point_at`: count, without an early exit, the points before
+        // `position` among SCAN_WIDTH from the bucket's start. Comparing the
+        // kept top bits is exact unless they are equal, which for random
+        // positions almost never happens (then the full points decide).
+        let shift = self.packed.node_bits * 3;
+        let kept = position >> shift;
+        let mut index = start;
+        let mut tie = false;
+        for &word in &words[start..start + SCAN_WIDTH] {
+            index += usize::from(word >> shift < kept);
+            tie |= word >> shift == kept;
+        }
+        if tie {
+            return None;
+        }
+        if index == self.points().len() {
+            index = 0;
+        }
+        Some((index, words[index]))
     }
 
     /// The points, sorted by position (then owner).
@@ -455,6 +513,72 @@ struct Point {
 /// No member: a `successors` entry of a ring with fewer than 3 nodes.
 const NO_NODE: u16 = u16::MAX;
 
+/// The points packed one per `u64`, followed by `SCAN_WIDTH` sentinels
+/// (`u64::MAX`). A word holds, from the top: the point's position with its
+/// low `3 × node_bits` bits cleared, then its owner and its two successors
+/// in `node_bits` each (all ones: no node). `node_bits` is the fewest bits
+/// that hold every member index and one value more, at most 16.
+#[derive(Clone, Debug, Default)]
+struct Packed {
+    words: Vec<u64>,
+    node_bits: u32,
+}
+
+impl Packed {
+    /// Packs sorted `points` with their successors filled in, for a ring of
+    /// `members` (fewer than `NO_NODE`) nodes.
+    fn new(points: &[Point], members: usize) -> Packed {
+        let node_bits = usize::BITS - members.leading_zeros();
+        let none = (1u64 << node_bits) - 1;
+        let node = |index: u16| {
+            if index == NO_NODE {
+                none
+            } else {
+                u64::from(index)
+            }
+        };
+        let low = 3 * node_bits;
+        let mut words = Vec::with_capacity(points.len() + SCAN_WIDTH);
+        words.extend(points.iter().map(|point| {
+            // The caller checked that member indices fit u16.
+            let owner = u64::from(point.owner);
+            let [first, second] = point.successors;
+            (point.position >> low << low)
+                | owner << (2 * node_bits)
+                | node(first) << node_bits
+                | node(second)
+        }));
+        words.extend([u64::MAX; SCAN_WIDTH]);
+        Packed { words, node_bits }
+    }
+
+    /// The owner packed in `word`.
+    #[inline]
+    fn owner(&self, word: u64) -> usize {
+        let mask = (1u64 << self.node_bits) - 1;
+        ((word >> (2 * self.node_bits)) & mask) as usize
+    }
+
+    /// The owner and the two successors packed in `word` (`NO_NODE`: none).
+    #[inline]
+    fn nodes(&self, word: u64) -> [u32; 3] {
+        let bits = self.node_bits;
+        let mask = (1u64 << bits) - 1;
+        let node = |value: u64| {
+            if value == mask {
+                u32::from(NO_NODE)
+            } else {
+                value as u32
+            }
+        };
+        [
+            node((word >> (2 * bits)) & mask),
+            node((word >> bits) & mask),
+            node(word & mask),
+        ]
+    }
+}
+
 /// Fills in each point's `successors` from the sorted `points` of a ring of
 /// `members` nodes. Each point walks clockwise to its next distinct owners:
 /// a few steps when there are many vnodes, one lap at most.
@@ -529,6 +653,35 @@ mod tests {
     }
 
     #[test]
+    fn packed_lookups_agree_with_the_full_points() {
+        let ring = (0..20)
+            .fold(Ring::builder(40), |builder, node| {
+                builder.node(format!("node-{node}"), 1 + node % 3)
+            })
+            .build()
+            .unwrap();
+        assert_eq!(ring.packed.node_bits, 5);
+        let exact = |position: u64| {
+            let index = ring.points().partition_point(|p| p.position < position);
+            index % ring.points().len()
+        };
+        let points = ring.points().iter().map(|p| p.position);
+        let near_points = points.flat_map(|p| [p.wrapping_sub(1), p, p.wrapping_add(1)]);
+        let hashed = (0u32..20_000).map(|key| key_position(&key.to_le_bytes()));
+        for position in hashed.chain(near_points).chain([0, u64::MAX]) {
+            let index = exact(position);
+            let owner = ring.points()[index].owner as usize;
+            assert_eq!(ring.owner_index_at(position), owner, "{position:#x}");
+            for r in 0..=3 {
+                let packed = ring.preference_list_at(position, r);
+                let walked = PreferenceList::collect(&ring, index, r);
+                assert_eq!(packed.to_vec(), walked.to_vec(), "{position:#x}, r {r}");
+                assert_eq!(packed.owner(), walked.owner());
+            }
+        }
+    }
+
+    #[test]
     fn a_crowded_bucket_is_binary_searched_correctly() {
         // Twenty points in the first bucket, one far away: the first bucket
         // holds more than SCAN_WIDTH points and takes the binary search.
@@ -560,6 +713,7 @@ mod tests {
             ],
             padded: points,
             successors_known: false,
+            packed: Packed::default(),
             buckets,
             bucket_shift,
         };

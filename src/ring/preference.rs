@@ -54,6 +54,26 @@ impl<'ring> PreferenceList<'ring> {
         list
     }
 
+    /// The list whose first three nodes are `nodes` (the owner of point
+    /// `start` and its two successors), cut to `min(r, nodes of the ring)`.
+    #[inline]
+    pub(super) fn from_nodes(
+        ring: &'ring Ring,
+        start: usize,
+        nodes: [u32; 3],
+        r: usize,
+    ) -> PreferenceList<'ring> {
+        let mut inline = [0; INLINE];
+        inline[..3].copy_from_slice(&nodes);
+        PreferenceList {
+            ring,
+            start,
+            len: r.min(ring.members.len()),
+            inline,
+            spilled: Vec::new(),
+        }
+    }
+
     fn indices(&self) -> &[u32] {
         if self.spilled.is_empty() {
             &self.inline[..self.len]
