@@ -13,7 +13,7 @@ use crate::detector::{self, actor::DetectorTimer};
 pub type RequestId = u64;
 
 /// Every message a node receives. Handlers are one `match` over this enum.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeMsg {
     /// Node ↔ node: two-phase commit.
     Commit(commit::Msg),
@@ -56,7 +56,7 @@ pub enum NodeMsg {
 }
 
 /// A client's request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Request {
     /// Write every key atomically (one two-phase-commit transaction).
     Txn {
@@ -73,7 +73,7 @@ pub enum Request {
 }
 
 /// A node's answer to a [`Request`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Reply {
     /// How a transaction ended. A Commit is sent only once the decision is
     /// durable at the coordinator.
@@ -100,7 +100,7 @@ pub enum Reply {
 }
 
 /// What a node believes about one member of the cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MemberStatus {
     /// Heard from recently (or the node itself).
     Alive,
@@ -111,7 +111,7 @@ pub enum MemberStatus {
 }
 
 /// A node's status: who it believes is alive, what it holds, and its counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StatusView {
     /// The node answering.
     pub node: u64,

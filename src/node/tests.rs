@@ -115,13 +115,13 @@ fn writes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Keys owned by each of the three nodes, found by asking the ring.
+/// A key owned by each node, found by asking the ring.
 fn keys_by_owner(actor: &NodeActor) -> BTreeMap<Id, String> {
     let mut keys = BTreeMap::new();
     for i in 0.. {
         let key = format!("k{i}");
         keys.entry(actor.owner(&key)).or_insert(key);
-        if keys.len() == 3 {
+        if keys.len() == actor.nodes().count() {
             break;
         }
     }
@@ -523,4 +523,186 @@ fn a_restarted_node_is_alive_again_to_peers_that_declared_it_dead() {
         .actor
         .status(node_id(2), &cluster.states[&node_id(2)]);
     assert_eq!(view.members[&1], MemberStatus::Alive);
+}
+
+/// A small exhaustive check: two nodes and one client whose transaction writes
+/// a key at each node, every interleaving of messages and commit timers (the
+/// detector's timers are cut off by the boundary), messages duplicated.
+mod check {
+    use stateright::actor::{ActorModel, ActorModelState, Network};
+    use stateright::{Checker, Expectation, Model};
+
+    use super::*;
+
+    /// A node, or the client that sends one transaction to node 0.
+    #[derive(Clone, Debug)]
+    enum Sys {
+        Node(Box<NodeActor>),
+        Client(BTreeMap<String, String>),
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    enum SysState {
+        Node(Box<NodeState>),
+        Client(Option<Reply>),
+    }
+
+    impl Actor for Sys {
+        type Msg = NodeMsg;
+        type State = SysState;
+        type Timer = NodeTimer;
+        type Random = commit::Choice;
+        type Storage = NodeRecord;
+
+        fn on_start(&self, id: Id, storage: &Option<NodeRecord>, o: &mut Out<Self>) -> SysState {
+            match self {
+                Sys::Node(node) => {
+                    let mut inner = Out::new();
+                    let state = node.on_start(id, storage, &mut inner);
+                    o.append(&mut inner);
+                    SysState::Node(Box::new(state))
+                }
+                Sys::Client(writes) => {
+                    let request = Request::Txn {
+                        writes: writes.clone(),
+                    };
+                    o.send(Id::from(0), NodeMsg::Request { id: 1, request });
+                    SysState::Client(None)
+                }
+            }
+        }
+
+        fn on_msg(
+            &self,
+            id: Id,
+            state: &mut Cow<SysState>,
+            src: Id,
+            msg: NodeMsg,
+            o: &mut Out<Self>,
+        ) {
+            match (self, state.to_mut()) {
+                (Sys::Node(node), SysState::Node(s)) => {
+                    let mut inner: Out<NodeActor> =
+                        delegate(&mut **s, |cow, out| node.on_msg(id, cow, src, msg, out));
+                    o.append(&mut inner);
+                }
+                (Sys::Client(_), SysState::Client(reply)) => {
+                    if let NodeMsg::Reply { reply: r, .. } = msg {
+                        *reply = Some(r);
+                    }
+                }
+                _ => unreachable!("each actor keeps its own kind of state"),
+            }
+        }
+
+        fn on_timeout(
+            &self,
+            id: Id,
+            state: &mut Cow<SysState>,
+            timer: &NodeTimer,
+            o: &mut Out<Self>,
+        ) {
+            if let (Sys::Node(node), SysState::Node(s)) = (self, state.to_mut()) {
+                let mut inner: Out<NodeActor> =
+                    delegate(&mut **s, |cow, out| node.on_timeout(id, cow, timer, out));
+                o.append(&mut inner);
+            }
+        }
+    }
+
+    fn outcomes(state: &ActorModelState<Sys>) -> BTreeMap<TxnId, BTreeSet<Outcome>> {
+        let mut outcomes: BTreeMap<TxnId, BTreeSet<Outcome>> = BTreeMap::new();
+        let records = state.actor_states.iter().filter_map(|s| match &**s {
+            SysState::Node(node) => Some(&node.participant.record),
+            SysState::Client(_) => None,
+        });
+        for record in records {
+            for (txn, r) in &record.txns {
+                if let TxnRecord::Decided(o) = r {
+                    outcomes.entry(*txn).or_default().insert(*o);
+                }
+            }
+        }
+        outcomes
+    }
+
+    fn answer(state: &ActorModelState<Sys>) -> Option<&Reply> {
+        state.actor_states.iter().find_map(|s| match &**s {
+            SysState::Client(reply) => reply.as_ref(),
+            SysState::Node(_) => None,
+        })
+    }
+
+    #[test]
+    fn two_nodes_and_a_client_keep_ac1() {
+        let actor = NodeActor::new(&[0, 1], 8, NodeTiming::default()).unwrap();
+        let writes = keys_by_owner(&actor)
+            .into_values()
+            .map(|k| (k, "v".to_owned()))
+            .collect();
+        let model = ActorModel::new((), ())
+            .actors([
+                Sys::Node(Box::new(actor.clone())),
+                Sys::Node(Box::new(actor)),
+                Sys::Client(writes),
+            ])
+            // Duplicating: a message may be delivered again and again, as UDP
+            // may; the network is a set, so resends keep it finite.
+            .init_network(Network::new_unordered_duplicating([]))
+            // The detector's timers would run forever; the commit is what is checked.
+            .within_boundary(|_, state| {
+                state.actor_states.iter().all(|s| match &**s {
+                    SysState::Node(node) => {
+                        node.detector.clock == 0 && node.detector.detector.heartbeats_sent() == 0
+                    }
+                    SysState::Client(_) => true,
+                })
+            })
+            .property(Expectation::Always, "AC1: no two outcomes", |_, state| {
+                outcomes(state).values().all(|o| o.len() == 1)
+            })
+            .property(
+                Expectation::Always,
+                "an acknowledged commit is never aborted",
+                |_, state| match answer(state) {
+                    Some(Reply::Txn {
+                        txn,
+                        outcome: Outcome::Commit,
+                    }) => outcomes(state)
+                        .get(txn)
+                        .is_none_or(|o| !o.contains(&Outcome::Abort)),
+                    _ => true,
+                },
+            )
+            .property(
+                Expectation::Sometimes,
+                "committed and answered",
+                |_, state| {
+                    matches!(
+                        answer(state),
+                        Some(Reply::Txn {
+                            outcome: Outcome::Commit,
+                            ..
+                        })
+                    )
+                },
+            )
+            .property(
+                Expectation::Sometimes,
+                "aborted and answered",
+                |_, state| {
+                    matches!(
+                        answer(state),
+                        Some(Reply::Txn {
+                            outcome: Outcome::Abort,
+                            ..
+                        })
+                    )
+                },
+            );
+        let checker = model.checker().spawn_bfs().join();
+        checker.assert_properties();
+        // Pinned: a change in the node's composition shows up here.
+        assert_eq!(checker.unique_state_count(), 33_213);
+    }
 }

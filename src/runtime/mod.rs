@@ -5,6 +5,16 @@
 //! moves their inputs and outputs between threads and the network. Every
 //! structure shared between threads takes its primitives from [`crate::sync`],
 //! so that the loom suite (verification/loom.rs) explores its interleavings.
+//!
+//! - [`codec`] frames one message per datagram; [`storage`] keeps a durable
+//!   record in a file; [`group_commit`] releases sends only after the saves
+//!   before them are durable, sharing one fsync among close saves;
+//! - [`node`] runs one [`NodeActor`](crate::node::NodeActor) over UDP with
+//!   those three, configured by [`config`]; [`client`] talks to it;
+//! - [`heartbeat`] holds heartbeat sender threads and an arrival table.
+//!
+//! `node` and `client` use sockets and real time, which loom cannot model, so
+//! they are left out of `cfg(loom)` builds.
 
 #[cfg(not(loom))]
 pub mod client;
