@@ -72,13 +72,44 @@ pub type PropertiesOf<A, C, H> = fn(&OnNetwork<A, C, H>) -> Vec<Property<OnNetwo
 pub type NetworkState<A, H> = ActorModelState<A, H>;
 
 /// A step of an [`OnNetwork`] model.
-#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Step<A: Actor> {
     /// A step of the actor system: a delivery, a timeout, a crash, a recovery or
     /// a random choice.
     Actor(ActorModelAction<A::Msg, A::Timer, A::Random>),
     /// The network loses every message in flight (only when `lossy`).
     LoseAll,
+}
+
+// By hand rather than derived: a derive would ask the actor type itself, not
+// only its messages, timers and choices, to be comparable.
+impl<A: Actor> Clone for Step<A> {
+    fn clone(&self) -> Self {
+        match self {
+            Step::Actor(action) => Step::Actor(action.clone()),
+            Step::LoseAll => Step::LoseAll,
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for Step<A> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Step::Actor(a), Step::Actor(b)) => a == b,
+            (Step::LoseAll, Step::LoseAll) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<A: Actor> Eq for Step<A> {}
+
+impl<A: Actor> Hash for Step<A> {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        std::mem::discriminant(self).hash(state);
+        if let Step::Actor(action) = self {
+            action.hash(state);
+        }
+    }
 }
 
 impl<A: Actor> Debug for Step<A> {
