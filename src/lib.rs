@@ -2,44 +2,45 @@
 //!
 //! # The determinism contract
 //!
-//! Every protocol machine in haft is a [`stateright`] actor (or, for the published
-//! specifications, a stateright `Model`). A machine:
+//! Every protocol machine in haft is *sans-IO*. A machine
 //!
-//! - does no I/O: messages, timers, durable saves and random choices leave it as
-//!   commands in stateright's [`Out`](stateright::actor::Out);
-//! - reads no clock: where a machine needs time, the caller passes it in;
-//! - draws no random number: a choice is offered to the caller with
-//!   `Out::choose_random` and comes back through `on_random`.
+//! - does no I/O: each input (a message, a timer, a client request, "the log
+//!   is durable up to here") writes an [`Output`](output::Output) — deltas to
+//!   persist, messages that may leave now, messages that may leave only once
+//!   those deltas are durable, timers to set or cancel, events for the
+//!   application — and its driver carries it out;
+//! - reads no clock: timers are data, and a machine that needs time keeps a
+//!   logical clock advanced by its timers;
+//! - draws no random number: a timer's delay is a range the driver draws from.
 //!
-//! That is what lets the same code be explored exhaustively by the model checker
-//! (see [`models`]) and driven over a real network by a runtime that holds no
-//! protocol logic of its own.
+//! A message waits for a save only if it announces something the save makes
+//! true (a Yes vote, a Commit, an acknowledgement); heartbeats, reads and
+//! resends of what is already durable leave at once. That contract is what
+//! lets one piece of code be explored exhaustively by the model checker (the
+//! `check` feature's models drive these very machines on a simulated network,
+//! clock and disk) and run over UDP by a runtime that holds no protocol logic
+//! of its own (the `runtime` feature).
 //!
 //! # Layout
 //!
-//! - [`commit`] — two-phase commit: coordinator, participant, their messages and
-//!   durable records;
+//! - [`commit`] — two-phase commit: coordinator, participant, their messages,
+//!   deltas and records;
 //! - [`detector`] — heartbeat failure detection: fixed-timeout and phi accrual
-//!   estimators, SWIM-style suspicion and refutation, the membership view;
-//! - [`node`] — one node of the runnable system: an actor composing the
-//!   coordinator, the participant, the detector and the ring;
-//! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
-//!   preference lists, migration plans and bounded loads;
-//! - [`rebalance`] — the handoff of keys between owners when the ring changes;
-//! - [`models`] — the systems the checker explores, their properties and the
-//!   named variants that reproduce known bugs;
-//! - [`runtime`] — drives the machines on threads; holds no protocol logic;
+//!   estimators, SWIM-style suspicion and refutation, the timed machine;
+//! - [`node`] — one node of the runnable system, composing the machines;
+//! - [`ring`] — consistent hashing: an immutable ring of weighted nodes,
+//!   owners, preference lists, migration plans and bounded loads;
+//! - [`output`] — the output every machine writes;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod commit;
 pub mod detector;
+mod id;
 pub mod node;
-pub mod rebalance;
+pub mod output;
 pub mod ring;
-pub mod runtime;
 pub mod sync;
 
-#[path = "../models/mod.rs"]
-pub mod models;
+pub use id::NodeId;

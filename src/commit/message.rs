@@ -3,32 +3,36 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use stateright::actor::Id;
 
-/// A transaction's identity, unique per coordinator.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TxnId(pub u64);
+use super::TxnId;
+use crate::NodeId;
 
-impl fmt::Display for TxnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t{}", self.0)
-    }
+/// A key of the store.
+pub type Key = Bytes;
+/// A value of the store.
+pub type Value = Bytes;
+/// A key's version: the transaction that wrote its current value. Unique per
+/// write, so two reads at the same version saw the same write.
+pub type Version = TxnId;
+
+/// What a transaction read at one participant: each key and the version it
+/// saw (`None`: the key was absent). Validated at prepare.
+pub type ReadSet = BTreeMap<Key, Option<Version>>;
+
+/// What a transaction writes at one participant: each key and its new value
+/// (`None` deletes it).
+pub type WriteSet = BTreeMap<Key, Option<Value>>;
+
+/// A value with the version that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Versioned {
+    /// The value.
+    pub value: Value,
+    /// The transaction that wrote it.
+    pub version: Version,
 }
-
-// Traces print many of these; `t0` reads better than `TxnId(0)`.
-impl fmt::Debug for TxnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// A key of a participant's store.
-pub type Key = String;
-/// A value of a participant's store.
-pub type Value = String;
-/// The writes a transaction makes at one participant.
-pub type WriteSet = BTreeMap<Key, Value>;
 
 /// How a transaction ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -39,35 +43,131 @@ pub enum Outcome {
     Abort,
 }
 
+impl Outcome {
+    /// "committed" or "aborted", for logs and the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Commit => "committed",
+            Outcome::Abort => "aborted",
+        }
+    }
+}
+
+/// Why a participant refused to prepare.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Refusal {
+    /// `key` is locked by `by`, another transaction being committed.
+    Locked {
+        /// The contended key.
+        key: Key,
+        /// The transaction holding it.
+        by: TxnId,
+    },
+    /// `key` changed since the transaction read it (optimistic concurrency).
+    Changed {
+        /// The key whose version moved.
+        key: Key,
+    },
+    /// The transaction is older than everything its coordinator still runs:
+    /// a stale or duplicated Prepare of a transaction already finished.
+    Finished,
+    /// The participant does not hold `key` (yet): it is not a replica of it in
+    /// the ring it runs, or the key is still being handed to it.
+    NotHeld {
+        /// The key.
+        key: Key,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Locked { key, by } => {
+                write!(f, "conflict on key {} with transaction {by}", show(key))
+            }
+            Refusal::Changed { key } => write!(f, "key {} changed since it was read", show(key)),
+            Refusal::Finished => f.write_str("the transaction was already finished"),
+            Refusal::NotHeld { key } => write!(f, "key {} is not held here yet", show(key)),
+        }
+    }
+}
+
+/// A key or value as text where it is UTF-8, escaped bytes otherwise.
+pub fn show(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("{:?}", Bytes::copy_from_slice(bytes)),
+    }
+}
+
 /// A participant's answer to `Prepare`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Vote {
-    /// Prepared: the writes are locked and the prepared record is durable.
+    /// Prepared: the keys are locked, the reads validated, and the prepared
+    /// record is durable.
     Yes,
-    /// Refused: the participant has aborted the transaction.
-    No,
+    /// Refused, for this reason: the participant has aborted the transaction.
+    No(Refusal),
+}
+
+/// Why a coordinator aborted.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AbortReason {
+    /// A participant voted No.
+    Refused {
+        /// The participant.
+        by: NodeId,
+        /// Its reason.
+        refusal: Refusal,
+    },
+    /// The vote timer fired before these participants voted Yes.
+    VoteTimeout {
+        /// The participants not heard from.
+        missing: Vec<NodeId>,
+    },
+}
+
+impl fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AbortReason::Refused { by, refusal } => write!(f, "node {by} refused: {refusal}"),
+            AbortReason::VoteTimeout { missing } => {
+                let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "vote timeout: no vote from node {} (unreachable or down)",
+                    missing.join(", ")
+                )
+            }
+        }
+    }
 }
 
 /// Every message of the protocol. Handlers are one `match` over this enum.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Msg {
-    /// Coordinator → participant: vote on `txn`, whose writes here are `writes`;
-    /// `peers` are the transaction's other participants in ring order, starting
-    /// after the recipient; an uncertain participant asks the first of them for
-    /// the outcome (cooperative termination).
+    /// Coordinator → participant: vote on `txn`.
     Prepare {
         /// The transaction.
         txn: TxnId,
-        /// The writes this participant is to make.
+        /// What it read here, to validate.
+        reads: ReadSet,
+        /// What it writes here.
         writes: WriteSet,
-        /// The other participants.
-        peers: Vec<Id>,
+        /// The other participants in ring order, starting after the recipient;
+        /// an uncertain participant asks the first of them (cooperative
+        /// termination).
+        peers: Vec<NodeId>,
+        /// The coordinator's watermark: every one of its transactions below it
+        /// is finished, so participants may forget them (and refuse a late
+        /// Prepare of one).
+        finished_below: TxnId,
     },
     /// Participant → coordinator: the participant's vote.
     Vote {
         /// The transaction.
         txn: TxnId,
-        /// Yes or No.
+        /// Yes, or No with a reason.
         vote: Vote,
     },
     /// The outcome of `txn`: the coordinator's decision (sent and resent until
@@ -104,44 +204,82 @@ impl Msg {
             | Msg::Query { txn } => *txn,
         }
     }
+
+    /// Whether the message is for the coordinator half of a node (`Query` is
+    /// for the coordinator only if it began the transaction; see the node).
+    pub fn is_for_coordinator(&self) -> bool {
+        matches!(self, Msg::Vote { .. } | Msg::Ack { .. })
+    }
 }
 
-// A compact form for counterexample traces: `Vote(t0, Yes)`, `Outcome(t0, Commit)`.
+// A compact form for counterexample traces: `Vote(t0.1.0, Yes)`.
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::Prepare { txn, writes, peers } => {
-                let writes: Vec<String> = writes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Msg::Prepare {
+                txn,
+                reads,
+                writes,
+                peers,
+                finished_below,
+            } => {
+                let mut parts: Vec<String> = reads
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(version) => format!("{}@{version}", show(k)),
+                        None => format!("{}@none", show(k)),
+                    })
+                    .collect();
+                parts.extend(writes.iter().map(|(k, v)| match v {
+                    Some(value) => format!("{}={}", show(k), show(value)),
+                    None => format!("del {}", show(k)),
+                }));
                 write!(
                     f,
-                    "Prepare({txn}, {{{}}}, peers {peers:?})",
-                    writes.join(", ")
+                    "Prepare({txn:?}, {{{}}}, peers {peers:?}, below {finished_below})",
+                    parts.join(", ")
                 )
             }
-            Msg::Vote { txn, vote } => write!(f, "Vote({txn}, {vote:?})"),
-            Msg::Outcome { txn, outcome } => write!(f, "Outcome({txn}, {outcome:?})"),
-            Msg::Ack { txn, outcome } => write!(f, "Ack({txn}, {outcome:?})"),
-            Msg::Query { txn } => write!(f, "Query({txn})"),
+            Msg::Vote { txn, vote } => write!(f, "Vote({txn:?}, {vote:?})"),
+            Msg::Outcome { txn, outcome } => write!(f, "Outcome({txn:?}, {outcome:?})"),
+            Msg::Ack { txn, outcome } => write!(f, "Ack({txn:?}, {outcome:?})"),
+            Msg::Query { txn } => write!(f, "Query({txn:?})"),
         }
     }
 }
 
-/// Timers of both roles. Timers are data: the runtime arms and fires them.
+/// Timers of both roles. Timers are data: the driver arms and fires them.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// Coordinator: the votes of `txn` are overdue; abort it.
     VoteTimeout(TxnId),
-    /// Coordinator: resend the decision of `txn` to whoever has not acknowledged it.
+    /// Coordinator: resend the decision of `txn` to whoever has not
+    /// acknowledged it.
     Resend(TxnId),
     /// Participant: still uncertain about `txn`; ask the coordinator and the
     /// ring successor.
     Uncertain(TxnId),
 }
 
-/// Random choices, offered to the model checker only.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Choice {
-    /// The participant's free vote on `txn` (in models, a participant may refuse
-    /// for reasons of its own, such as a failed constraint).
-    Vote(TxnId, Vote),
+/// What the commit machines tell the application.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Event {
+    /// Coordinator: `txn` is decided (a commit's record is in the same output's
+    /// deltas or earlier).
+    Decided {
+        /// The transaction.
+        txn: TxnId,
+        /// Its outcome.
+        outcome: Outcome,
+        /// Why it aborted, when the coordinator knows.
+        reason: Option<AbortReason>,
+    },
+    /// Participant: learned the outcome of `txn`, which it had prepared; its
+    /// locks are released (and its writes applied, on commit).
+    Learned {
+        /// The transaction.
+        txn: TxnId,
+        /// Its outcome.
+        outcome: Outcome,
+    },
 }

@@ -1,64 +1,125 @@
-//! The participant: votes, holds its promise, and applies the outcome.
+//! The participant: validates, votes, holds its promise, and applies the
+//! outcome.
 //!
-//! Each rule names the property it protects (AC1 agreement, AC2 irrevocability,
-//! AC5 termination, durability of acknowledged commits).
+//! A participant locks what a transaction touches when it votes Yes: shared
+//! locks on the keys it read, exclusive locks on the keys it writes. It refuses
+//! — never waits — when a lock is taken or a read key's version moved, so no
+//! transaction waits for another and none deadlocks. Because every participant
+//! holds all of a transaction's locks from its vote until it learns the
+//! outcome, and the coordinator commits only once every participant has voted,
+//! all the locks are held together at the commit decision: committed
+//! transactions are serializable in the order of their decisions
+//! (strict two-phase locking, taken at prepare time, with optimistic reads
+//! validated under the locks, as in Sinfonia's minitransactions: Aguilera et
+//! al., SOSP 2007).
+//!
+//! Each rule names the property it protects: AC1 agreement, AC2
+//! irrevocability, AC5 termination, durability of acknowledged commits,
+//! serializability.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
-use stateright::actor::{Id, Out};
+use super::message::{Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Versioned, Vote, WriteSet};
+use super::record::{Delta, ParticipantDelta, ParticipantRecord, TxnRecord};
+use super::{CommitOutput, TxnId};
+use crate::NodeId;
+use crate::output::Position;
 
-use super::message::{Choice, Msg, Outcome, Timer, TxnId, Vote, WriteSet};
-use super::record::{ParticipantRecord, TxnRecord};
-use super::variant::Variant;
-use super::{CommitActor, Record};
+/// The participant's settings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ParticipantConfig {
+    /// How long to stay prepared before asking for the outcome.
+    pub uncertain_after: Range<Duration>,
+}
 
-/// The participant's configuration.
+/// The locks on one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Lock {
+    writer: Option<TxnId>,
+    readers: BTreeSet<TxnId>,
+}
+
+/// The participant of one node. Its memory is its durable record plus locks
+/// derived from the prepared records.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Participant {
-    /// Whether the participant may refuse a transaction for reasons of its own.
-    /// Models set it, so that the checker explores both votes; a real store
-    /// refuses only on a lock conflict.
-    pub free_vote: bool,
-    /// How long to wait, once prepared, before asking for the outcome.
-    pub uncertain_after: Range<Duration>,
-    /// Which rule, if any, to break.
-    pub variant: Variant,
+    me: NodeId,
+    config: ParticipantConfig,
+    record: ParticipantRecord,
+    locks: BTreeMap<Key, Lock>,
+    /// Transactions whose latest delta may not be durable yet, with its
+    /// position: a message that rests on that delta waits for it.
+    undurable: BTreeMap<TxnId, Position>,
 }
 
-/// A Prepare whose free vote the participant has not cast yet.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PendingVote {
-    /// The writes to make.
-    pub writes: WriteSet,
-    /// Who asked.
-    pub coordinator: Id,
-    /// The other participants.
-    pub peers: Vec<Id>,
-}
+impl Participant {
+    /// A participant that has never run.
+    pub fn new(me: NodeId, config: ParticipantConfig) -> Participant {
+        Participant::recover(me, config, ParticipantRecord::default(), &mut CommitOutput::at(0))
+    }
 
-/// The participant's volatile state: its durable record as it stands in memory,
-/// plus Prepares awaiting a free vote.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ParticipantState {
-    /// Store and transaction records (saved with `Out::save`).
-    pub record: ParticipantRecord,
-    /// Prepares awaiting a free vote (models only).
-    pub pending: BTreeMap<TxnId, PendingVote>,
-}
+    /// Rebuilds the participant from its durable record. A prepared
+    /// participant is still bound by its Yes vote (AC1): it stays uncertain,
+    /// holding its locks, and asks for the outcome (AC5).
+    pub fn recover(
+        me: NodeId,
+        config: ParticipantConfig,
+        record: ParticipantRecord,
+        out: &mut CommitOutput,
+    ) -> Participant {
+        let mut participant = Participant {
+            me,
+            config,
+            record,
+            locks: BTreeMap::new(),
+            undurable: BTreeMap::new(),
+        };
+        let prepared: Vec<(TxnId, BTreeSet<Key>, Vec<Key>)> = participant
+            .record
+            .txns
+            .iter()
+            .filter_map(|(txn, record)| match record {
+                TxnRecord::Prepared { reads, writes, .. } => {
+                    Some((*txn, reads.clone(), writes.keys().cloned().collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (txn, reads, writes) in prepared {
+            participant.lock(txn, reads.iter(), writes.iter());
+            out.set_timer(Timer::Uncertain(txn), participant.config.uncertain_after.clone());
+        }
+        participant
+    }
 
-impl ParticipantState {
-    /// Whether `writes` touch a key locked by another undecided (prepared)
-    /// transaction. Locks are derived from the prepared records, so recovery
-    /// restores them with the records.
-    pub fn conflicts(&self, txn: TxnId, writes: &WriteSet) -> bool {
-        self.record.txns.iter().any(|(other, record)| {
-            *other != txn
-                && matches!(record, TxnRecord::Prepared { writes: held, .. }
-                    if held.keys().any(|k| writes.contains_key(k)))
-        })
+    // --- getters -------------------------------------------------------------
+
+    /// This participant's node.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// The durable record as it stands in memory.
+    pub fn record(&self) -> &ParticipantRecord {
+        &self.record
+    }
+
+    /// The committed value of `key`, unless a prepared transaction is about to
+    /// write it: then `Err` names that transaction, and a linearizable read
+    /// must wait for its outcome (the writer may already be committed and its
+    /// client told so).
+    pub fn read(&self, key: &[u8]) -> Result<Option<&Versioned>, TxnId> {
+        match self.locks.get(key).and_then(|lock| lock.writer) {
+            Some(writer) => Err(writer),
+            None => Ok(self.record.store.get(key)),
+        }
+    }
+
+    /// The committed value of `key`, ignoring locks (status and tests).
+    pub fn committed(&self, key: &[u8]) -> Option<&Versioned> {
+        self.record.store.get(key)
     }
 
     /// The outcome this participant has reached for `txn`, if any.
@@ -69,125 +130,46 @@ impl ParticipantState {
             TxnRecord::Prepared { .. } => None,
         }
     }
-}
 
-fn vote_key(txn: TxnId) -> String {
-    format!("vote {txn}")
-}
-
-impl Participant {
-    /// Starts or recovers the participant. A recovered participant that is
-    /// prepared is still bound by its Yes vote (AC1): it stays uncertain and asks
-    /// for the outcome (AC5).
-    pub fn on_start(
-        &self,
-        record: Option<&ParticipantRecord>,
-        o: &mut Out<CommitActor>,
-    ) -> ParticipantState {
-        let record = record.cloned().unwrap_or_default();
-        for (txn, r) in &record.txns {
-            if matches!(r, TxnRecord::Prepared { .. }) {
-                o.set_timer(Timer::Uncertain(*txn), self.uncertain_after.clone());
-            }
-        }
-        ParticipantState {
-            record,
-            pending: BTreeMap::new(),
-        }
+    /// The transactions this participant has voted Yes on and not yet learned
+    /// the outcome of.
+    pub fn prepared(&self) -> impl Iterator<Item = TxnId> + '_ {
+        self.record
+            .txns
+            .iter()
+            .filter(|(_, record)| matches!(record, TxnRecord::Prepared { .. }))
+            .map(|(txn, _)| *txn)
     }
 
-    /// Handles one message.
-    pub fn on_msg(
-        &self,
-        state: &mut Cow<ParticipantState>,
-        src: Id,
-        msg: Msg,
-        o: &mut Out<CommitActor>,
-    ) {
+    // --- inputs --------------------------------------------------------------
+
+    /// Every delta at a position below `upto` is durable.
+    pub fn handle_persisted(&mut self, upto: Position) {
+        self.undurable.retain(|_, position| *position >= upto);
+    }
+
+    /// Handles one message from `from`.
+    pub fn handle_message(&mut self, from: NodeId, msg: Msg, out: &mut CommitOutput) {
         match msg {
-            Msg::Prepare { txn, writes, peers } => {
-                match state.record.txns.get(&txn) {
-                    // A duplicate Prepare: repeat the vote already cast.
-                    Some(TxnRecord::Prepared { .. }) => o.send(
-                        src,
-                        Msg::Vote {
-                            txn,
-                            vote: Vote::Yes,
-                        },
-                    ),
-                    // Aborted before voting: the answer stays No (AC2).
-                    Some(TxnRecord::Refused | TxnRecord::Decided(Outcome::Abort)) => o.send(
-                        src,
-                        Msg::Vote {
-                            txn,
-                            vote: Vote::No,
-                        },
-                    ),
-                    Some(TxnRecord::Decided(Outcome::Commit)) => {}
-                    None if state.pending.contains_key(&txn) => {}
-                    None => {
-                        let pending = PendingVote {
-                            writes,
-                            coordinator: src,
-                            peers,
-                        };
-                        if self.free_vote {
-                            state.to_mut().pending.insert(txn, pending);
-                            o.choose_random(
-                                vote_key(txn),
-                                vec![Choice::Vote(txn, Vote::Yes), Choice::Vote(txn, Vote::No)],
-                            );
-                        } else {
-                            self.cast_vote(state.to_mut(), txn, pending, true, o);
-                        }
-                    }
-                }
+            Msg::Prepare {
+                txn,
+                reads,
+                writes,
+                peers,
+                finished_below,
+            } => {
+                self.advance_watermark(txn.node(), finished_below, out);
+                self.on_prepare(from, txn, reads, writes, peers, out);
             }
-            Msg::Outcome { txn, outcome } => match state.record.txns.get(&txn) {
-                Some(TxnRecord::Prepared { .. }) => self.learn(state.to_mut(), txn, outcome, o),
-                // Already decided: acknowledge again, since the sender resends
-                // until it hears an acknowledgement (AC5). Peers ignore Acks.
-                Some(TxnRecord::Decided(decided)) => o.send(
-                    src,
-                    Msg::Ack {
-                        txn,
-                        outcome: *decided,
-                    },
-                ),
-                Some(TxnRecord::Refused) => o.send(
-                    src,
-                    Msg::Ack {
-                        txn,
-                        outcome: Outcome::Abort,
-                    },
-                ),
-                // Never voted: an Abort settles it (AC5 for a participant whose
-                // Prepare was lost). A Commit for a transaction this participant
-                // never prepared cannot be applied, so it is not acknowledged.
-                None => {
-                    if outcome == Outcome::Abort {
-                        let state = state.to_mut();
-                        if state.pending.remove(&txn).is_some() {
-                            o.remove_random(vote_key(txn));
-                        }
-                        state
-                            .record
-                            .txns
-                            .insert(txn, TxnRecord::Decided(Outcome::Abort));
-                        o.save(Record::Participant(state.record.clone()));
-                        o.send(src, Msg::Ack { txn, outcome });
-                    }
-                }
-            },
+            Msg::Outcome { txn, outcome } => self.on_outcome(from, txn, outcome, out),
             Msg::Query { txn } => {
                 // Cooperative termination: tell an uncertain peer the decision,
-                // if we have learned it. A participant that has not voted could
-                // refuse and answer Abort, but only the coordinator's decision
-                // is passed on, as in TwoPhase where only the TM sends Abort;
-                // the asker then waits for the coordinator.
-                if let Some(TxnRecord::Decided(outcome)) = state.record.txns.get(&txn) {
-                    o.send(
-                        src,
+                // if we have learned it. It is final whether or not our record
+                // of it is durable yet. Only a decision is passed on, never a
+                // refusal: the asker then waits for the coordinator.
+                if let Some(TxnRecord::Decided(outcome)) = self.record.txns.get(&txn) {
+                    out.send(
+                        from,
                         Msg::Outcome {
                             txn,
                             outcome: *outcome,
@@ -200,125 +182,236 @@ impl Participant {
         }
     }
 
-    /// Handles the free vote chosen for a pending Prepare (models only).
-    pub fn on_random(
-        &self,
-        state: &mut Cow<ParticipantState>,
-        choice: &Choice,
-        o: &mut Out<CommitActor>,
-    ) {
-        let Choice::Vote(txn, vote) = choice;
-        if let Some(pending) = state.to_mut().pending.remove(txn) {
-            self.cast_vote(state.to_mut(), *txn, pending, *vote == Vote::Yes, o);
-        }
-    }
-
     /// Handles a timer.
-    pub fn on_timeout(
-        &self,
-        state: &mut Cow<ParticipantState>,
-        timer: &Timer,
-        o: &mut Out<CommitActor>,
-    ) {
+    pub fn handle_timer(&mut self, timer: &Timer, out: &mut CommitOutput) {
         let Timer::Uncertain(txn) = timer else {
             return;
         };
-        let Some(TxnRecord::Prepared {
-            coordinator, peers, ..
-        }) = state.record.txns.get(txn)
-        else {
+        let Some(TxnRecord::Prepared { peers, .. }) = self.record.txns.get(txn) else {
             return;
         };
-        if self.variant == Variant::AbortAfterYes {
-            // The fault: giving up on a promise (breaks AC1).
-            self.learn(state.to_mut(), *txn, Outcome::Abort, o);
-            return;
-        }
         // AC1: a prepared participant may not decide alone; it asks the
         // coordinator and, for cooperative termination, its ring successor
         // among the peers (AC5). Asking one peer rather than all keeps the
-        // traffic linear; knowledge still reaches everyone, because an
-        // uncertain successor asks its own successor, and so on round the ring.
-        o.send(*coordinator, Msg::Query { txn: *txn });
+        // traffic linear; knowledge still spreads, because an uncertain
+        // successor asks its own successor, and so on round the ring.
+        out.send(txn.node(), Msg::Query { txn: *txn });
         if let Some(peer) = peers.first() {
-            o.send(*peer, Msg::Query { txn: *txn });
+            out.send(*peer, Msg::Query { txn: *txn });
         }
-        o.set_timer(Timer::Uncertain(*txn), self.uncertain_after.clone());
+        out.set_timer(Timer::Uncertain(*txn), self.config.uncertain_after.clone());
     }
 
-    fn cast_vote(
-        &self,
-        state: &mut ParticipantState,
+    // --- handlers ------------------------------------------------------------
+
+    fn on_prepare(
+        &mut self,
+        coordinator: NodeId,
         txn: TxnId,
-        pending: PendingVote,
-        willing: bool,
-        o: &mut Out<CommitActor>,
+        reads: ReadSet,
+        writes: WriteSet,
+        peers: Vec<NodeId>,
+        out: &mut CommitOutput,
     ) {
-        // Two undecided transactions may not hold the same key: the second one
-        // is refused, so that each commit applies over a stable store.
-        if !willing || state.conflicts(txn, &pending.writes) {
-            // The only time a participant may decide alone: before voting Yes.
-            // The refusal is saved so that a duplicate Prepare after a crash is
-            // still answered No (AC2).
-            state.record.txns.insert(txn, TxnRecord::Refused);
-            o.save(Record::Participant(state.record.clone()));
-            o.send(
-                pending.coordinator,
-                Msg::Vote {
-                    txn,
-                    vote: Vote::No,
-                },
-            );
+        let vote = match self.record.txns.get(&txn) {
+            // A duplicate: repeat the vote, which rests on the record.
+            Some(TxnRecord::Prepared { .. }) => Vote::Yes,
+            // Aborted before voting Yes: the answer stays No (AC2).
+            Some(TxnRecord::Refused) | Some(TxnRecord::Decided(Outcome::Abort)) => {
+                Vote::No(Refusal::Finished)
+            }
+            Some(TxnRecord::Decided(Outcome::Commit)) => return,
+            // Older than everything its coordinator still runs: a late copy of
+            // a finished transaction. Preparing it again would take locks no
+            // one will ever release.
+            None if self.is_finished(txn) => {
+                out.send(
+                    coordinator,
+                    Msg::Vote {
+                        txn,
+                        vote: Vote::No(Refusal::Finished),
+                    },
+                );
+                return;
+            }
+            None => {
+                let vote = self.validate(txn, &reads, &writes);
+                let delta = match vote {
+                    Vote::Yes => ParticipantDelta::Prepared {
+                        txn,
+                        reads: reads.keys().cloned().collect(),
+                        writes,
+                        peers,
+                    },
+                    // The only time a participant may decide alone: before
+                    // voting Yes. The refusal is saved so that a duplicate
+                    // Prepare is answered No again (AC2).
+                    Vote::No(_) => ParticipantDelta::Refused { txn },
+                };
+                self.change(txn, delta, out);
+                if vote == Vote::Yes {
+                    out.set_timer(Timer::Uncertain(txn), self.config.uncertain_after.clone());
+                }
+                vote
+            }
+        };
+        // AC1 across crashes: a Yes leaves only once the prepared record is
+        // durable.
+        out.send_resting_on(coordinator, Msg::Vote { txn, vote }, self.is_durable(txn));
+    }
+
+    fn on_outcome(&mut self, from: NodeId, txn: TxnId, outcome: Outcome, out: &mut CommitOutput) {
+        let reached = match self.record.txns.get(&txn) {
+            Some(TxnRecord::Prepared { .. }) => {
+                self.learn(txn, outcome, out);
+                outcome
+            }
+            // Already decided: acknowledge again, since the sender resends
+            // until it hears an acknowledgement (AC5). Peers ignore Acks.
+            Some(TxnRecord::Decided(decided)) => *decided,
+            Some(TxnRecord::Refused) => Outcome::Abort,
+            // Finished and forgotten: a late copy.
+            None if self.is_finished(txn) => return,
+            // Never voted: an Abort settles it (AC5 for a participant whose
+            // Prepare was lost). A Commit for a transaction this participant
+            // never prepared cannot be applied, so it is not acknowledged.
+            None => {
+                if outcome == Outcome::Commit {
+                    return;
+                }
+                self.change(txn, ParticipantDelta::Decided { txn, outcome }, out);
+                outcome
+            }
+        };
+        // Durability: the Ack says the outcome is durable here.
+        let ack = Msg::Ack {
+            txn,
+            outcome: reached,
+        };
+        out.send_resting_on(from, ack, self.is_durable(txn));
+    }
+
+    /// Applies the outcome of a prepared transaction.
+    fn learn(&mut self, txn: TxnId, outcome: Outcome, out: &mut CommitOutput) {
+        let Some(TxnRecord::Prepared { reads, writes, .. }) = self.record.txns.get(&txn) else {
+            return;
+        };
+        let (reads, writes): (Vec<Key>, Vec<Key>) =
+            (reads.iter().cloned().collect(), writes.keys().cloned().collect());
+        self.unlock(txn, reads.iter(), writes.iter());
+        self.change(txn, ParticipantDelta::Decided { txn, outcome }, out);
+        out.cancel_timer(Timer::Uncertain(txn));
+        out.event(Event::Learned { txn, outcome });
+    }
+
+    /// Whether every lock `txn` needs is free and every key it read is at the
+    /// version it saw.
+    fn validate(&self, txn: TxnId, reads: &ReadSet, writes: &WriteSet) -> Vote {
+        for key in writes.keys() {
+            if let Some(lock) = self.locks.get(key) {
+                let holder = lock
+                    .writer
+                    .into_iter()
+                    .chain(lock.readers.iter().copied())
+                    .find(|holder| *holder != txn);
+                if let Some(by) = holder {
+                    return Vote::No(Refusal::Locked {
+                        key: key.clone(),
+                        by,
+                    });
+                }
+            }
+        }
+        for (key, seen) in reads {
+            if let Some(by) = self.locks.get(key).and_then(|lock| lock.writer) {
+                if by != txn {
+                    return Vote::No(Refusal::Locked {
+                        key: key.clone(),
+                        by,
+                    });
+                }
+            }
+            let current = self.record.store.get(key).map(|v| v.version);
+            if current != *seen {
+                return Vote::No(Refusal::Changed { key: key.clone() });
+            }
+        }
+        Vote::Yes
+    }
+
+    /// Records `delta` about `txn`: in memory through the record's own
+    /// `apply`, and in the output for the log.
+    fn change(&mut self, txn: TxnId, delta: ParticipantDelta, out: &mut CommitOutput) {
+        self.record.apply(&delta);
+        if let ParticipantDelta::Prepared { reads, writes, .. } = &delta {
+            let writes: Vec<Key> = writes.keys().cloned().collect();
+            let reads: Vec<Key> = reads.iter().cloned().collect();
+            self.lock(txn, reads.iter(), writes.iter());
+        }
+        let position = out.persist(Delta::Participant(delta));
+        self.undurable.insert(txn, position);
+    }
+
+    /// Whether the latest delta about `txn` is known to be durable.
+    fn is_durable(&self, txn: TxnId) -> bool {
+        !self.undurable.contains_key(&txn)
+    }
+
+    fn is_finished(&self, txn: TxnId) -> bool {
+        self.record
+            .finished_below(txn.node())
+            .is_some_and(|below| txn < below)
+    }
+
+    /// Moves `coordinator`'s watermark up to `below`, forgetting what it
+    /// finished. Nothing waits for this delta: losing it in a crash only
+    /// keeps a few records longer.
+    fn advance_watermark(&mut self, coordinator: NodeId, below: TxnId, out: &mut CommitOutput) {
+        if below.node() != coordinator
+            || self
+                .record
+                .finished_below(coordinator)
+                .is_some_and(|current| current >= below)
+        {
             return;
         }
-        state.record.txns.insert(
-            txn,
-            TxnRecord::Prepared {
-                writes: pending.writes,
-                coordinator: pending.coordinator,
-                peers: pending.peers,
-            },
-        );
-        // AC1 across crashes: the promise is durable before the Yes leaves.
-        if self.variant != Variant::NoDurableVote {
-            o.save(Record::Participant(state.record.clone()));
-        }
-        o.send(
-            pending.coordinator,
-            Msg::Vote {
-                txn,
-                vote: Vote::Yes,
-            },
-        );
-        o.set_timer(Timer::Uncertain(txn), self.uncertain_after.clone());
+        let delta = ParticipantDelta::Finished { coordinator, below };
+        self.record.apply(&delta);
+        out.persist(Delta::Participant(delta));
+        let record = &self.record;
+        self.undurable.retain(|txn, _| record.txns.contains_key(txn));
     }
 
-    /// Applies the outcome of a prepared transaction and acknowledges it.
-    fn learn(
-        &self,
-        state: &mut ParticipantState,
+    fn lock<'a>(
+        &mut self,
         txn: TxnId,
-        outcome: Outcome,
-        o: &mut Out<CommitActor>,
+        reads: impl Iterator<Item = &'a Key>,
+        writes: impl Iterator<Item = &'a Key>,
     ) {
-        let Some(TxnRecord::Prepared {
-            writes,
-            coordinator,
-            ..
-        }) = state.record.txns.remove(&txn)
-        else {
-            unreachable!("learn is called for prepared transactions only")
-        };
-        if outcome == Outcome::Commit {
-            state.record.store.extend(writes);
+        for key in reads {
+            self.locks.entry(key.clone()).or_default().readers.insert(txn);
         }
-        // Releasing the locks is implicit: the prepared record is gone.
-        state.record.txns.insert(txn, TxnRecord::Decided(outcome));
-        o.cancel_timer(Timer::Uncertain(txn));
-        // Durability: the applied writes are saved before the Ack says so.
-        if !(outcome == Outcome::Commit && self.variant == Variant::VolatileApply) {
-            o.save(Record::Participant(state.record.clone()));
+        for key in writes {
+            self.locks.entry(key.clone()).or_default().writer = Some(txn);
         }
-        o.send(coordinator, Msg::Ack { txn, outcome });
+    }
+
+    fn unlock<'a>(
+        &mut self,
+        txn: TxnId,
+        reads: impl Iterator<Item = &'a Key>,
+        writes: impl Iterator<Item = &'a Key>,
+    ) {
+        for key in reads.chain(writes) {
+            if let Some(lock) = self.locks.get_mut(key) {
+                lock.readers.remove(&txn);
+                if lock.writer == Some(txn) {
+                    lock.writer = None;
+                }
+                if lock.writer.is_none() && lock.readers.is_empty() {
+                    self.locks.remove(key);
+                }
+            }
+        }
     }
 }

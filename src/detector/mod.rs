@@ -4,8 +4,8 @@
 //! [`Detector`] is the sans-IO core one node runs: it reads no clock (every
 //! input carries `now`), sends nothing (its outputs are [`Command`]s for the
 //! caller to carry out) and draws no random number. The same core runs inside
-//! the stateright actor ([`actor::DetectorActor`]), inside the timed model
-//! `heartbeat` (models/heartbeat.rs), and under the runtime.
+//! the timed machine [`machine::Heartbeats`] that every node runs, inside the
+//! `heartbeat` model (models/heartbeat.rs), and under the runtime.
 //!
 //! # Per peer
 //!
@@ -30,8 +30,8 @@
 //! message; call [`Detector::check`] periodically; hand every received message to
 //! [`Detector::handle`]. Carry out the returned commands before the next input.
 
-pub mod actor;
 pub mod estimator;
+pub mod machine;
 
 use std::collections::BTreeMap;
 
@@ -40,8 +40,7 @@ pub use estimator::{ConfigError, Estimator, FixedTimeout, PhiAccrual, PhiConfig}
 /// Time, in milliseconds (or model ticks) since an epoch the caller picks.
 pub type Millis = u64;
 
-/// A node, by index (stateright's actor ids convert to and from it).
-pub type NodeId = usize;
+pub use crate::NodeId;
 
 /// What one node believes about another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -352,6 +351,11 @@ impl<E: Estimator> Detector<E> {
     fn revive(state: &mut PeerState<E>, incarnation: u64, now: Millis) {
         state.incarnation = incarnation;
         state.status = Status::Alive;
+        // A new incarnation may be a new life, whose heartbeats count from 0
+        // again: a sequence number of the old life must not make them look
+        // stale (the `stale-incarnation` variant keeps it, and a restarted
+        // node stays suspected for ever).
+        state.last_sequence = None;
         // A refutation is proof of life now; without this the estimator, still
         // counting the silence that caused the suspicion, would trip again at once.
         state.estimator.restart(now);
@@ -362,10 +366,14 @@ impl<E: Estimator> Detector<E> {
 mod tests {
     use super::*;
 
-    fn detector(me: NodeId) -> Detector<FixedTimeout> {
+    fn n(id: u16) -> NodeId {
+        NodeId(id)
+    }
+
+    fn detector(me: u16) -> Detector<FixedTimeout> {
         Detector::new(
-            me,
-            0..3,
+            n(me),
+            (0..3).map(n),
             FixedTimeout::new(4).unwrap(),
             DetectorConfig {
                 suspicion_timeout: 3,
@@ -385,68 +393,68 @@ mod tests {
     #[test]
     fn silence_leads_to_suspect_then_dead() {
         let mut d = detector(0);
-        assert_eq!(d.peers().collect::<Vec<_>>(), vec![1, 2]);
-        assert!(d.handle(1, 1, beat(0, 0)).is_empty());
+        assert_eq!(d.peers().collect::<Vec<_>>(), vec![n(1), n(2)]);
+        assert!(d.handle(1, n(1), beat(0, 0)).is_empty());
         assert!(d.check(3).is_empty());
         // Node 2 has been silent since monitoring began at 0.
         assert_eq!(
             d.check(4),
             vec![Command::Broadcast(Message::Suspect {
-                peer: 2,
+                peer: n(2),
                 incarnation: 0
             })]
         );
-        assert_eq!(d.status(2), Some(Status::Suspect { since: 4 }));
-        assert_eq!(d.status(1), Some(Status::Alive));
+        assert_eq!(d.status(n(2)), Some(Status::Suspect { since: 4 }));
+        assert_eq!(d.status(n(1)), Some(Status::Alive));
         // Node 1 last beat at 1, so it is suspected at 5.
         assert_eq!(d.check(5).len(), 1);
         assert!(d.check(6).is_empty());
-        assert_eq!(d.status(2), Some(Status::Suspect { since: 4 }));
+        assert_eq!(d.status(n(2)), Some(Status::Suspect { since: 4 }));
         assert!(d.check(7).is_empty());
-        assert_eq!(d.status(2), Some(Status::Dead));
-        assert_eq!(d.members(), vec![0, 1]);
-        assert_eq!(d.dead(), vec![2]);
+        assert_eq!(d.status(n(2)), Some(Status::Dead));
+        assert_eq!(d.members(), vec![n(0), n(1)]);
+        assert_eq!(d.dead(), vec![n(2)]);
     }
 
     #[test]
     fn a_suspected_node_refutes_with_a_higher_incarnation() {
         let mut suspect = detector(1);
         let suspicion = Message::Suspect {
-            peer: 1,
+            peer: n(1),
             incarnation: 0,
         };
         assert_eq!(
-            suspect.handle(5, 0, suspicion),
+            suspect.handle(5, n(0), suspicion),
             vec![Command::Broadcast(Message::Alive { incarnation: 1 })]
         );
         assert_eq!(suspect.incarnation(), 1);
         // A late copy of the same suspicion needs no second refutation.
-        assert!(suspect.handle(6, 2, suspicion).is_empty());
+        assert!(suspect.handle(6, n(2), suspicion).is_empty());
         assert_eq!(suspect.incarnation(), 1);
         assert_eq!(suspect.heartbeat(), beat(1, 0));
 
         let mut observer = detector(0);
         let _ = observer.check(4);
-        assert_eq!(observer.status(1), Some(Status::Suspect { since: 4 }));
+        assert_eq!(observer.status(n(1)), Some(Status::Suspect { since: 4 }));
         // A heartbeat at the suspected incarnation does not clear the suspicion…
-        assert!(observer.handle(5, 1, beat(0, 3)).is_empty());
-        assert_eq!(observer.status(1), Some(Status::Suspect { since: 4 }));
+        assert!(observer.handle(5, n(1), beat(0, 3)).is_empty());
+        assert_eq!(observer.status(n(1)), Some(Status::Suspect { since: 4 }));
         // …a refutation at a higher one does, and restarts the silence clock.
         assert!(
             observer
-                .handle(6, 1, Message::Alive { incarnation: 1 })
+                .handle(6, n(1), Message::Alive { incarnation: 1 })
                 .is_empty()
         );
-        assert_eq!(observer.status(1), Some(Status::Alive));
-        assert_eq!(observer.peer(1).unwrap().incarnation, 1);
+        assert_eq!(observer.status(n(1)), Some(Status::Alive));
+        assert_eq!(observer.peer(n(1)).unwrap().incarnation, 1);
         assert!(observer.check(9).iter().all(|c| *c
             != Command::Broadcast(Message::Suspect {
-                peer: 1,
+                peer: n(1),
                 incarnation: 1
             })));
         // A late suspicion of the old incarnation cannot undo the refutation.
-        let _ = observer.handle(7, 2, suspicion);
-        assert_eq!(observer.status(1), Some(Status::Alive));
+        let _ = observer.handle(7, n(2), suspicion);
+        assert_eq!(observer.status(n(1)), Some(Status::Alive));
     }
 
     #[test]
@@ -454,47 +462,66 @@ mod tests {
         let mut d = detector(0);
         let _ = d.handle(
             1,
-            2,
+            n(2),
             Message::Suspect {
-                peer: 1,
+                peer: n(1),
                 incarnation: 0,
             },
         );
-        assert_eq!(d.status(1), Some(Status::Suspect { since: 1 }));
+        assert_eq!(d.status(n(1)), Some(Status::Suspect { since: 1 }));
         let _ = d.check(4);
-        assert_eq!(d.status(1), Some(Status::Dead));
-        let _ = d.handle(5, 1, beat(0, 7));
-        assert_eq!(d.status(1), Some(Status::Dead));
-        assert_eq!(d.peer(1).unwrap().last_sequence, None);
-        let _ = d.handle(6, 1, beat(2, 8));
-        assert_eq!(d.status(1), Some(Status::Alive));
-        assert_eq!(d.peer(1).unwrap().last_sequence, Some(8));
+        assert_eq!(d.status(n(1)), Some(Status::Dead));
+        let _ = d.handle(5, n(1), beat(0, 7));
+        assert_eq!(d.status(n(1)), Some(Status::Dead));
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, None);
+        let _ = d.handle(6, n(1), beat(2, 8));
+        assert_eq!(d.status(n(1)), Some(Status::Alive));
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(8));
+    }
+
+    #[test]
+    fn a_new_life_counts_its_heartbeats_from_zero_again() {
+        // Peer 1 restarts: its refutation raises the incarnation, and its new
+        // life's heartbeats start at sequence 0 again. They must be taken, or
+        // the restarted node stays suspected for ever.
+        let mut d = detector(0);
+        let _ = d.handle(1, n(1), beat(0, 40));
+        let _ = d.handle(2, n(1), Message::Alive { incarnation: 1 << 32 });
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, None);
+        let _ = d.handle(3, n(1), beat(1 << 32, 0));
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(0));
+        assert!(d.check(6).iter().all(|c| *c
+            != Command::Broadcast(Message::Suspect {
+                peer: n(1),
+                incarnation: 1 << 32
+            })));
+        assert_eq!(d.status(n(1)), Some(Status::Alive));
     }
 
     #[test]
     fn stale_and_unknown_heartbeats_are_ignored() {
         let mut d = detector(0);
-        let _ = d.handle(2, 1, beat(0, 5));
-        let _ = d.handle(3, 1, beat(0, 4));
-        let _ = d.handle(3, 1, beat(0, 5));
-        let _ = d.handle(3, 9, beat(0, 6));
-        assert_eq!(d.peer(1).unwrap().last_sequence, Some(5));
+        let _ = d.handle(2, n(1), beat(0, 5));
+        let _ = d.handle(3, n(1), beat(0, 4));
+        let _ = d.handle(3, n(1), beat(0, 5));
+        let _ = d.handle(3, n(9), beat(0, 6));
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(5));
         // The silence counts from 2, the last fresh arrival.
         assert!(d.check(5).iter().all(|c| *c
             != Command::Broadcast(Message::Suspect {
-                peer: 1,
+                peer: n(1),
                 incarnation: 0
             })));
-        assert_eq!(d.status(1), Some(Status::Alive));
+        assert_eq!(d.status(n(1)), Some(Status::Alive));
         let _ = d.check(6);
-        assert_eq!(d.status(1), Some(Status::Suspect { since: 6 }));
+        assert_eq!(d.status(n(1)), Some(Status::Suspect { since: 6 }));
     }
 
     #[test]
     fn zero_suspicion_timeout_is_refused() {
         let err = Detector::new(
-            0,
-            0..2,
+            n(0),
+            (0..2).map(n),
             FixedTimeout::new(1).unwrap(),
             DetectorConfig {
                 suspicion_timeout: 0,

@@ -1,95 +1,117 @@
-//! What nodes and clients say to a node, its timers, and its durable record.
+//! What nodes and clients say to a node, where a node's messages go, and its
+//! timers.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use stateright::actor::Id;
 
-use crate::commit::{self, CoordinatorRecord, Key, Outcome, ParticipantRecord, TxnId, Value};
-use crate::detector::{self, actor::DetectorTimer};
+use crate::NodeId;
+use crate::commit::{self, AbortReason, Key, Outcome, TxnId, Value, Version, Versioned};
+use crate::detector::{self, machine::DetectorTimer};
 
-/// A client's number for one of its requests; a retry reuses it, so the node
-/// can recognise it.
+/// A client of the cluster, as the driver numbers it: a remote client picks
+/// its own (random) id; in-process callers get ids from the driver.
+pub type ClientId = u64;
+
+/// A client's number for one of its requests. A retry reuses it, so that the
+/// node can recognise it; a client's later requests have higher numbers.
 pub type RequestId = u64;
 
-/// Every message a node receives. Handlers are one `match` over this enum.
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Dest {
+    /// Another node, or this one (the driver delivers those in process).
+    Node(NodeId),
+    /// A client.
+    Client(ClientId),
+}
+
+/// Every message a node sends or receives. Handlers are one `match` over it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeMsg {
     /// Node ↔ node: two-phase commit.
     Commit(commit::Msg),
     /// Node ↔ node: failure detection.
     Detector(detector::Message),
-    /// Client → node.
+    /// Client → node, or a node relaying it to the request's home.
     Request {
+        /// The client.
+        client: ClientId,
         /// The client's number for the request.
         id: RequestId,
+        /// The node the client first sent this request to: a transaction runs
+        /// there, whichever node a retry reaches, so that one request never
+        /// becomes two transactions.
+        home: NodeId,
         /// What the client asks.
         request: Request,
     },
-    /// Node → client.
+    /// Node → client, or the home node → the node that relayed the request.
     Reply {
+        /// The client.
+        client: ClientId,
         /// The request answered.
         id: RequestId,
         /// The answer.
         reply: Reply,
     },
-    /// Node → the owner of `key`: read it for `client`'s request `id`.
+    /// Node → a replica: read these keys for the client's request.
     Read {
-        /// The client waiting for the value.
-        client: Id,
-        /// The client's request.
+        /// The client waiting.
+        client: ClientId,
+        /// Its request.
         id: RequestId,
-        /// The key.
-        key: Key,
+        /// The keys, each held by the recipient.
+        keys: Vec<Key>,
     },
-    /// The owner's answer to [`NodeMsg::Read`].
+    /// The replica's answer to [`NodeMsg::Read`].
     ReadReply {
-        /// The client waiting for the value.
-        client: Id,
-        /// The client's request.
+        /// The client waiting.
+        client: ClientId,
+        /// Its request.
         id: RequestId,
-        /// The key.
-        key: Key,
-        /// Its committed value, if any.
-        value: Option<Value>,
+        /// Each key's committed value, if any.
+        values: Vec<(Key, Option<Versioned>)>,
     },
 }
 
 /// A client's request.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Request {
-    /// Write every key atomically (one two-phase-commit transaction).
+    /// One transaction: commit `writes` (a `None` value deletes the key) if
+    /// every key in `reads` is still at the version given (`None`: absent).
     Txn {
-        /// The keys and their new values.
-        writes: BTreeMap<Key, Value>,
+        /// Keys read, with the versions seen.
+        reads: BTreeMap<Key, Option<Version>>,
+        /// Keys written.
+        writes: BTreeMap<Key, Option<Value>>,
     },
-    /// Read the committed value of a key from its owner.
-    Get {
-        /// The key.
-        key: Key,
+    /// Linearizable reads of the keys' committed values and versions.
+    Read {
+        /// The keys.
+        keys: Vec<Key>,
     },
-    /// The node's membership view and counters.
+    /// The node's view of the cluster and its sizes.
     Status,
 }
 
 /// A node's answer to a [`Request`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Reply {
-    /// How a transaction ended. A Commit is sent only once the decision is
-    /// durable at the coordinator.
+    /// How a transaction ended. A Commit answer leaves only once the commit
+    /// record is durable; an Abort answer only once the answer is.
     Txn {
         /// The transaction's id.
         txn: TxnId,
         /// Commit or Abort.
         outcome: Outcome,
+        /// Why it aborted, when known (a retry answered from the durable
+        /// answer table knows only that it aborted).
+        reason: Option<AbortReason>,
     },
-    /// The committed value of a key.
-    Value {
-        /// The key.
-        key: Key,
-        /// Its value; `None` if it was never written.
-        value: Option<Value>,
-    },
+    /// The keys' committed values and versions, in the order asked.
+    Values(Vec<(Key, Option<Versioned>)>),
     /// The node's status.
     Status(StatusView),
     /// The request was refused; nothing was changed.
@@ -102,7 +124,11 @@ pub enum Reply {
 /// What a node believes about one member of the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MemberStatus {
-    /// Heard from recently (or the node itself).
+    /// The node itself.
+    Me,
+    /// Not heard from since this node started.
+    Unknown,
+    /// Heard from recently.
     Alive,
     /// Silent for too long; may still refute.
     Suspect,
@@ -110,23 +136,39 @@ pub enum MemberStatus {
     Dead,
 }
 
+impl fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MemberStatus::Me => "this node",
+            MemberStatus::Unknown => "unknown (not heard from yet)",
+            MemberStatus::Alive => "alive",
+            MemberStatus::Suspect => "suspect",
+            MemberStatus::Dead => "dead",
+        })
+    }
+}
+
 /// A node's status: who it believes is alive, what it holds, and its counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StatusView {
     /// The node answering.
-    pub node: u64,
+    pub node: u16,
     /// Its incarnation (raised on every start).
     pub incarnation: u64,
-    /// Every node of the cluster and what this node believes about it.
-    pub members: BTreeMap<u64, MemberStatus>,
+    /// The ring epoch it runs.
+    pub epoch: u64,
+    /// How many nodes hold each key.
+    pub replicas: u64,
+    /// Every member and what this node believes about it.
+    pub members: BTreeMap<u16, MemberStatus>,
     /// Transactions this node coordinates and has not forgotten.
     pub coordinating: u64,
     /// Transactions this node has voted Yes on and not yet learned the outcome of.
     pub prepared: u64,
     /// Keys in this node's committed store.
     pub keys: u64,
-    /// The runtime's counters (messages, drops by kind, saves, fsyncs). The
-    /// actor has none and leaves this empty; the runtime fills it in.
+    /// The driver's counters (messages, drops, saves, syncs, commits, aborts).
+    /// The machine has none and leaves this empty; the driver fills it in.
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -139,14 +181,9 @@ pub enum NodeTimer {
     Detector(DetectorTimer),
 }
 
-/// Everything a node saves: each save of one part is a save of the whole.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeRecord {
-    /// Raised on every start; part of every transaction id (see
-    /// [`txn_id`](super::txn_id)).
-    pub incarnation: u64,
-    /// The coordinator's commit records.
-    pub coordinator: CoordinatorRecord,
-    /// The participant's store and transaction records.
-    pub participant: ParticipantRecord,
+/// What a node tells the application besides its messages.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeEvent {
+    /// An event of the commit machines (a decision, an outcome learned).
+    Commit(commit::Event),
 }

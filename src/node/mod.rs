@@ -1,82 +1,94 @@
-//! A node of the runnable system: one stateright actor that composes the
+//! A node of the runnable system: one sans-IO machine that composes the
 //! coordinator and participant of two-phase commit ([`crate::commit`]), the
-//! failure detector ([`crate::detector`]) and the ring ([`crate::ring`]).
+//! failure detector ([`crate::detector`]) and the key placement
+//! ([`Placement`]), and answers clients.
 //!
-//! Like every machine in haft, [`NodeActor`] does no I/O, reads no clock and
-//! draws no random number; the runtime (`crate::runtime::node`) only moves its
-//! messages, fires its timers and stores what it saves.
+//! Like every machine in haft, [`Node`] does no I/O, reads no clock and draws
+//! no random number: each input writes a [`NodeOutput`] for its driver (the
+//! runtime, or a model) to carry out, in the order [`crate::output`] gives.
+//! **The driver makes the output of [`Node::recover`] durable before it hands
+//! the node any input**, and delivers the node's messages to itself in process.
 //!
 //! # Delegation
 //!
-//! The node holds no protocol logic of its own. It hands each input to one inner
-//! machine and maps that machine's commands into its own:
+//! The node holds no protocol logic of its own. It hands each input to one
+//! inner machine and maps that machine's output into its own:
 //!
 //! | input | goes to |
 //! |---|---|
 //! | `Vote`, `Ack` | the coordinator |
 //! | `Prepare`, `Outcome` | the participant |
-//! | `Query` for a transaction this node coordinates | the coordinator |
-//! | `Query` for another node's transaction | the participant |
+//! | `Query` about a transaction this node began | the coordinator |
+//! | `Query` about another node's transaction | the participant |
 //! | detector messages and timers | the detector |
 //! | coordinator timers (`VoteTimeout`, `Resend`) | the coordinator |
 //! | participant timers (`Uncertain`) | the participant |
 //!
-//! Queries are split by the transaction's coordinator (packed into its id, see
-//! [`txn_id`]) because the coordinator answers by presumed abort: with no record
-//! it says Abort, which is right only for its own transactions (AC1). A node
-//! that is only a peer of a transaction answers as a participant: with the
-//! decision if it has learned it, and not at all otherwise.
-//!
-//! Sends and timers are wrapped in [`NodeMsg`] and [`NodeTimer`]; a save of the
-//! coordinator's or the participant's record becomes a save of the whole
-//! [`NodeRecord`], with the other part as it was last saved.
+//! Queries are split by the transaction's coordinator (packed into its id)
+//! because the coordinator answers by presumed abort: with no record it says
+//! Abort, which is right only for its own transactions (AC1). A node that is
+//! only a peer of a transaction answers as a participant: with the decision if
+//! it has learned it, and not at all otherwise.
 //!
 //! # Clients
 //!
-//! - `Txn { writes }`: the writes are split by ring owner over the configured
-//!   nodes, and the coordinator begins the transaction under a fresh id. The
-//!   client is answered once the coordinator decides; a Commit answer is issued
-//!   in the same handler as, and after, the save of the commit record, so the
-//!   runtime releases it only once that record is durable. A retried request
-//!   (same client, same request id) does not start a second transaction.
-//! - `Get { key }`: answered from the committed store of the key's owner,
-//!   through a [`NodeMsg::Read`] if that is another node.
-//! - `Status`: the detector's membership view and a few sizes; the runtime adds
-//!   its counters.
+//! - **Transactions** run at the request's *home*: the node the client first
+//!   sent it to. Another node that receives a retry relays it there, so one
+//!   request never becomes two transactions. Each key's reads and writes go to
+//!   every replica of the key. The client is answered once the coordinator
+//!   decides: a Commit answer leaves only once the commit record — which
+//!   carries the request, so a retry after a crash finds it — is durable; an
+//!   Abort answer only once the abort is recorded in the answer table. A retry
+//!   of an answered request is answered from that table; a retry of a running
+//!   one waits for it; a request from an earlier life that was never decided
+//!   was presumed aborted by the restart, so running the retry anew cannot
+//!   commit it twice (*exactly once*).
+//! - **Reads** go to one replica of each key (this node if it is one). A
+//!   replica answers from its committed store, except that a key locked by a
+//!   prepared writer waits for that writer's outcome: the writer may already
+//!   be committed and its client told so, so a read that skipped it could
+//!   return an older value after the commit was acknowledged. With that wait,
+//!   a read that starts after a commit was acknowledged sees it, whichever
+//!   replica it asks (*linearizable reads*): every replica voted Yes before the
+//!   decision, so each has either applied the write or still holds its lock.
+//! - **Status**: the detector's view, the placement and a few sizes.
 //!
-//! Participants run with `free_vote: false`: a real store refuses a transaction
-//! only on a lock conflict.
+//! In-process callers (the RESP server) use [`Node::handle_local`]: the same
+//! transactions and reads, without the answer table, since they do not retry.
 
 mod message;
+mod placement;
+mod record;
 #[cfg(test)]
 mod tests;
-pub mod txn_id;
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
-use stateright::actor::{Actor, Command, Id, Out};
-
+use crate::NodeId;
 use crate::commit::{
-    self, CommitActor, Coordinator, CoordinatorState, Outcome, Participant, ParticipantState,
-    Record, TxnId, TxnPlan, TxnRecord, Variant, WriteSet,
+    self, AbortReason, BeginError, CommitOutput, Coordinator, CoordinatorConfig, Key, Origin,
+    Outcome, Participant, ParticipantConfig, Part, RecoverError, TxnId, TxnPlan, Versioned,
 };
-use crate::detector::actor::{DetectorActor, DetectorState};
-use crate::detector::{
-    Command as DetectorCommand, ConfigError, DetectorConfig, FixedTimeout, Millis, Status,
-};
-use crate::ring::{Ring, RingError};
+use crate::detector::machine::{DetectorOutput, DetectorTimer, HeartbeatTiming, Heartbeats};
+use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
+use crate::output::{Output, Position};
+use crate::ring::RingError;
 
 pub use message::{
-    MemberStatus, NodeMsg, NodeRecord, NodeTimer, Reply, Request, RequestId, StatusView,
+    ClientId, Dest, MemberStatus, NodeEvent, NodeMsg, NodeTimer, Reply, Request, RequestId,
+    StatusView,
 };
-pub use txn_id::{TxnIdParts, coordinator_of};
+pub use placement::Placement;
+pub use record::{Answer, AnswerTable, NodeDelta, NodeRecord};
 
-/// How many answered client requests a node remembers, to answer a retry with
-/// the same reply instead of running the request again.
-pub const ANSWERED_CAPACITY: usize = 4096;
+/// The output of a [`Node`].
+pub type NodeOutput = Output<Dest, NodeMsg, NodeTimer, NodeDelta, NodeEvent>;
+
+/// How many clients' answers a node keeps by default.
+pub const ANSWER_CAPACITY: usize = 65_536;
 
 /// The timing of a node's machines.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,21 +124,50 @@ impl Default for NodeTiming {
     }
 }
 
-/// Why a node could not be built.
+/// A node's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeConfig {
+    /// This node.
+    pub me: NodeId,
+    /// Every member of the cluster, this node included.
+    pub members: Vec<NodeId>,
+    /// Points per node on the ring.
+    pub vnodes: u32,
+    /// How many nodes hold each key (at most the number of members).
+    pub replicas: usize,
+    /// The machines' timers.
+    pub timing: NodeTiming,
+    /// How many clients' answers to keep (see [`AnswerTable`]).
+    pub answer_capacity: usize,
+}
+
+impl NodeConfig {
+    /// A configuration with default timing, 64 points per node, every key on
+    /// `replicas` nodes.
+    pub fn new(me: NodeId, members: Vec<NodeId>, replicas: usize) -> NodeConfig {
+        NodeConfig {
+            me,
+            members,
+            vnodes: 64,
+            replicas,
+            timing: NodeTiming::default(),
+            answer_capacity: ANSWER_CAPACITY,
+        }
+    }
+}
+
+/// Why a node could not start.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NodeError {
-    /// No node ids were given.
-    #[error("the cluster has no nodes; list every node id, this node's included")]
-    NoNodes,
+    /// The node is not among the members.
+    #[error("node {0} is not among the members; list every node id, this node's included")]
+    NotAMember(NodeId),
     /// A node id is listed twice.
     #[error("node id {0} is listed twice; give each node a distinct id")]
-    DuplicateNode(u64),
-    /// A node id does not fit a transaction id.
-    #[error(
-        "node id {0} is too large: transaction ids hold node ids up to {max}; renumber the node",
-        max = txn_id::MAX_NODE
-    )]
-    NodeIdTooLarge(u64),
+    DuplicateMember(NodeId),
+    /// `replicas` is zero.
+    #[error("replicas must be at least 1")]
+    NoReplicas,
     /// A timer range is empty or zero.
     #[error("timer `{0}` must be a non-empty range of positive durations (min ≤ max, min > 0)")]
     BadTimer(&'static str),
@@ -136,87 +177,72 @@ pub enum NodeError {
     /// The ring could not be built.
     #[error("ring: {0}")]
     Ring(#[from] RingError),
+    /// The coordinator could not recover.
+    #[error(transparent)]
+    Recover(#[from] RecoverError),
 }
 
-/// Runs `handle` on one part of the node's state, keeping the copy-on-write of
-/// the part, and returns the commands of the inner machine.
-fn delegate<S: Clone, A: Actor>(
-    part: &mut S,
-    handle: impl FnOnce(&mut Cow<S>, &mut Out<A>),
-) -> Out<A> {
-    let mut inner = Out::new();
-    let mut borrowed = Cow::Borrowed(&*part);
-    handle(&mut borrowed, &mut inner);
-    if let Cow::Owned(changed) = borrowed {
-        *part = changed;
-    }
-    inner
+/// Who waits for a transaction's outcome or a read's values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Waiter {
+    client: ClientId,
+    id: RequestId,
+    /// The node that relayed the request, to which the reply goes back.
+    via: Option<NodeId>,
+    /// Whether the answer goes into the answer table (remote clients).
+    remember: bool,
+}
+
+/// A read spread over several replicas.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Gather {
+    waiter: Waiter,
+    keys: Vec<Key>,
+    values: BTreeMap<Key, Option<Versioned>>,
+}
+
+/// A read a replica holds until a prepared writer of one of its keys learns
+/// its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ParkedRead {
+    from: NodeId,
+    client: ClientId,
+    id: RequestId,
+    keys: Vec<Key>,
 }
 
 /// One node of the cluster. See the [module docs](self).
-#[derive(Clone, Debug)]
-pub struct NodeActor {
-    nodes: BTreeSet<Id>,
-    ring: Ring,
-    ring_ids: BTreeMap<String, Id>,
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Node {
+    me: NodeId,
+    answer_capacity: usize,
+    placement: Arc<Placement>,
     coordinator: Coordinator,
     participant: Participant,
-    detector: DetectorActor<FixedTimeout>,
+    detector: Heartbeats<FixedTimeout>,
+    answers: AnswerTable,
+    /// Answers whose delta may not be durable yet.
+    undurable_answers: BTreeMap<ClientId, Position>,
+    /// The transaction each running remote request started.
+    in_flight: BTreeMap<(ClientId, RequestId), TxnId>,
+    /// Who waits for each transaction this node coordinates.
+    waiting: BTreeMap<TxnId, Waiter>,
+    /// Reads waiting for replicas.
+    gathers: BTreeMap<(ClientId, RequestId), Gather>,
+    /// Reads held by prepared writers, per writer.
+    parked: BTreeMap<TxnId, Vec<ParkedRead>>,
 }
 
-/// A transaction the node coordinates for a client that awaits its outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Waiting {
-    client: Id,
-    request: RequestId,
-}
-
-/// A node's volatile state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct NodeState {
-    /// This start's incarnation (see [`txn_id`]).
-    pub incarnation: u64,
-    /// The sequence number of the next transaction of this incarnation.
-    pub next_sequence: u64,
-    /// The coordinator half.
-    pub coordinator: CoordinatorState,
-    /// The participant half.
-    pub participant: ParticipantState,
-    /// The failure detector.
-    pub detector: DetectorState<FixedTimeout>,
-    /// The record as last saved.
-    pub saved: NodeRecord,
-    /// Transactions whose client awaits the outcome.
-    waiting: BTreeMap<TxnId, Waiting>,
-    /// The transaction each in-flight client request started.
-    in_flight: BTreeMap<(Id, RequestId), TxnId>,
-    /// Recent answers, to repeat to a client that retries.
-    answered: BTreeMap<(Id, RequestId), Reply>,
-    /// The order in which `answered` was filled, oldest first.
-    answered_order: VecDeque<(Id, RequestId)>,
-}
-
-impl NodeActor {
-    /// A node of the cluster made of `nodes` (every node id, this node's among
-    /// them), with `vnodes` virtual nodes per node on the ring.
-    pub fn new(nodes: &[u64], vnodes: u32, timing: NodeTiming) -> Result<NodeActor, NodeError> {
-        if nodes.is_empty() {
-            return Err(NodeError::NoNodes);
-        }
-        let mut ids = BTreeSet::new();
-        let mut ring = Ring::builder(vnodes);
-        let mut ring_ids = BTreeMap::new();
-        for &node in nodes {
-            if node > txn_id::MAX_NODE {
-                return Err(NodeError::NodeIdTooLarge(node));
-            }
-            let id = Id::from(node as usize);
-            if !ids.insert(id) {
-                return Err(NodeError::DuplicateNode(node));
-            }
-            ring = ring.node(node.to_string(), 1);
-            ring_ids.insert(node.to_string(), id);
-        }
+impl Node {
+    /// Starts the node from its durable record (the default record on a first
+    /// start), in a new incarnation. See the [module docs](self): the driver
+    /// makes this output durable before the first input.
+    pub fn recover(
+        config: &NodeConfig,
+        mut record: NodeRecord,
+        out: &mut NodeOutput,
+    ) -> Result<Node, NodeError> {
+        let timing = &config.timing;
         for (name, range) in [
             ("vote_timeout", &timing.vote_timeout),
             ("resend_every", &timing.resend_every),
@@ -226,442 +252,649 @@ impl NodeActor {
                 return Err(NodeError::BadTimer(name));
             }
         }
-        let detector = DetectorActor::new(
-            ids.iter().copied().collect(),
+        let mut members = BTreeSet::new();
+        for member in &config.members {
+            if !members.insert(*member) {
+                return Err(NodeError::DuplicateMember(*member));
+            }
+        }
+        if !members.contains(&config.me) {
+            return Err(NodeError::NotAMember(config.me));
+        }
+        if config.replicas == 0 {
+            return Err(NodeError::NoReplicas);
+        }
+        let placement = Placement::new(1, members.iter().copied(), config.vnodes, config.replicas)?;
+        record.reindex();
+        let me = config.me;
+        let mut inner = CommitOutput::at(out.end());
+        let coordinator = Coordinator::recover(
+            me,
+            CoordinatorConfig {
+                vote_timeout: timing.vote_timeout.clone(),
+                resend_every: timing.resend_every.clone(),
+            },
+            record.coordinator,
+            &mut inner,
+        )?;
+        let participant = Participant::recover(
+            me,
+            ParticipantConfig {
+                uncertain_after: timing.uncertain_after.clone(),
+            },
+            record.participant,
+            &mut inner,
+        );
+        // Dead is final for a detector incarnation: each life starts its
+        // detector above every incarnation of the earlier lives (a life raises
+        // it by one per refuted suspicion; 2^32 of them is out of reach).
+        let floor = coordinator.incarnation() << 32;
+        let mut detector_out = DetectorOutput::at(0);
+        let detector = Heartbeats::start(
+            me,
+            &config.members,
             FixedTimeout::new(timing.failure_timeout)?,
             DetectorConfig {
                 suspicion_timeout: timing.suspicion_timeout,
             },
-            timing.heartbeat_interval,
-            timing.check_interval,
+            HeartbeatTiming {
+                heartbeat_interval: timing.heartbeat_interval,
+                check_interval: timing.check_interval,
+            },
+            floor,
+            &mut detector_out,
         )?;
-        Ok(NodeActor {
-            nodes: ids,
-            ring: ring.build()?,
-            ring_ids,
-            coordinator: Coordinator {
-                initial: Vec::new(),
-                vote_timeout: timing.vote_timeout,
-                resend_every: timing.resend_every,
-                variant: Variant::Correct,
-            },
-            participant: Participant {
-                free_vote: false,
-                uncertain_after: timing.uncertain_after,
-                variant: Variant::Correct,
-            },
+        let mut node = Node {
+            me,
+            answer_capacity: config.answer_capacity.max(1),
+            placement: Arc::new(placement),
+            coordinator,
+            participant,
             detector,
-        })
+            answers: record.answers,
+            undurable_answers: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            gathers: BTreeMap::new(),
+            parked: BTreeMap::new(),
+        };
+        node.absorb_commit(inner, out);
+        node.absorb_detector(detector_out, out);
+        Ok(node)
     }
 
-    /// The nodes of the cluster.
-    pub fn nodes(&self) -> impl Iterator<Item = Id> + '_ {
-        self.nodes.iter().copied()
+    // --- getters -------------------------------------------------------------
+
+    /// This node.
+    pub fn me(&self) -> NodeId {
+        self.me
     }
 
-    /// The node that owns `key` on the ring.
-    pub fn owner(&self, key: &str) -> Id {
-        self.ring_ids[self.ring.owner(key.as_bytes()).as_str()]
+    /// This life's incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.coordinator.incarnation()
     }
 
-    /// The node's status as the actor knows it (the counters are left empty).
-    pub fn status(&self, me: Id, state: &NodeState) -> StatusView {
-        let detector = &state.detector.detector;
-        let members = self
-            .nodes
-            .iter()
-            .map(|&node| {
-                let status = match detector.status(usize::from(node)) {
-                    None | Some(Status::Alive) => MemberStatus::Alive,
-                    Some(Status::Suspect { .. }) => MemberStatus::Suspect,
-                    Some(Status::Dead) => MemberStatus::Dead,
-                };
-                (usize::from(node) as u64, status)
-            })
-            .collect();
-        let prepared = state
-            .participant
-            .record
-            .txns
-            .values()
-            .filter(|r| matches!(r, TxnRecord::Prepared { .. }))
-            .count();
+    /// Where keys live.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// The coordinator half.
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.coordinator
+    }
+
+    /// The participant half.
+    pub fn participant(&self) -> &Participant {
+        &self.participant
+    }
+
+    /// The failure detector.
+    pub fn detector(&self) -> &Heartbeats<FixedTimeout> {
+        &self.detector
+    }
+
+    /// The answers given to remote clients.
+    pub fn answers(&self) -> &AnswerTable {
+        &self.answers
+    }
+
+    /// The remote request `txn` runs for, if it is still running here.
+    pub fn request_of(&self, txn: TxnId) -> Option<(ClientId, RequestId)> {
+        self.waiting
+            .get(&txn)
+            .filter(|waiter| waiter.remember)
+            .map(|waiter| (waiter.client, waiter.id))
+    }
+
+    /// The durable record this memory implies; a checkpoint writes it.
+    pub fn record(&self) -> NodeRecord {
+        NodeRecord {
+            coordinator: self.coordinator.record(),
+            participant: self.participant.record().clone(),
+            answers: self.answers.clone(),
+        }
+    }
+
+    /// What this node believes about `member`.
+    pub fn member_status(&self, member: NodeId) -> MemberStatus {
+        if member == self.me {
+            return MemberStatus::Me;
+        }
+        let Some(peer) = self.detector.detector().peer(member) else {
+            return MemberStatus::Unknown;
+        };
+        match peer.status {
+            Status::Alive if peer.last_sequence.is_none() && peer.incarnation == 0 => {
+                MemberStatus::Unknown
+            }
+            Status::Alive => MemberStatus::Alive,
+            Status::Suspect { .. } => MemberStatus::Suspect,
+            Status::Dead => MemberStatus::Dead,
+        }
+    }
+
+    /// The node's status (the driver fills in its counters).
+    pub fn status(&self) -> StatusView {
         StatusView {
-            node: usize::from(me) as u64,
-            incarnation: state.incarnation,
-            members,
-            coordinating: state.coordinator.txns.len() as u64,
-            prepared: prepared as u64,
-            keys: state.participant.record.store.len() as u64,
+            node: self.me.0,
+            incarnation: self.incarnation(),
+            epoch: self.placement.epoch(),
+            replicas: self.placement.replicas() as u64,
+            members: self
+                .placement
+                .members()
+                .iter()
+                .map(|member| (member.0, self.member_status(*member)))
+                .collect(),
+            coordinating: self.coordinator.txns().len() as u64,
+            prepared: self.participant.prepared().count() as u64,
+            keys: self.participant.record().store.len() as u64,
             counters: BTreeMap::new(),
         }
     }
 
-    // --- delegation ----------------------------------------------------------
+    // --- inputs --------------------------------------------------------------
 
-    /// Maps the commands of a commit machine into the node's.
-    fn emit_commit(&self, state: &mut NodeState, inner: Out<CommitActor>, o: &mut Out<Self>) {
-        for command in inner {
-            match command {
-                Command::Send(to, msg) => o.send(to, NodeMsg::Commit(msg)),
-                Command::SetTimer(timer, range) => o.set_timer(NodeTimer::Commit(timer), range),
-                Command::CancelTimer(timer) => o.cancel_timer(NodeTimer::Commit(timer)),
-                Command::Save(Record::Coordinator(record)) => {
-                    state.saved.coordinator = record;
-                    o.save(state.saved.clone());
+    /// Every delta at a position below `upto` is durable.
+    pub fn handle_persisted(&mut self, upto: Position) {
+        self.coordinator.handle_persisted(upto);
+        self.participant.handle_persisted(upto);
+        self.undurable_answers.retain(|_, position| *position >= upto);
+    }
+
+    /// Handles a request from a remote client (over the network, with the
+    /// answer table).
+    pub fn handle_request(
+        &mut self,
+        client: ClientId,
+        id: RequestId,
+        home: NodeId,
+        request: Request,
+        out: &mut NodeOutput,
+    ) {
+        let waiter = Waiter {
+            client,
+            id,
+            via: None,
+            remember: true,
+        };
+        self.on_request(waiter, home, request, out);
+    }
+
+    /// Handles a request from an in-process caller, which does not retry: no
+    /// answer table, no relay. The reply goes to `Dest::Client(client)`.
+    pub fn handle_local(
+        &mut self,
+        client: ClientId,
+        id: RequestId,
+        request: Request,
+        out: &mut NodeOutput,
+    ) {
+        let waiter = Waiter {
+            client,
+            id,
+            via: None,
+            remember: false,
+        };
+        self.on_request(waiter, self.me, request, out);
+    }
+
+    /// Handles a message from another node (or from this one).
+    pub fn handle_message(&mut self, from: NodeId, msg: NodeMsg, out: &mut NodeOutput) {
+        if !self.placement.members().contains(&from) {
+            // Only members vote, prepare, relay or claim an outcome.
+            return;
+        }
+        match msg {
+            NodeMsg::Commit(msg) => {
+                let to_coordinator = msg.is_for_coordinator()
+                    || matches!(msg, commit::Msg::Query { txn } if txn.node() == self.me);
+                let mut inner = CommitOutput::at(out.end());
+                if to_coordinator {
+                    self.coordinator.handle_message(from, msg, &mut inner);
+                } else {
+                    self.participant.handle_message(from, msg, &mut inner);
                 }
-                Command::Save(Record::Participant(record)) => {
-                    state.saved.participant = record;
-                    o.save(state.saved.clone());
-                }
-                // Only free votes draw random choices, and a node's participant
-                // has none.
-                Command::ChooseRandom(..) => {}
+                self.absorb_commit(inner, out);
+            }
+            NodeMsg::Detector(msg) => {
+                let mut inner = DetectorOutput::at(0);
+                self.detector.handle_message(from, msg, &mut inner);
+                self.absorb_detector(inner, out);
+            }
+            NodeMsg::Request {
+                client,
+                id,
+                home,
+                request,
+            } => {
+                let waiter = Waiter {
+                    client,
+                    id,
+                    via: Some(from),
+                    remember: true,
+                };
+                self.on_request(waiter, home, request, out);
+            }
+            // The home of a relayed request answered: pass it on.
+            NodeMsg::Reply { client, id, reply } => {
+                out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });
+            }
+            NodeMsg::Read { client, id, keys } => {
+                self.serve_read(ParkedRead {
+                    from,
+                    client,
+                    id,
+                    keys,
+                }, out);
+            }
+            NodeMsg::ReadReply { client, id, values } => {
+                self.deliver_values(client, id, values, out);
             }
         }
     }
 
-    fn emit_detector(&self, inner: Out<DetectorActor<FixedTimeout>>, o: &mut Out<Self>) {
-        for command in inner {
-            match command {
-                Command::Send(to, msg) => o.send(to, NodeMsg::Detector(msg)),
-                Command::SetTimer(timer, range) => o.set_timer(NodeTimer::Detector(timer), range),
-                Command::CancelTimer(timer) => o.cancel_timer(NodeTimer::Detector(timer)),
-                Command::Save(()) | Command::ChooseRandom(..) => {}
+    /// Handles a timer.
+    pub fn handle_timer(&mut self, timer: &NodeTimer, out: &mut NodeOutput) {
+        match timer {
+            NodeTimer::Commit(timer) => {
+                let mut inner = CommitOutput::at(out.end());
+                match timer {
+                    commit::Timer::VoteTimeout(_) | commit::Timer::Resend(_) => {
+                        self.coordinator.handle_timer(timer, &mut inner)
+                    }
+                    commit::Timer::Uncertain(_) => self.participant.handle_timer(timer, &mut inner),
+                }
+                self.absorb_commit(inner, out);
+            }
+            NodeTimer::Detector(timer) => {
+                let mut inner = DetectorOutput::at(0);
+                self.detector.handle_timer(*timer, &mut inner);
+                self.absorb_detector(inner, out);
             }
         }
-    }
-
-    fn with_coordinator(
-        &self,
-        state: &mut NodeState,
-        o: &mut Out<Self>,
-        handle: impl FnOnce(&mut Cow<CoordinatorState>, &mut Out<CommitActor>),
-    ) {
-        let inner = delegate(&mut state.coordinator, handle);
-        self.emit_commit(state, inner, o);
-    }
-
-    fn with_participant(
-        &self,
-        state: &mut NodeState,
-        o: &mut Out<Self>,
-        handle: impl FnOnce(&mut Cow<ParticipantState>, &mut Out<CommitActor>),
-    ) {
-        let inner = delegate(&mut state.participant, handle);
-        self.emit_commit(state, inner, o);
     }
 
     // --- clients -------------------------------------------------------------
 
-    /// Answers the client of `txn` if the coordinator has decided it. Called
-    /// after every coordinator input about `txn`, so that the answer leaves in
-    /// the handler that decided, after its save.
-    fn answer_if_decided(&self, state: &mut NodeState, txn: TxnId, o: &mut Out<Self>) {
-        if !state.waiting.contains_key(&txn) {
-            return;
+    fn on_request(&mut self, waiter: Waiter, home: NodeId, request: Request, out: &mut NodeOutput) {
+        match request {
+            Request::Txn { reads, writes } => {
+                if waiter.remember && home != self.me {
+                    if waiter.via.is_some() {
+                        // Relayed to a node that is not its home: refuse
+                        // rather than relay again.
+                        let reason = format!(
+                            "request relayed to node {} but its home is node {home}",
+                            self.me
+                        );
+                        self.reply(&waiter, Reply::Refused { reason }, true, out);
+                    } else {
+                        let relay = NodeMsg::Request {
+                            client: waiter.client,
+                            id: waiter.id,
+                            home,
+                            request: Request::Txn { reads, writes },
+                        };
+                        out.send(Dest::Node(home), relay);
+                    }
+                    return;
+                }
+                self.begin(waiter, reads, writes, out);
+            }
+            Request::Read { keys } => self.start_read(waiter, keys, out),
+            Request::Status => {
+                let status = self.status();
+                self.reply(&waiter, Reply::Status(status), true, out);
+            }
         }
-        let Some(outcome) = state.coordinator.decision(txn) else {
-            return;
-        };
-        let Some(Waiting { client, request }) = state.waiting.remove(&txn) else {
-            return;
-        };
-        state.in_flight.remove(&(client, request));
-        self.answer(state, client, request, Reply::Txn { txn, outcome }, o);
     }
 
-    fn answer(
-        &self,
-        state: &mut NodeState,
-        client: Id,
-        request: RequestId,
-        reply: Reply,
-        o: &mut Out<Self>,
+    fn begin(
+        &mut self,
+        waiter: Waiter,
+        reads: BTreeMap<Key, Option<commit::Version>>,
+        writes: BTreeMap<Key, Option<commit::Value>>,
+        out: &mut NodeOutput,
     ) {
-        o.send(
+        let (client, id) = (waiter.client, waiter.id);
+        if waiter.remember {
+            if let Some(answer) = self.answers.get(client).copied() {
+                if id < answer.request {
+                    return; // A late copy: the client has moved on.
+                }
+                if id == answer.request {
+                    // A retry of an answered request: the same answer.
+                    let durable = !self.undurable_answers.contains_key(&client);
+                    let reply = Reply::Txn {
+                        txn: answer.txn,
+                        outcome: answer.outcome,
+                        reason: None,
+                    };
+                    self.reply(&waiter, reply, durable, out);
+                    return;
+                }
+            }
+            if let Some(txn) = self.in_flight.get(&(client, id)) {
+                // A retry of a running request: answer it by the route the
+                // client used last.
+                if let Some(running) = self.waiting.get_mut(txn) {
+                    running.via = waiter.via;
+                }
+                return;
+            }
+        }
+        let mut plan = TxnPlan::new();
+        for (key, version) in reads {
+            for replica in self.placement.replicas_of(&key) {
+                plan.entry(replica)
+                    .or_insert_with(Part::default)
+                    .reads
+                    .insert(key.clone(), version);
+            }
+        }
+        for (key, value) in writes {
+            for replica in self.placement.replicas_of(&key) {
+                plan.entry(replica)
+                    .or_insert_with(Part::default)
+                    .writes
+                    .insert(key.clone(), value.clone());
+            }
+        }
+        let origin = waiter.remember.then_some(Origin {
             client,
-            NodeMsg::Reply {
-                id: request,
-                reply: reply.clone(),
+            request: id,
+        });
+        let mut inner = CommitOutput::at(out.end());
+        let begun = self.coordinator.begin(plan, origin, &mut inner);
+        self.absorb_commit(inner, out);
+        match begun {
+            Ok(txn) => {
+                if waiter.remember {
+                    self.in_flight.insert((client, id), txn);
+                }
+                self.waiting.insert(txn, waiter);
+            }
+            Err(error @ (BeginError::Empty | BeginError::IdsExhausted)) => {
+                let reason = error.to_string();
+                self.reply(&waiter, Reply::Refused { reason }, true, out);
+            }
+        }
+    }
+
+    /// Answers the waiter of `txn`, now decided.
+    fn on_decided(
+        &mut self,
+        txn: TxnId,
+        outcome: Outcome,
+        reason: Option<AbortReason>,
+        out: &mut NodeOutput,
+    ) {
+        let Some(waiter) = self.waiting.remove(&txn) else {
+            return;
+        };
+        self.in_flight.remove(&(waiter.client, waiter.id));
+        let durable = match (outcome, waiter.remember) {
+            // The commit record (with the request, for a remote client) is in
+            // this output: the answer waits for it.
+            (Outcome::Commit, _) => false,
+            (Outcome::Abort, true) => {
+                let delta = NodeDelta::Aborted {
+                    client: waiter.client,
+                    request: waiter.id,
+                    txn,
+                };
+                self.persist(delta, out);
+                false
+            }
+            // An in-process caller does not retry: nothing to record, and an
+            // abort is final whether or not anything is durable.
+            (Outcome::Abort, false) => true,
+        };
+        let reply = Reply::Txn {
+            txn,
+            outcome,
+            reason,
+        };
+        self.reply(&waiter, reply, durable, out);
+    }
+
+    fn reply(&self, waiter: &Waiter, reply: Reply, durable: bool, out: &mut NodeOutput) {
+        let to = match waiter.via {
+            Some(node) => Dest::Node(node),
+            None => Dest::Client(waiter.client),
+        };
+        let msg = NodeMsg::Reply {
+            client: waiter.client,
+            id: waiter.id,
+            reply,
+        };
+        out.send_resting_on(to, msg, durable);
+    }
+
+    // --- reads ---------------------------------------------------------------
+
+    /// The replica to read `key` from: this node if it holds the key, else the
+    /// first replica the detector believes alive, else the first.
+    fn read_from(&self, key: &[u8]) -> NodeId {
+        let replicas = self.placement.replicas_of(key);
+        if replicas.contains(&self.me) {
+            return self.me;
+        }
+        replicas
+            .iter()
+            .copied()
+            .find(|replica| {
+                matches!(
+                    self.member_status(*replica),
+                    MemberStatus::Alive | MemberStatus::Unknown
+                )
+            })
+            .or_else(|| replicas.first().copied())
+            .unwrap_or(self.me)
+    }
+
+    fn start_read(&mut self, waiter: Waiter, keys: Vec<Key>, out: &mut NodeOutput) {
+        let (client, id) = (waiter.client, waiter.id);
+        if let Some(gather) = self.gathers.get_mut(&(client, id)) {
+            // A retry of a read under way: answer by the latest route.
+            gather.waiter.via = waiter.via;
+            return;
+        }
+        let mut by_replica: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
+        for key in &keys {
+            by_replica
+                .entry(self.read_from(key))
+                .or_default()
+                .push(key.clone());
+        }
+        self.gathers.insert(
+            (client, id),
+            Gather {
+                waiter,
+                keys,
+                values: BTreeMap::new(),
             },
         );
-        if state.answered.insert((client, request), reply).is_none() {
-            state.answered_order.push_back((client, request));
-            if state.answered_order.len() > ANSWERED_CAPACITY {
-                if let Some(oldest) = state.answered_order.pop_front() {
-                    state.answered.remove(&oldest);
+        if by_replica.is_empty() {
+            self.deliver_values(client, id, Vec::new(), out);
+        }
+        for (replica, keys) in by_replica {
+            if replica == self.me {
+                let from = self.me;
+                self.serve_read(ParkedRead { from, client, id, keys }, out);
+            } else {
+                out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
+            }
+        }
+    }
+
+    /// Reads `read.keys` here, or parks the read behind a prepared writer.
+    fn serve_read(&mut self, read: ParkedRead, out: &mut NodeOutput) {
+        let mut values = Vec::with_capacity(read.keys.len());
+        for key in &read.keys {
+            match self.participant.read(key) {
+                Ok(value) => values.push((key.clone(), value.cloned())),
+                Err(writer) => {
+                    self.parked.entry(writer).or_default().push(read);
+                    return;
                 }
             }
         }
+        if read.from == self.me {
+            self.deliver_values(read.client, read.id, values, out);
+        } else {
+            let reply = NodeMsg::ReadReply {
+                client: read.client,
+                id: read.id,
+                values,
+            };
+            out.send(Dest::Node(read.from), reply);
+        }
     }
 
-    /// The next transaction id of this node, moving to a new incarnation
-    /// (saved before any message of it leaves) when the sequence runs out.
-    fn next_txn(&self, me: Id, state: &mut NodeState, o: &mut Out<Self>) -> Option<TxnId> {
-        if state.next_sequence > txn_id::MAX_SEQUENCE {
-            if state.incarnation >= txn_id::MAX_INCARNATION {
-                return None;
-            }
-            state.incarnation += 1;
-            state.next_sequence = 0;
-            state.saved.incarnation = state.incarnation;
-            o.save(state.saved.clone());
-        }
-        let txn = TxnIdParts {
-            node: usize::from(me) as u64,
-            incarnation: state.incarnation,
-            sequence: state.next_sequence,
-        }
-        .pack()?;
-        state.next_sequence += 1;
-        Some(txn)
-    }
-
-    fn on_request(
-        &self,
-        me: Id,
-        state: &mut NodeState,
-        client: Id,
+    fn deliver_values(
+        &mut self,
+        client: ClientId,
         id: RequestId,
-        request: Request,
-        o: &mut Out<Self>,
+        values: Vec<(Key, Option<Versioned>)>,
+        out: &mut NodeOutput,
     ) {
-        if let Some(reply) = state.answered.get(&(client, id)) {
-            // A retry of a request already answered: the same answer again.
-            o.send(
-                client,
-                NodeMsg::Reply {
-                    id,
-                    reply: reply.clone(),
-                },
-            );
+        let Some(gather) = self.gathers.get_mut(&(client, id)) else {
+            return; // A late reply: the read was answered.
+        };
+        gather.values.extend(values);
+        if gather.keys.iter().any(|key| !gather.values.contains_key(key)) {
             return;
         }
-        match request {
-            Request::Txn { writes } => {
-                if state.in_flight.contains_key(&(client, id)) {
-                    return; // A retry; the answer comes when the coordinator decides.
-                }
-                if writes.is_empty() {
-                    let reason =
-                        "the transaction writes no key; give at least one key=value".into();
-                    self.answer(state, client, id, Reply::Refused { reason }, o);
-                    return;
-                }
-                let Some(txn) = self.next_txn(me, state, o) else {
-                    let reason = "this node has used up its transaction ids (too many restarts); \
-                                  send the transaction to another node"
-                        .into();
-                    self.answer(state, client, id, Reply::Refused { reason }, o);
-                    return;
-                };
-                let mut split: BTreeMap<Id, WriteSet> = BTreeMap::new();
-                for (key, value) in writes {
-                    split
-                        .entry(self.owner(&key))
-                        .or_default()
-                        .insert(key, value);
-                }
-                let plan = TxnPlan { txn, writes: split };
-                state.waiting.insert(
-                    txn,
-                    Waiting {
-                        client,
-                        request: id,
-                    },
-                );
-                state.in_flight.insert((client, id), txn);
-                self.with_coordinator(state, o, |s, inner| {
-                    self.coordinator.begin(s.to_mut(), &plan, inner)
-                });
-                self.answer_if_decided(state, txn, o);
-            }
-            Request::Get { key } => {
-                let owner = self.owner(&key);
-                if owner == me {
-                    let value = state.participant.record.store.get(&key).cloned();
-                    o.send(
-                        client,
-                        NodeMsg::Reply {
-                            id,
-                            reply: Reply::Value { key, value },
-                        },
-                    );
-                } else {
-                    o.send(owner, NodeMsg::Read { client, id, key });
-                }
-            }
-            Request::Status => {
-                let status = self.status(me, state);
-                o.send(
-                    client,
-                    NodeMsg::Reply {
-                        id,
-                        reply: Reply::Status(status),
-                    },
-                );
-            }
-        }
-    }
-}
-
-impl Actor for NodeActor {
-    type Msg = NodeMsg;
-    type State = NodeState;
-    type Timer = NodeTimer;
-    type Random = commit::Choice;
-    type Storage = NodeRecord;
-
-    fn on_start(&self, id: Id, storage: &Option<NodeRecord>, o: &mut Out<Self>) -> NodeState {
-        let mut inner = Out::new();
-        let coordinator = self
-            .coordinator
-            .on_start(storage.as_ref().map(|r| &r.coordinator), &mut inner);
-        let participant = self
-            .participant
-            .on_start(storage.as_ref().map(|r| &r.participant), &mut inner);
-        let mut detector_out = Out::new();
-        let detector = self.detector.on_start(id, &None, &mut detector_out);
-        // A new incarnation on every start: ids of transactions begun in an
-        // earlier life are never reused (see `txn_id`). It is saved first, so
-        // that no message of this incarnation leaves before it is durable.
-        let incarnation = storage.as_ref().map_or(0, |r| r.incarnation) + 1;
-        let mut saved = storage.clone().unwrap_or_default();
-        saved.incarnation = incarnation;
-        o.save(saved.clone());
-        let mut state = NodeState {
-            incarnation,
-            next_sequence: 0,
-            coordinator,
-            participant,
-            detector,
-            saved,
-            waiting: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
-            answered: BTreeMap::new(),
-            answered_order: VecDeque::new(),
+        let Some(gather) = self.gathers.remove(&(client, id)) else {
+            return;
         };
-        self.emit_commit(&mut state, inner, o);
-        self.emit_detector(detector_out, o);
-        // Dead is final for a detector incarnation, and the detector starts
-        // every life at 0: a node restarted after its peers declared it Dead
-        // would stay Dead to them. So each life starts its detector above any
-        // incarnation of the previous lives (a life raises it by one per
-        // refuted suspicion; 2^32 of them is out of reach), and says so.
-        let floor = incarnation << 32;
-        if let Some(DetectorCommand::Broadcast(alive)) = state.detector.detector.refute(floor - 1) {
-            for peer in self.nodes.iter().filter(|peer| **peer != id) {
-                o.send(*peer, NodeMsg::Detector(alive));
-            }
-        }
-        state
+        let values = gather
+            .keys
+            .iter()
+            .map(|key| (key.clone(), gather.values.get(key).cloned().flatten()))
+            .collect();
+        self.reply(&gather.waiter, Reply::Values(values), true, out);
     }
 
-    fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: NodeMsg, o: &mut Out<Self>) {
-        let from_node = self.nodes.contains(&src);
-        match msg {
-            NodeMsg::Request {
-                id: request,
-                request: body,
-            } => self.on_request(id, state.to_mut(), src, request, body, o),
-            // Everything below comes from nodes only: a client cannot vote,
-            // prepare or claim an outcome.
-            _ if !from_node => {}
-            NodeMsg::Commit(msg) => {
-                let txn = msg.txn();
-                let to_coordinator = match &msg {
-                    commit::Msg::Vote { .. } | commit::Msg::Ack { .. } => true,
-                    commit::Msg::Prepare { .. } | commit::Msg::Outcome { .. } => false,
-                    // Presumed abort answers only for this node's own
-                    // transactions (AC1); for others it answers as a peer.
-                    commit::Msg::Query { .. } => coordinator_of(txn) == id,
-                };
-                let state = state.to_mut();
-                if to_coordinator {
-                    self.with_coordinator(state, o, |s, inner| {
-                        self.coordinator.on_msg(s, src, msg, inner)
-                    });
-                    self.answer_if_decided(state, txn, o);
-                } else {
-                    self.with_participant(state, o, |s, inner| {
-                        self.participant.on_msg(s, src, msg, inner)
-                    });
+    // --- delegation ----------------------------------------------------------
+
+    /// Appends a node-level delta and applies it to the answer table.
+    fn persist(&mut self, delta: NodeDelta, out: &mut NodeOutput) {
+        self.answers.apply(&delta);
+        let client = match &delta {
+            NodeDelta::Aborted { client, .. } => Some(*client),
+            _ => None,
+        };
+        let position = out.persist(delta);
+        if let Some(client) = client {
+            self.undurable_answers.insert(client, position);
+            self.keep_answers_bounded(client, out);
+        }
+    }
+
+    /// Evicts the oldest answers beyond capacity, never `newest`'s.
+    fn keep_answers_bounded(&mut self, newest: ClientId, out: &mut NodeOutput) {
+        while self.answers.len() > self.answer_capacity {
+            let Some(oldest) = self.answers.oldest().filter(|c| *c != newest) else {
+                return;
+            };
+            let delta = NodeDelta::Evicted { client: oldest };
+            self.answers.apply(&delta);
+            self.undurable_answers.remove(&oldest);
+            let _ = out.persist(delta);
+        }
+    }
+
+    /// Maps a commit machine's output into the node's and acts on its events.
+    fn absorb_commit(&mut self, inner: CommitOutput, out: &mut NodeOutput) {
+        let first = out.persist.len();
+        let mut events = Vec::new();
+        out.absorb(
+            inner,
+            Dest::Node,
+            NodeMsg::Commit,
+            NodeTimer::Commit,
+            NodeDelta::Commit,
+            |event| {
+                events.push(event.clone());
+                Some(NodeEvent::Commit(event))
+            },
+        );
+        // A commit decision carries its request: the answer table learns it
+        // from the same delta.
+        let mut answered = Vec::new();
+        for (offset, delta) in out.persist[first..].iter().enumerate() {
+            if let NodeDelta::Commit(commit::Delta::Coordinator(
+                commit::CoordinatorDelta::Committed {
+                    origin: Some(origin),
+                    ..
+                },
+            )) = delta
+            {
+                self.answers.apply(delta);
+                let position = out.base + (first + offset) as Position;
+                answered.push((origin.client, position));
+            }
+        }
+        for (client, position) in answered {
+            self.undurable_answers.insert(client, position);
+            self.keep_answers_bounded(client, out);
+        }
+        for event in events {
+            match event {
+                commit::Event::Decided {
+                    txn,
+                    outcome,
+                    reason,
+                } => self.on_decided(txn, outcome, reason, out),
+                commit::Event::Learned { txn, .. } => {
+                    for read in self.parked.remove(&txn).unwrap_or_default() {
+                        self.serve_read(read, out);
+                    }
                 }
             }
-            NodeMsg::Detector(msg) => {
-                let inner = delegate(&mut state.to_mut().detector, |s, inner| {
-                    self.detector.on_msg(id, s, src, msg, inner)
-                });
-                self.emit_detector(inner, o);
-            }
-            NodeMsg::Read {
-                client,
-                id: request,
-                key,
-            } => {
-                let value = state.participant.record.store.get(&key).cloned();
-                o.send(
-                    src,
-                    NodeMsg::ReadReply {
-                        client,
-                        id: request,
-                        key,
-                        value,
-                    },
-                );
-            }
-            NodeMsg::ReadReply {
-                client,
-                id: request,
-                key,
-                value,
-            } => o.send(
-                client,
-                NodeMsg::Reply {
-                    id: request,
-                    reply: Reply::Value { key, value },
-                },
-            ),
-            // Replies go to clients; a node ignores one sent to it.
-            NodeMsg::Reply { .. } => {}
         }
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &NodeTimer, o: &mut Out<Self>) {
-        let state = state.to_mut();
-        match timer {
-            NodeTimer::Commit(
-                timer @ (commit::Timer::VoteTimeout(txn) | commit::Timer::Resend(txn)),
-            ) => {
-                self.with_coordinator(state, o, |s, inner| {
-                    self.coordinator.on_timeout(s, timer, inner)
-                });
-                self.answer_if_decided(state, *txn, o);
-            }
-            NodeTimer::Commit(timer @ commit::Timer::Uncertain(_)) => {
-                self.with_participant(state, o, |s, inner| {
-                    self.participant.on_timeout(s, timer, inner)
-                });
-            }
-            NodeTimer::Detector(timer) => {
-                let inner = delegate(&mut state.detector, |s, inner| {
-                    self.detector.on_timeout(id, s, timer, inner)
-                });
-                self.emit_detector(inner, o);
-            }
-        }
-    }
-
-    fn name(&self) -> String {
-        "node".into()
+    fn absorb_detector(&mut self, inner: DetectorOutput, out: &mut NodeOutput) {
+        let mut inner = inner;
+        inner.base = out.end();
+        out.absorb(
+            inner,
+            Dest::Node,
+            NodeMsg::Detector,
+            NodeTimer::Detector,
+            |never| match never {},
+            |never| match never {},
+        );
     }
 }
 
 /// An outcome's name, for logs and the command line.
 pub fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Commit => "committed",
-        Outcome::Abort => "aborted",
-    }
+    outcome.as_str()
 }
