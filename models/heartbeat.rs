@@ -191,10 +191,10 @@ impl fmt::Debug for HeartbeatState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "t={}", self.now)?;
         if let Some((node, at)) = self.crashed {
-            write!(f, " crashed=n{node}@{at}")?;
+            write!(f, " crashed={node:?}@{at}")?;
         }
         for d in &self.nodes {
-            write!(f, " n{}(inc {})[", d.me(), d.incarnation())?;
+            write!(f, " {:?}(inc {})[", d.me(), d.incarnation())?;
             for (i, peer) in d.peers().enumerate() {
                 let sep = if i == 0 { "" } else { " " };
                 if let Some(state) = d.peer(peer) {
@@ -203,7 +203,7 @@ impl fmt::Debug for HeartbeatState {
                         Status::Suspect { since } => format!("S@{since}"),
                         Status::Dead => "D".to_string(),
                     };
-                    write!(f, "{sep}n{peer}:{status}/{}", state.incarnation)?;
+                    write!(f, "{sep}{peer:?}:{status}/{}", state.incarnation)?;
                 }
             }
             f.write_str("]")?;
@@ -231,15 +231,15 @@ impl fmt::Display for HeartbeatAction {
             HeartbeatAction::Tick => f.write_str("Tick"),
             HeartbeatAction::Deliver(e) => write!(
                 f,
-                "Deliver n{}→n{} {:?} (sent t={})",
+                "Deliver {:?}→{:?} {:?} (sent t={})",
                 e.from, e.to, e.message, e.sent
             ),
             HeartbeatAction::Drop(e) => write!(
                 f,
-                "Drop n{}→n{} {:?} (sent t={})",
+                "Drop {:?}→{:?} {:?} (sent t={})",
                 e.from, e.to, e.message, e.sent
             ),
-            HeartbeatAction::Crash(node) => write!(f, "Crash(n{node})"),
+            HeartbeatAction::Crash(node) => write!(f, "Crash({node:?})"),
         }
     }
 }
@@ -343,7 +343,7 @@ impl HeartbeatModel {
     }
 
     fn broadcast(state: &mut HeartbeatState, from: NodeId, message: Message) {
-        for to in 0..state.nodes.len() {
+        for to in (0..state.nodes.len()).map(node_id) {
             if to != from && state.is_live(to) {
                 let envelope = Envelope {
                     sent: state.now,
@@ -374,14 +374,14 @@ impl HeartbeatModel {
         }) {
             state.late_or_lost = true;
         }
-        for node in 0..state.nodes.len() {
+        for node in (0..state.nodes.len()).map(node_id) {
             if !state.is_live(node) {
                 continue;
             }
-            let commands = state.nodes[node].check(now);
+            let commands = state.nodes[index(node)].check(now);
             HeartbeatModel::carry_out(state, node, commands);
             if now % self.interval == 0 {
-                let beat = state.nodes[node].heartbeat();
+                let beat = state.nodes[index(node)].heartbeat();
                 HeartbeatModel::broadcast(state, node, beat);
             }
         }
@@ -399,24 +399,32 @@ impl HeartbeatModel {
                 state.late_or_lost = true;
             }
         }
-        let suspected_before = is_suspected(&state.nodes[to], from);
+        let suspected_before = is_suspected(&state.nodes[index(to)], from);
         let commands = match message {
             Message::Suspect { peer, incarnation } if peer == to => match self.variant {
                 Variant::NoRefute => Vec::new(),
-                Variant::NoIncarnation if incarnation >= state.nodes[to].incarnation() => {
+                Variant::NoIncarnation if incarnation >= state.nodes[index(to)].incarnation() => {
                     vec![Command::Broadcast(Message::Alive {
-                        incarnation: state.nodes[to].incarnation(),
+                        incarnation: state.nodes[index(to)].incarnation(),
                     })]
                 }
-                _ => state.nodes[to].handle(state.now, from, message),
+                _ => state.nodes[index(to)].handle(state.now, from, message),
             },
-            _ => state.nodes[to].handle(state.now, from, message),
+            _ => state.nodes[index(to)].handle(state.now, from, message),
         };
-        if suspected_before && !is_suspected(&state.nodes[to], from) {
+        if suspected_before && !is_suspected(&state.nodes[index(to)], from) {
             state.refuted = true;
         }
         HeartbeatModel::carry_out(state, to, commands);
     }
+}
+
+fn node_id(index: usize) -> NodeId {
+    NodeId(index as u16)
+}
+
+fn index(node: NodeId) -> usize {
+    usize::from(node.0)
 }
 
 fn is_suspected(detector: &Detector<FixedTimeout>, peer: NodeId) -> bool {
@@ -436,7 +444,10 @@ impl Model for HeartbeatModel {
         let mut state = HeartbeatState {
             now: 0,
             nodes: (0..self.nodes)
-                .map(|me| Detector::build(me, 0..self.nodes, estimator.clone(), config, 0))
+                .map(|me| {
+                    let all = (0..self.nodes).map(node_id);
+                    Detector::build(node_id(me), all, estimator.clone(), config, 0)
+                })
                 .collect(),
             crashed: None,
             network: Vec::new(),
@@ -444,8 +455,8 @@ impl Model for HeartbeatModel {
             refuted: false,
         };
         // Everyone heartbeats at tick 0.
-        for node in 0..self.nodes {
-            let beat = state.nodes[node].heartbeat();
+        for node in (0..self.nodes).map(node_id) {
+            let beat = state.nodes[index(node)].heartbeat();
             HeartbeatModel::broadcast(&mut state, node, beat);
         }
         vec![state]
@@ -473,7 +484,7 @@ impl Model for HeartbeatModel {
             }
         }
         if self.crashes && state.crashed.is_none() && state.now <= self.interval {
-            actions.extend((0..self.nodes).map(HeartbeatAction::Crash));
+            actions.extend((0..self.nodes).map(|n| HeartbeatAction::Crash(node_id(n))));
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod commit_spec;
 pub mod harness;
 pub mod heartbeat;
+pub mod host;
 pub mod network;
 pub mod params;
 pub mod refinement;

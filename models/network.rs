@@ -46,7 +46,7 @@
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
-use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Network};
+use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Id, Network};
 use stateright::{Model, Property};
 
 /// An actor system on an unordered duplicating network, optionally lossy (see
@@ -63,7 +63,13 @@ where
     /// Whether the network may lose the messages in flight.
     pub lossy: bool,
     properties_of: PropertiesOf<A, C, H>,
+    may_crash: Option<MayCrash<A, C, H>>,
 }
+
+/// Whether actor `Id` may crash in a state: models whose actors carry an
+/// incarnation (raised by every restart) bound the restarts with it, so that
+/// the state space stays finite.
+pub type MayCrash<A, C, H> = fn(&C, &NetworkState<A, H>, Id) -> bool;
 
 /// Lists the properties of an [`OnNetwork`] model.
 pub type PropertiesOf<A, C, H> = fn(&OnNetwork<A, C, H>) -> Vec<Property<OnNetwork<A, C, H>>>;
@@ -152,7 +158,14 @@ where
             actors,
             lossy,
             properties_of,
+            may_crash: None,
         }
+    }
+
+    /// Offers a crash of an actor only where `may_crash` allows it.
+    pub fn with_crash_budget(mut self, may_crash: MayCrash<A, C, H>) -> Self {
+        self.may_crash = Some(may_crash);
+        self
     }
 }
 
@@ -169,6 +182,7 @@ where
             actors: self.actors.clone(),
             lossy: self.lossy,
             properties_of: self.properties_of,
+            may_crash: self.may_crash,
         }
     }
 }
@@ -202,6 +216,12 @@ where
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
         let mut inner = Vec::new();
         self.actors.actions(state, &mut inner);
+        if let Some(may_crash) = self.may_crash {
+            inner.retain(|action| match action {
+                ActorModelAction::Crash(id) => may_crash(&self.actors.cfg, state, *id),
+                _ => true,
+            });
+        }
         actions.extend(inner.into_iter().map(Step::Actor));
         // Offered only when something is in flight: losing nothing is no step,
         // and a self-loop would hide terminal states from `eventually`.

@@ -1,10 +1,13 @@
-//! `two-phase`: the coordinator and participants of `src/commit`, as actors on an
-//! unordered, duplicating (optionally lossy) network with crashes — the network
+//! `two-phase`: the coordinator and participants of `src/commit`, the
+//! production machines themselves, as actors on an unordered, duplicating
+//! (optionally lossy) network with crashes and a simulated disk — the network
 //! of [`super::network`], where loss is one step that loses every message in
-//! flight, which stands for any pattern of loss.
+//! flight (which stands for any pattern of loss), and the disk of
+//! [`super::host`].
 //!
-//! Properties are Bernstein, Hadzilacos & Goodman's atomic-commitment conditions
-//! (*Concurrency Control and Recovery in Database Systems*, 1987, §7.2):
+//! Properties are Bernstein, Hadzilacos & Goodman's atomic-commitment
+//! conditions (*Concurrency Control and Recovery in Database Systems*, 1987,
+//! §7.2):
 //!
 //! - **AC1 agreement**: no two actors decide differently on a transaction;
 //! - **AC2 irrevocable**: no actor's decision ever changes;
@@ -12,8 +15,8 @@
 //! - **AC4 non-triviality**: sometimes every participant commits; sometimes the
 //!   transaction aborts (`sometimes` properties: the outcomes are reachable);
 //! - **AC5 termination**: with no crashes, every participant eventually decides;
-//! - **durability**: a participant's durable store holds every write it has
-//!   acknowledged as committed (so a crash cannot lose it);
+//! - **durability**: a participant's durable store holds exactly the writes it
+//!   has acknowledged as committed (so a crash cannot lose one);
 //! - **refinement**: projected onto TwoPhase's variables, every explored
 //!   transition is a `two-phase-spec` step, a stutter, or — where one handler
 //!   counts the last Yes and commits at once — two steps in a row.
@@ -23,20 +26,40 @@
 //! participant's `Ack`, No vote or answer to a peer), so a crash that wipes an
 //! actor's memory cannot hide a decision it made.
 //!
-//! Actor 0 is the coordinator; actors 1..=participants are the participants.
+//! Actor 0 is the coordinator; actors 1..=participants are the participants,
+//! each the node of the same number. A participant may refuse a transaction
+//! for reasons of its own (a failed constraint): the model offers it the
+//! choice, and a refusal feeds the production participant a Prepare whose
+//! constraint — a read of a key at a version it never had — fails validation,
+//! so the No is the participant's own.
+//!
+//! # Variants
+//!
+//! Each known way to get two-phase commit wrong is a [`Variant`]: a wrapper on
+//! the model side that changes what the production machine is fed or what of
+//! its output is carried out. Production code has no variant.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use stateright::Property;
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network, model_timeout};
-
-use crate::commit::{
-    CommitActor, CommitState, Coordinator, Msg, Outcome, Participant, Record, TxnId, TxnPlan,
-    TxnRecord, Variant, Vote, WriteSet,
+use stateright::actor::{
+    Actor, ActorModel, ActorModelState, Envelope, Id, Network, Out, model_timeout,
 };
+
+use crate::NodeId;
+use crate::commit::{
+    CommitOutput, Coordinator, CoordinatorConfig, CoordinatorDelta, CoordinatorRecord, Delta,
+    Msg, Outcome, Part, Participant, ParticipantConfig, ParticipantDelta, ParticipantRecord,
+    TxnId, TxnPlan, TxnRecord, Versioned, Vote,
+};
+use crate::output::{Position, TimerOp};
 
 use super::commit_spec::RmState;
 use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
 use super::network::OnNetwork;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::refinement::check_refinement_of;
@@ -44,6 +67,84 @@ use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
 pub const NAME: &str = "two-phase";
+
+/// Which rule of the protocol, if any, the model breaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Variant {
+    /// The protocol as specified.
+    #[default]
+    Correct,
+    /// The coordinator counts a No as a Yes — the seed document's `prepare`,
+    /// which ignores the votes. Breaks AC3 (and AC1, since a No voter has
+    /// aborted).
+    IgnoreVotes,
+    /// A participant's prepared record is never saved; after a crash it has
+    /// forgotten its promise. Breaks AC1.
+    NoDurableVote,
+    /// A prepared participant whose decision timer fires aborts on its own
+    /// instead of asking. Breaks AC1.
+    AbortAfterYes,
+    /// The coordinator's commit record is never saved; after a crash it
+    /// answers queries by presumed abort. Breaks AC1.
+    ForgetDecision,
+    /// The coordinator forgets a transaction after the first acknowledgement
+    /// and later answers a query by presumed abort. Breaks AC1.
+    EarlyForget,
+    /// The coordinator sends its decision once and never again; on a lossy
+    /// network a participant may never learn it. Breaks AC5.
+    NoResend,
+    /// A participant's commit is applied in memory only, so the acknowledged
+    /// write is not durable. Breaks durability.
+    VolatileApply,
+    /// The coordinator resends its decision to itself instead of to the
+    /// participants: it looks busy, yet after a loss no participant ever
+    /// learns the outcome. Breaks AC5.
+    ResendToSelf,
+}
+
+impl Variant {
+    /// Every variant, `Correct` first.
+    pub const ALL: [Variant; 9] = [
+        Variant::Correct,
+        Variant::IgnoreVotes,
+        Variant::NoDurableVote,
+        Variant::AbortAfterYes,
+        Variant::ForgetDecision,
+        Variant::EarlyForget,
+        Variant::NoResend,
+        Variant::VolatileApply,
+        Variant::ResendToSelf,
+    ];
+
+    /// The variants' names on the command line, in the order of [`Variant::ALL`].
+    pub const NAMES: [&'static str; 9] = [
+        "correct",
+        "ignore-votes",
+        "no-durable-vote",
+        "abort-after-yes",
+        "forget-decision",
+        "early-forget",
+        "no-resend",
+        "volatile-apply",
+        "resend-to-self",
+    ];
+
+    /// The variant's name on the command line.
+    pub fn name(self) -> &'static str {
+        Variant::NAMES[self as usize]
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Parameters of `two-phase`.
 pub const PARAMS: &[ParamSpec] = &[
@@ -69,19 +170,33 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "crashes",
         default: "0",
         kind: ParamKind::Int { min: 0, max: 2 },
-        help: "how many actors may be down at once (the coordinator included)",
+        help: "how many actors may be down at once; the coordinator crashes at most this often in all",
+    },
+    ParamSpec {
+        name: "disk",
+        default: "atomic",
+        kind: ParamKind::Choice(&["atomic", "async"]),
+        help: "atomic: a step's saves are durable within it; async: durable only at a sync step (see models/host.rs)",
     },
     ParamSpec {
         name: "variant",
         default: "correct",
         kind: ParamKind::Choice(&Variant::NAMES),
-        help: "a named fault the checker must refute (see src/commit/variant.rs)",
+        help: "a named fault the checker must refute (see the model's doc)",
     },
 ];
 
 /// The coordinator's id (actor 0).
 pub fn coordinator_id() -> Id {
     Id::from(0)
+}
+
+fn node(id: Id) -> NodeId {
+    NodeId(usize::from(id) as u16)
+}
+
+fn actor(node: NodeId) -> Id {
+    Id::from(usize::from(node.0))
 }
 
 /// The configuration of a `two-phase` system.
@@ -95,6 +210,8 @@ pub struct TwoPhaseConfig {
     pub lossy: bool,
     /// How many actors may be down at once.
     pub crashes: usize,
+    /// How the disk behaves.
+    pub disk: Disk,
     /// The fault, if any.
     pub variant: Variant,
 }
@@ -106,8 +223,462 @@ impl Default for TwoPhaseConfig {
             txns: 1,
             lossy: false,
             crashes: 0,
+            disk: Disk::Atomic,
             variant: Variant::Correct,
         }
+    }
+}
+
+/// What a two-phase actor saves.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CommitRecord {
+    /// The coordinator's record.
+    Coordinator(CoordinatorRecord),
+    /// A participant's record.
+    Participant(ParticipantRecord),
+}
+
+impl Fold<Delta> for CommitRecord {
+    fn fold(&mut self, delta: &Delta) {
+        match (self, delta) {
+            (CommitRecord::Coordinator(record), Delta::Coordinator(d)) => record.apply(d),
+            (CommitRecord::Participant(record), Delta::Participant(d)) => record.apply(d),
+            (record, delta) => unreachable!("{delta:?} does not fold into {record:?}"),
+        }
+    }
+}
+
+/// A participant's free choice on a Prepare.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Choice {
+    /// Prepare as asked.
+    Accept(TxnId),
+    /// Refuse for a reason of its own (a failed constraint).
+    Refuse(TxnId),
+}
+
+/// The disk of a two-phase actor.
+pub type CommitDisk = DiskState<CommitRecord, Delta, Msg>;
+
+/// A two-phase actor's state: the production machine and its disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CommitState {
+    /// The coordinator.
+    Coordinator {
+        /// The machine.
+        machine: Coordinator,
+        /// Its disk.
+        disk: CommitDisk,
+    },
+    /// A participant.
+    Participant {
+        /// The machine.
+        machine: Participant,
+        /// Its disk.
+        disk: CommitDisk,
+        /// Prepares awaiting the participant's free choice.
+        undecided: BTreeMap<TxnId, Msg>,
+    },
+}
+
+/// A two-phase actor: the coordinator, with the transactions it begins on its
+/// first start, or a participant.
+#[derive(Clone, Debug)]
+pub enum CommitActor {
+    /// The coordinator.
+    Coordinator {
+        /// What it begins on its first start (never on recovery: an undecided
+        /// transaction is presumed aborted after a crash).
+        plans: Arc<Vec<TxnPlan>>,
+        /// The disk's behaviour.
+        disk: Disk,
+        /// The fault.
+        variant: Variant,
+    },
+    /// A participant.
+    Participant {
+        /// The disk's behaviour.
+        disk: Disk,
+        /// The fault.
+        variant: Variant,
+    },
+}
+
+/// The key of the constraint a refusing participant fails.
+const CONSTRAINT: &[u8] = b"constraint";
+
+fn coordinator_config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        vote_timeout: model_timeout(),
+        resend_every: model_timeout(),
+    }
+}
+
+fn participant_config() -> ParticipantConfig {
+    ParticipantConfig {
+        uncertain_after: model_timeout(),
+    }
+}
+
+impl CommitActor {
+    fn disk(&self) -> Disk {
+        match self {
+            CommitActor::Coordinator { disk, .. } | CommitActor::Participant { disk, .. } => *disk,
+        }
+    }
+
+    fn variant(&self) -> Variant {
+        match self {
+            CommitActor::Coordinator { variant, .. } | CommitActor::Participant { variant, .. } => {
+                *variant
+            }
+        }
+    }
+
+    /// Carries out a machine's output on the model's network and disk, after
+    /// the variant has had its say. Returns whether it is all durable.
+    fn carry_out(&self, disk: &mut CommitDisk, mut out: CommitOutput, o: &mut Out<Self>) -> bool {
+        let variant = self.variant();
+        out.persist.retain(|delta| {
+            !matches!(
+                (variant, delta),
+                (
+                    Variant::NoDurableVote,
+                    Delta::Participant(ParticipantDelta::Prepared { .. })
+                ) | (
+                    Variant::ForgetDecision,
+                    Delta::Coordinator(CoordinatorDelta::Committed { .. })
+                ) | (
+                    Variant::VolatileApply,
+                    Delta::Participant(ParticipantDelta::Decided {
+                        outcome: Outcome::Commit,
+                        ..
+                    })
+                )
+            )
+        });
+        if variant == Variant::NoResend {
+            out.timers.retain(|op| {
+                !matches!(op, TimerOp::Set { timer: crate::commit::Timer::Resend(_), .. })
+            });
+        }
+        carry_out_timers(out.timers, HostTimer::Machine, o);
+        let to_actor = |sends: Vec<(NodeId, Msg)>| -> Vec<(Id, Msg)> {
+            sends.into_iter().map(|(to, msg)| (actor(to), msg)).collect()
+        };
+        disk.carry_out(
+            self.disk(),
+            out.persist,
+            to_actor(out.send_now),
+            to_actor(out.send_after_persist),
+            HostTimer::Sync,
+            o,
+        )
+    }
+
+    fn with_coordinator(
+        &self,
+        state: &mut CommitState,
+        o: &mut Out<Self>,
+        input: impl FnOnce(&mut Coordinator, &mut CommitOutput),
+    ) {
+        let CommitState::Coordinator { machine, disk } = state else {
+            unreachable!("actor 0 is the coordinator")
+        };
+        let mut out = CommitOutput::at(disk.base());
+        input(machine, &mut out);
+        if self.carry_out(disk, out, o) {
+            machine.handle_persisted(Position::MAX);
+        }
+    }
+
+    fn with_participant(
+        &self,
+        state: &mut CommitState,
+        o: &mut Out<Self>,
+        input: impl FnOnce(&mut Participant, &mut CommitOutput),
+    ) {
+        let CommitState::Participant {
+            machine,
+            disk,
+            undecided,
+        } = state
+        else {
+            unreachable!("actors 1.. are participants")
+        };
+        let mut out = CommitOutput::at(disk.base());
+        input(machine, &mut out);
+        if self.carry_out(disk, out, o) {
+            machine.handle_persisted(Position::MAX);
+        }
+        // A transaction the participant has settled needs no choice any more.
+        let settled: Vec<TxnId> = undecided
+            .keys()
+            .filter(|txn| machine.record().txns.contains_key(txn))
+            .copied()
+            .collect();
+        for txn in settled {
+            undecided.remove(&txn);
+            o.remove_random(choice_key(txn));
+        }
+    }
+}
+
+fn choice_key(txn: TxnId) -> String {
+    format!("vote {txn}")
+}
+
+impl Actor for CommitActor {
+    type Msg = Msg;
+    type State = CommitState;
+    type Timer = HostTimer<crate::commit::Timer>;
+    type Random = Choice;
+    type Storage = CommitRecord;
+
+    fn on_start(&self, id: Id, storage: &Option<CommitRecord>, o: &mut Out<Self>) -> CommitState {
+        match self {
+            CommitActor::Coordinator { plans, .. } => {
+                let record = match storage {
+                    Some(CommitRecord::Coordinator(record)) => record.clone(),
+                    _ => CoordinatorRecord::default(),
+                };
+                let first_start = storage.is_none();
+                // The start's output is durable before any input (the
+                // driver's contract), whatever the disk.
+                let mut out = CommitOutput::at(0);
+                let mut machine =
+                    Coordinator::recover(node(id), coordinator_config(), record.clone(), &mut out)
+                        .expect("a model never exhausts incarnations");
+                if first_start {
+                    for plan in plans.iter() {
+                        machine
+                            .begin(plan.clone(), None, &mut out)
+                            .expect("the model's plans are not empty");
+                    }
+                }
+                let mut disk = DiskState::new(CommitRecord::Coordinator(record));
+                self.carry_out_at_start(&mut disk, out, o);
+                machine.handle_persisted(Position::MAX);
+                CommitState::Coordinator { machine, disk }
+            }
+            CommitActor::Participant { .. } => {
+                let record = match storage {
+                    Some(CommitRecord::Participant(record)) => record.clone(),
+                    _ => ParticipantRecord::default(),
+                };
+                let mut out = CommitOutput::at(0);
+                let machine =
+                    Participant::recover(node(id), participant_config(), record.clone(), &mut out);
+                let mut disk = DiskState::new(CommitRecord::Participant(record));
+                self.carry_out_at_start(&mut disk, out, o);
+                CommitState::Participant {
+                    machine,
+                    disk,
+                    undecided: BTreeMap::new(),
+                }
+            }
+        }
+    }
+
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut std::borrow::Cow<CommitState>,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<Self>,
+    ) {
+        let from = node(src);
+        match self {
+            CommitActor::Coordinator { variant, .. } => {
+                let msg = match (variant, msg) {
+                    // The seed's coordinator: any reply counts toward commit.
+                    (Variant::IgnoreVotes, Msg::Vote { txn, .. }) => Msg::Vote {
+                        txn,
+                        vote: Vote::Yes,
+                    },
+                    (_, msg) => msg,
+                };
+                let ack = matches!(msg, Msg::Ack { .. }).then(|| msg.txn());
+                self.with_coordinator(state.to_mut(), o, |machine, out| {
+                    machine.handle_message(from, msg.clone(), out);
+                    // The fault: the first acknowledgement counts as everyone's.
+                    if let (Variant::EarlyForget, Some(txn), Msg::Ack { outcome, .. }) =
+                        (variant, ack, &msg)
+                    {
+                        let others: Vec<NodeId> = machine
+                            .txns()
+                            .get(&txn)
+                            .map(|t| t.participants.iter().copied().collect())
+                            .unwrap_or_default();
+                        for other in others {
+                            let ack = Msg::Ack {
+                                txn,
+                                outcome: *outcome,
+                            };
+                            machine.handle_message(other, ack, out);
+                        }
+                    }
+                });
+            }
+            CommitActor::Participant { .. } => {
+                let CommitState::Participant {
+                    machine, undecided, ..
+                } = &**state
+                else {
+                    unreachable!("actors 1.. are participants")
+                };
+                if let Msg::Prepare { txn, .. } = &msg {
+                    let txn = *txn;
+                    if !machine.record().txns.contains_key(&txn) {
+                        // A first Prepare: the participant chooses, unless the
+                        // choice is already pending.
+                        if !undecided.contains_key(&txn) {
+                            let CommitState::Participant { undecided, .. } = state.to_mut() else {
+                                unreachable!()
+                            };
+                            undecided.insert(txn, msg);
+                            o.choose_random(
+                                choice_key(txn),
+                                vec![Choice::Accept(txn), Choice::Refuse(txn)],
+                            );
+                        }
+                        return;
+                    }
+                }
+                let _ = id;
+                self.with_participant(state.to_mut(), o, |machine, out| {
+                    machine.handle_message(from, msg, out)
+                });
+            }
+        }
+    }
+
+    fn on_random(
+        &self,
+        _id: Id,
+        state: &mut std::borrow::Cow<CommitState>,
+        choice: &Choice,
+        o: &mut Out<Self>,
+    ) {
+        let (Choice::Accept(txn) | Choice::Refuse(txn)) = choice;
+        let state = state.to_mut();
+        let CommitState::Participant { undecided, .. } = state else {
+            return;
+        };
+        let Some(prepare) = undecided.remove(txn) else {
+            return;
+        };
+        let prepare = match (choice, prepare) {
+            (
+                Choice::Refuse(_),
+                Msg::Prepare {
+                    txn,
+                    mut reads,
+                    writes,
+                    peers,
+                    finished_below,
+                },
+            ) => {
+                // A constraint that never holds: a read of a key at a version
+                // it never had. The production participant refuses it.
+                reads.insert(Bytes::from_static(CONSTRAINT), Some(TxnId(u64::MAX)));
+                Msg::Prepare {
+                    txn,
+                    reads,
+                    writes,
+                    peers,
+                    finished_below,
+                }
+            }
+            (_, prepare) => prepare,
+        };
+        let coordinator = actor(txn.node());
+        self.with_participant(state, o, |machine, out| {
+            machine.handle_message(node(coordinator), prepare, out)
+        });
+    }
+
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut std::borrow::Cow<CommitState>,
+        timer: &HostTimer<crate::commit::Timer>,
+        o: &mut Out<Self>,
+    ) {
+        let state = state.to_mut();
+        match (self, timer) {
+            (_, HostTimer::Sync) => match state {
+                CommitState::Coordinator { machine, disk } => {
+                    disk.sync(o);
+                    machine.handle_persisted(Position::MAX);
+                }
+                CommitState::Participant { machine, disk, .. } => {
+                    disk.sync(o);
+                    machine.handle_persisted(Position::MAX);
+                }
+            },
+            (CommitActor::Coordinator { variant, .. }, HostTimer::Machine(timer)) => {
+                let resend = matches!(timer, crate::commit::Timer::Resend(_));
+                let CommitState::Coordinator { machine, disk } = state else {
+                    unreachable!("actor 0 is the coordinator")
+                };
+                let mut out = CommitOutput::at(disk.base());
+                machine.handle_timer(timer, &mut out);
+                if resend && *variant == Variant::ResendToSelf {
+                    // The fault: the resend goes to the coordinator itself.
+                    for (to, _) in out.send_now.iter_mut().chain(&mut out.send_after_persist) {
+                        *to = node(id);
+                    }
+                }
+                if self.carry_out(disk, out, o) {
+                    machine.handle_persisted(Position::MAX);
+                }
+            }
+            (CommitActor::Participant { variant, .. }, HostTimer::Machine(timer)) => {
+                let crate::commit::Timer::Uncertain(txn) = timer else {
+                    return;
+                };
+                let txn = *txn;
+                self.with_participant(state, o, |machine, out| {
+                    let prepared = matches!(
+                        machine.record().txns.get(&txn),
+                        Some(TxnRecord::Prepared { .. })
+                    );
+                    if *variant == Variant::AbortAfterYes && prepared {
+                        // The fault: giving up on a promise (breaks AC1).
+                        let abort = Msg::Outcome {
+                            txn,
+                            outcome: Outcome::Abort,
+                        };
+                        machine.handle_message(txn.node(), abort, out);
+                    } else {
+                        machine.handle_timer(timer, out);
+                    }
+                });
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            CommitActor::Coordinator { .. } => "coordinator".into(),
+            CommitActor::Participant { .. } => "participant".into(),
+        }
+    }
+}
+
+impl CommitActor {
+    /// Carries out a start's output: durable before anything else happens.
+    fn carry_out_at_start(&self, disk: &mut CommitDisk, out: CommitOutput, o: &mut Out<Self>) {
+        carry_out_timers(out.timers, HostTimer::Machine, o);
+        let sends = out
+            .send_now
+            .into_iter()
+            .chain(out.send_after_persist)
+            .map(|(to, msg)| (actor(to), msg))
+            .collect();
+        disk.carry_out(Disk::Atomic, out.persist, sends, Vec::new(), HostTimer::Sync, o);
     }
 }
 
@@ -147,8 +718,8 @@ pub type SystemState = ActorModelState<CommitActor, History>;
 pub struct TwoPhaseSystem {
     /// The parameters.
     pub config: TwoPhaseConfig,
-    /// The transactions, as the coordinator begins them.
-    pub plans: Vec<TxnPlan>,
+    /// The transactions, as the coordinator begins them, with their ids.
+    pub plans: Vec<(TxnId, TxnPlan)>,
 }
 
 impl TwoPhaseSystem {
@@ -156,31 +727,44 @@ impl TwoPhaseSystem {
         (1..=self.config.participants).map(Id::from)
     }
 
-    fn writes(&self, txn: TxnId, participant: Id) -> Option<&WriteSet> {
+    fn txns(&self) -> impl Iterator<Item = TxnId> + '_ {
+        self.plans.iter().map(|(txn, _)| *txn)
+    }
+
+    fn plan(&self, txn: TxnId, participant: Id) -> Option<&Part> {
         self.plans
             .iter()
-            .find(|p| p.txn == txn)
-            .and_then(|p| p.writes.get(&participant))
+            .find(|(t, _)| *t == txn)
+            .and_then(|(_, plan)| plan.get(&node(participant)))
     }
 }
 
-/// The transactions of a configuration. Transaction `t0` writes key `k` at every
-/// participant; `t1` writes `k` at participant 1 — contending with `t0` for its
-/// lock — and `j` elsewhere.
-pub fn plans(participants: usize, txns: usize) -> Vec<TxnPlan> {
-    (0..txns as u64)
+/// The id the coordinator gives its `i`-th transaction of its first life.
+pub fn txn_id(i: usize) -> TxnId {
+    TxnId::new(NodeId(0), 1, i as u64).expect("small numbers fit")
+}
+
+/// The transactions of a configuration. Transaction 0 writes key `k` at
+/// every participant; transaction 1 writes `k` at participant 1 — contending
+/// with 0 for its lock — and `j` elsewhere.
+pub fn plans(participants: usize, txns: usize) -> Vec<(TxnId, TxnPlan)> {
+    (0..txns)
         .map(|t| {
-            let writes = (1..=participants)
+            let plan = (1..=participants)
                 .map(|p| {
                     let key = if t == 0 || p == 1 { "k" } else { "j" };
-                    let writes = WriteSet::from([(key.to_string(), format!("t{t}"))]);
-                    (Id::from(p), writes)
+                    let value = format!("t{t}");
+                    let part = Part {
+                        reads: BTreeMap::new(),
+                        writes: BTreeMap::from([(
+                            Bytes::from(key),
+                            Some(Bytes::from(value)),
+                        )]),
+                    };
+                    (NodeId(p as u16), part)
                 })
                 .collect();
-            TxnPlan {
-                txn: TxnId(t),
-                writes,
-            }
+            (txn_id(t), plan)
         })
         .collect()
 }
@@ -194,6 +778,10 @@ impl TwoPhaseConfig {
             txns: params.usize("txns"),
             lossy: params.bool("lossy"),
             crashes: params.usize("crashes"),
+            disk: match params.choice("disk") {
+                "async" => Disk::Async,
+                _ => Disk::Atomic,
+            },
             variant: Variant::from_name(variant)
                 .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
         })
@@ -205,17 +793,15 @@ impl TwoPhaseConfig {
             plans: plans(self.participants, self.txns),
             config: self.clone(),
         };
-        let coordinator = CommitActor::Coordinator(Coordinator {
-            initial: system.plans.clone(),
-            vote_timeout: model_timeout(),
-            resend_every: model_timeout(),
+        let coordinator = CommitActor::Coordinator {
+            plans: Arc::new(system.plans.iter().map(|(_, p)| p.clone()).collect()),
+            disk: self.disk,
             variant: self.variant,
-        });
-        let participant = CommitActor::Participant(Participant {
-            free_vote: true,
-            uncertain_after: model_timeout(),
+        };
+        let participant = CommitActor::Participant {
+            disk: self.disk,
             variant: self.variant,
-        });
+        };
         let actors = ActorModel::new(system, History::default())
             .actor(coordinator)
             .actors(std::iter::repeat_n(participant, self.participants))
@@ -223,7 +809,20 @@ impl TwoPhaseConfig {
             .max_crashes(self.crashes)
             .record_msg_out(record_out)
             .record_msg_in(record_in);
-        OnNetwork::new(actors, self.lossy, properties)
+        OnNetwork::new(actors, self.lossy, properties).with_crash_budget(may_crash)
+    }
+}
+
+/// Every restart raises the coordinator's incarnation, so its restarts are
+/// bounded: it may crash `crashes` times in all. Participants keep no
+/// incarnation and may crash again after each restart (at most `crashes` of
+/// them down at once).
+fn may_crash(cfg: &TwoPhaseSystem, state: &SystemState, id: Id) -> bool {
+    match &*state.actor_states[usize::from(id)] {
+        CommitState::Coordinator { machine, .. } => {
+            machine.incarnation() <= cfg.config.crashes as u64
+        }
+        CommitState::Participant { .. } => true,
     }
 }
 
@@ -241,10 +840,10 @@ fn properties(model: &TwoPhaseModel) -> Vec<Property<TwoPhaseModel>> {
             durable(&m.actors.cfg, s)
         }),
         Property::sometimes("AC4 all commit", |m: &TwoPhaseModel, s: &SystemState| {
-            all_decided(&m.actors.cfg, s, TxnId(0), Some(Outcome::Commit))
+            all_decided(&m.actors.cfg, s, txn_id(0), Some(Outcome::Commit))
         }),
         Property::sometimes("AC4 all abort", |m: &TwoPhaseModel, s: &SystemState| {
-            all_decided(&m.actors.cfg, s, TxnId(0), Some(Outcome::Abort))
+            all_decided(&m.actors.cfg, s, txn_id(0), Some(Outcome::Abort))
         }),
     ];
     if config.participants >= 2 {
@@ -261,7 +860,7 @@ fn properties(model: &TwoPhaseModel) -> Vec<Property<TwoPhaseModel>> {
             "AC5 termination",
             |m: &TwoPhaseModel, s: &SystemState| {
                 let cfg = &m.actors.cfg;
-                (0..cfg.plans.len() as u64).all(|t| all_decided(cfg, s, TxnId(t), None))
+                cfg.txns().all(|t| all_decided(cfg, s, t, None))
             },
         ));
     }
@@ -272,24 +871,24 @@ fn record_out(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> O
     let _ = cfg;
     let mut next = history.clone();
     let from_coordinator = env.src == coordinator_id();
-    match *env.msg {
+    match env.msg {
         Msg::Vote {
             txn,
             vote: Vote::Yes,
         } => {
-            next.yes_votes.insert((env.src, txn));
+            next.yes_votes.insert((env.src, *txn));
         }
         Msg::Vote {
             txn,
-            vote: Vote::No,
+            vote: Vote::No(_),
         } => {
-            next.decisions.insert((env.src, txn, Outcome::Abort));
+            next.decisions.insert((env.src, *txn, Outcome::Abort));
         }
         Msg::Outcome { txn, outcome } if from_coordinator => {
-            match next.coordinator_decision.get(&txn) {
+            match next.coordinator_decision.get(txn) {
                 None => {
-                    next.coordinator_decision.insert(txn, outcome);
-                    next.decisions.insert((env.src, txn, outcome));
+                    next.coordinator_decision.insert(*txn, *outcome);
+                    next.decisions.insert((env.src, *txn, *outcome));
                 }
                 // An Abort after a Commit is presumed abort answering for a
                 // transaction the coordinator has forgotten: not a decision.
@@ -297,18 +896,18 @@ fn record_out(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> O
                 // participants' own decisions show.
                 Some(Outcome::Commit) => {}
                 Some(Outcome::Abort) => {
-                    next.decisions.insert((env.src, txn, outcome));
+                    next.decisions.insert((env.src, *txn, *outcome));
                 }
             }
         }
         // A participant's answer to a peer, or its acknowledgement, states its
         // own decision.
         Msg::Outcome { txn, outcome } | Msg::Ack { txn, outcome } => {
-            next.decisions.insert((env.src, txn, outcome));
-            if outcome == Outcome::Commit && matches!(env.msg, Msg::Ack { .. }) {
+            next.decisions.insert((env.src, *txn, *outcome));
+            if *outcome == Outcome::Commit && matches!(env.msg, Msg::Ack { .. }) {
                 let applied = next.commit_acks.entry(env.src).or_default();
-                if !applied.contains(&txn) {
-                    applied.push(txn);
+                if !applied.contains(txn) {
+                    applied.push(*txn);
                 }
             }
         }
@@ -319,15 +918,15 @@ fn record_out(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> O
 
 fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Option<History> {
     let _ = cfg;
-    match *env.msg {
+    match env.msg {
         // The coordinator changed state on a Yes: it counted it (the vote is
         // ignored once decided, and by a recovered coordinator).
         Msg::Vote {
             txn,
             vote: Vote::Yes,
-        } if env.dst == coordinator_id() && !history.coordinator_decision.contains_key(&txn) => {
+        } if env.dst == coordinator_id() && !history.coordinator_decision.contains_key(txn) => {
             let mut next = history.clone();
-            next.counted_yes.insert((env.src, txn));
+            next.counted_yes.insert((env.src, *txn));
             Some(next)
         }
         Msg::Outcome {
@@ -338,7 +937,7 @@ fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Op
             && !history
                 .decisions
                 .iter()
-                .any(|(who, t, _)| *who == env.dst && *t == txn) =>
+                .any(|(who, t, _)| *who == env.dst && t == txn) =>
         {
             let mut next = history.clone();
             next.cooperative_commit = true;
@@ -373,10 +972,10 @@ fn validity(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
         })
 }
 
-fn participant_state(state: &SystemState, id: Id) -> &crate::commit::ParticipantState {
+fn participant(state: &SystemState, id: Id) -> &Participant {
     match &*state.actor_states[usize::from(id)] {
-        CommitState::Participant(p) => p,
-        CommitState::Coordinator(_) => unreachable!("actors 1.. are participants"),
+        CommitState::Participant { machine, .. } => machine,
+        CommitState::Coordinator { .. } => unreachable!("actors 1.. are participants"),
     }
 }
 
@@ -384,18 +983,21 @@ fn durable(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
     cfg.participant_ids().all(|p| {
         let mut expected = BTreeMap::new();
         for txn in state.history.commit_acks.get(&p).into_iter().flatten() {
-            if let Some(writes) = cfg.writes(*txn, p) {
-                expected.extend(writes.clone());
+            for (key, value) in cfg.plan(*txn, p).map(|part| &part.writes).into_iter().flatten() {
+                if let Some(value) = value {
+                    let versioned = Versioned {
+                        value: value.clone(),
+                        version: *txn,
+                    };
+                    expected.insert(key.clone(), versioned);
+                }
             }
         }
-        let saved = match &state.actor_storages[usize::from(p)] {
-            Some(Record::Participant(record)) => record.store == expected,
-            Some(Record::Coordinator(_)) => false,
+        match &state.actor_storages[usize::from(p)] {
+            Some(CommitRecord::Participant(record)) => record.store == expected,
+            Some(CommitRecord::Coordinator(_)) => false,
             None => expected.is_empty(),
-        };
-        let in_memory =
-            state.crashed[usize::from(p)] || participant_state(state, p).record.store == expected;
-        saved && in_memory
+        }
     })
 }
 
@@ -406,7 +1008,7 @@ fn all_decided(
     outcome: Option<Outcome>,
 ) -> bool {
     cfg.participant_ids().all(|p| {
-        let decided = participant_state(state, p).outcome(txn);
+        let decided = participant(state, p).outcome(txn);
         match outcome {
             Some(wanted) => decided == Some(wanted),
             None => decided.is_some(),
@@ -417,26 +1019,25 @@ fn all_decided(
 /// Projects a system state onto TwoPhase's variables, one TwoPhase state per
 /// transaction: `rmState` from each participant's records, `tmState` from the
 /// coordinator's recorded decision, `tmPrepared` from the Yes votes it counted,
-/// and `msgs` from the votes and decisions ever sent.
+/// and `msgs` from the votes and decisions ever sent. (The model runs no
+/// transaction after the first ones, so no watermark passes them and no
+/// participant forgets their records.)
 pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseState> {
     let h = &state.history;
-    (0..cfg.plans.len() as u64)
-        .map(TxnId)
+    cfg.txns()
         .map(|txn| {
             let decision = h.coordinator_decision.get(&txn).copied();
             TwoPhaseState {
                 rm_state: cfg
                     .participant_ids()
-                    .map(
-                        |p| match participant_state(state, p).record.txns.get(&txn) {
-                            None => RmState::Working,
-                            Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
-                            Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
-                            Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused) => {
-                                RmState::Aborted
-                            }
-                        },
-                    )
+                    .map(|p| match participant(state, p).record().txns.get(&txn) {
+                        None => RmState::Working,
+                        Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
+                        Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
+                        Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused) => {
+                            RmState::Aborted
+                        }
+                    })
                     .collect(),
                 tm_state: match decision {
                     None => TmState::Init,
@@ -507,6 +1108,7 @@ mod tests {
             txns: 1,
             lossy,
             crashes,
+            disk: Disk::Atomic,
             variant,
         }
     }

@@ -1,6 +1,7 @@
 //! Multi-process tests: `haft node` processes on loopback, killed with SIGKILL
-//! and restarted, partitioned, fed malformed datagrams, and started over a
-//! corrupt record.
+//! and restarted, paused with SIGSTOP, partitioned, losing datagrams, fed
+//! malformed datagrams, and started over a corrupt record. Every client answer
+//! is checked against the nodes' durable records afterwards.
 //!
 //! Ports: each test binds port-0 sockets to learn free ports, then releases
 //! them for its nodes, so parallel test runs do not collide (short of another
@@ -15,12 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use haft::NodeId;
 use haft::commit::{Outcome, TxnId, TxnRecord};
-use haft::node::{MemberStatus, NodeActor, NodeRecord, Reply, Request, StatusView};
+use haft::node::{MemberStatus, NodeMsg, NodeRecord, Placement, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec;
-use haft::runtime::config::RawConfig;
-use haft::runtime::node::{RECORD_FILE, Wire, load_record};
+use haft::runtime::node::{CLIENT_BIT, RECORD_FILE, Wire, load_record};
 use rand::Rng;
 
 const TIMERS: &str = r#"
@@ -33,6 +35,12 @@ check_ms = 50
 failure_timeout_ms = 600
 suspicion_timeout_ms = 600
 "#;
+
+/// How long the detector may take to believe a restarted node alive again:
+/// its announcement and first heartbeats need one heartbeat period; the
+/// bound allows a failure timeout and a suspicion timeout on top, for a
+/// loaded machine.
+const ALIVE_BOUND: Duration = Duration::from_millis(100 + 600 + 600);
 
 fn free_ports(count: usize) -> Vec<u16> {
     let sockets: Vec<UdpSocket> = (0..count)
@@ -47,10 +55,11 @@ fn free_ports(count: usize) -> Vec<u16> {
 /// A cluster of `haft node` processes; kills them all when dropped.
 struct Cluster {
     dir: tempfile::TempDir,
-    addrs: BTreeMap<u64, SocketAddr>,
-    children: BTreeMap<u64, Child>,
+    addrs: BTreeMap<u16, SocketAddr>,
+    children: BTreeMap<u16, Child>,
     /// Peers that exist in the configuration but run no process.
-    phantoms: BTreeSet<u64>,
+    phantoms: BTreeSet<u16>,
+    replicas: usize,
 }
 
 impl Drop for Cluster {
@@ -65,8 +74,8 @@ impl Drop for Cluster {
 impl Cluster {
     /// Configures nodes `ids` (and `phantoms`, configured but never started)
     /// and starts the nodes.
-    fn start(ids: &[u64], phantoms: &[u64]) -> Cluster {
-        let all: Vec<u64> = ids.iter().chain(phantoms).copied().collect();
+    fn start(ids: &[u16], phantoms: &[u16], replicas: usize) -> Cluster {
+        let all: Vec<u16> = ids.iter().chain(phantoms).copied().collect();
         let ports = free_ports(all.len());
         let addrs = all
             .iter()
@@ -78,6 +87,7 @@ impl Cluster {
             addrs,
             children: BTreeMap::new(),
             phantoms: phantoms.iter().copied().collect(),
+            replicas,
         };
         for &id in &all {
             cluster.write_config(id);
@@ -91,19 +101,21 @@ impl Cluster {
         cluster
     }
 
-    fn data(&self, id: u64) -> PathBuf {
+    fn data(&self, id: u16) -> PathBuf {
         self.dir.path().join(format!("data{id}"))
     }
 
-    fn config_path(&self, id: u64) -> PathBuf {
+    fn config_path(&self, id: u16) -> PathBuf {
         self.dir.path().join(format!("node{id}.toml"))
     }
 
-    fn write_config(&self, id: u64) {
+    fn write_config(&self, id: u16) {
         let mut text = format!(
-            "id = {id}\nlisten = \"{}\"\ndata = \"{}\"\nallow_fault_injection = true\n[peers]\n",
+            "id = {id}\nlisten = \"{}\"\ndata = \"{}\"\nreplicas = {}\n\
+             allow_fault_injection = true\n[peers]\n",
             self.addrs[&id],
-            self.data(id).display()
+            self.data(id).display(),
+            self.replicas,
         );
         for (peer, addr) in &self.addrs {
             if *peer != id {
@@ -114,7 +126,7 @@ impl Cluster {
         std::fs::write(self.config_path(id), text).unwrap();
     }
 
-    fn command(&self, id: u64) -> Command {
+    fn command(&self, id: u16) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_haft"));
         command
             .arg("node")
@@ -123,7 +135,7 @@ impl Cluster {
         command
     }
 
-    fn spawn(&mut self, id: u64) {
+    fn spawn(&mut self, id: u16) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -138,14 +150,26 @@ impl Cluster {
         self.children.insert(id, child);
     }
 
-    fn kill(&mut self, id: u64) {
+    fn kill(&mut self, id: u16) {
         if let Some(mut child) = self.children.remove(&id) {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
         }
     }
 
-    fn client(&self, id: u64, timeout: Duration) -> Client {
+    /// Sends `signal` (STOP, CONT) to node `id`'s process.
+    fn signal(&self, id: u16, signal: &str) {
+        if let Some(child) = self.children.get(&id) {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -{signal} failed");
+        }
+    }
+
+    fn client(&self, id: u16, timeout: Duration) -> Client {
         let options = ClientOptions {
             timeout,
             retry_after: Duration::from_millis(250).min(timeout),
@@ -153,7 +177,7 @@ impl Cluster {
         Client::new(&self.addrs[&id].to_string(), options).unwrap()
     }
 
-    fn status(&self, id: u64) -> Result<StatusView, ClientError> {
+    fn status(&self, id: u16) -> Result<StatusView, ClientError> {
         match self
             .client(id, Duration::from_secs(1))
             .request(Request::Status)?
@@ -163,14 +187,23 @@ impl Cluster {
         }
     }
 
-    fn await_up(&self, id: u64) {
+    fn faults(&self, id: u16, isolated: &[u16], loss_percent: u8) {
+        let set = self
+            .client(id, Duration::from_secs(2))
+            .faults(isolated, loss_percent)
+            .expect("the node answers")
+            .expect("fault injection is allowed");
+        assert_eq!(set, isolated.iter().copied().filter(|p| *p != id).collect::<Vec<_>>());
+    }
+
+    fn await_up(&self, id: u16) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.status(id).is_err() {
             assert!(Instant::now() < deadline, "node {id} did not come up");
         }
     }
 
-    fn running(&self) -> Vec<u64> {
+    fn running(&self) -> Vec<u16> {
         self.children.keys().copied().collect()
     }
 
@@ -178,7 +211,7 @@ impl Cluster {
     fn await_settled(&self, bound: Duration) {
         let deadline = Instant::now() + bound;
         loop {
-            let unsettled: Vec<(u64, u64, u64)> = self
+            let unsettled: Vec<(u16, u64, u64)> = self
                 .running()
                 .into_iter()
                 .filter_map(|id| {
@@ -201,7 +234,31 @@ impl Cluster {
         }
     }
 
-    fn records(&self) -> BTreeMap<u64, NodeRecord> {
+    /// Waits until every running node sees every other as Alive.
+    fn await_all_alive(&self, bound: Duration) -> Duration {
+        let start = Instant::now();
+        for id in self.running() {
+            loop {
+                let view = self.status(id).expect("node answers");
+                let others_alive = view
+                    .members
+                    .iter()
+                    .all(|(m, s)| *m == id || *s == MemberStatus::Alive);
+                if others_alive {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < bound,
+                    "node {id} still sees {:?} after {bound:?}",
+                    view.members
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        start.elapsed()
+    }
+
+    fn records(&self) -> BTreeMap<u16, NodeRecord> {
         self.addrs
             .keys()
             .filter(|id| !self.phantoms.contains(id))
@@ -214,35 +271,39 @@ impl Cluster {
             .collect()
     }
 
-    fn actor(&self) -> NodeActor {
-        let text = std::fs::read_to_string(self.config_path(*self.addrs.keys().next().unwrap()));
-        RawConfig::from_toml(&text.unwrap())
-            .unwrap()
-            .validate()
-            .unwrap()
-            .actor()
-            .unwrap()
+    fn placement(&self) -> Placement {
+        let members = self.addrs.keys().map(|id| NodeId(*id));
+        Placement::new(1, members, 64, self.replicas).unwrap()
     }
+}
+
+fn b(text: &str) -> Bytes {
+    Bytes::copy_from_slice(text.as_bytes())
 }
 
 /// One client request and what became of it.
 #[derive(Clone, Debug)]
 struct Attempt {
     label: String,
-    writes: BTreeMap<String, String>,
+    /// Keys only this attempt writes (its label is their value).
+    fresh: Vec<String>,
     answer: Option<(TxnId, Outcome)>,
+    /// A read of the fresh keys through another node right after a commit
+    /// was acknowledged returned an older value or none.
+    stale_reads: Vec<String>,
 }
 
-/// Keys with distinct owners, so that each transaction spans every node.
-fn spread_keys(actor: &NodeActor, prefix: &str, nodes: &[u64]) -> Vec<String> {
-    let mut keys: BTreeMap<u64, String> = BTreeMap::new();
+/// Keys whose first replicas are distinct nodes of `span`, so that each
+/// transaction spans them.
+fn spread_keys(placement: &Placement, prefix: &str, span: &[u16]) -> Vec<String> {
+    let mut keys: BTreeMap<u16, String> = BTreeMap::new();
     for i in 0.. {
         let key = format!("{prefix}-{i}");
-        let owner = usize::from(actor.owner(&key)) as u64;
-        if nodes.contains(&owner) {
+        let owner = placement.replicas_of(key.as_bytes())[0].0;
+        if span.contains(&owner) {
             keys.entry(owner).or_insert(key);
         }
-        if keys.len() == nodes.len() {
+        if keys.len() == span.len() {
             break;
         }
     }
@@ -250,46 +311,72 @@ fn spread_keys(actor: &NodeActor, prefix: &str, nodes: &[u64]) -> Vec<String> {
 }
 
 /// Runs `count` transactions from one client thread, each on fresh keys (one
-/// per node of `span`) plus, now and then, a hot key shared by every client
-/// (lock conflicts). Requests go to a random node of `targets`.
+/// per node of `span`) plus, now and then, a hot key shared by every client.
+/// Requests go to a random node of `targets`; after each acknowledged commit
+/// the fresh keys are read back through another node of `targets`.
 fn run_client(
-    cluster: &Arc<Mutex<Cluster>>,
-    actor: &NodeActor,
+    addrs: &BTreeMap<u16, SocketAddr>,
+    placement: &Placement,
     client: &str,
     count: usize,
-    span: &[u64],
-    targets: &[u64],
+    span: &[u16],
+    targets: &[u16],
 ) -> Vec<Attempt> {
-    let addrs = cluster.lock().unwrap().addrs.clone();
     let mut rng = rand::rng();
     let mut attempts = Vec::new();
+    let options = ClientOptions {
+        timeout: Duration::from_secs(2),
+        retry_after: Duration::from_millis(300),
+    };
     for i in 0..count {
         let label = format!("{client}-{i}");
-        let mut writes: BTreeMap<String, String> = spread_keys(actor, &label, span)
-            .into_iter()
-            .map(|k| (k, label.clone()))
-            .collect();
-        if rng.random_bool(0.3) {
-            writes.insert(format!("hot-{}", rng.random_range(0..4)), label.clone());
-        }
-        let target = targets[rng.random_range(0..targets.len())];
-        let options = ClientOptions {
-            timeout: Duration::from_secs(2),
-            retry_after: Duration::from_millis(300),
+        let fresh = spread_keys(placement, &label, span);
+        let hot: Vec<String> = if rng.random_bool(0.3) {
+            vec![format!("hot-{}", rng.random_range(0..4))]
+        } else {
+            Vec::new()
         };
+        let writes = fresh
+            .iter()
+            .chain(&hot)
+            .map(|k| (b(k), Some(b(&label))))
+            .collect();
+        let target = targets[rng.random_range(0..targets.len())];
         let mut c = Client::new(&addrs[&target].to_string(), options).unwrap();
-        let answer = match c.request(Request::Txn {
-            writes: writes.clone(),
-        }) {
-            Ok(Reply::Txn { txn, outcome }) => Some((txn, outcome)),
+        let request = Request::Txn {
+            reads: BTreeMap::new(),
+            writes,
+        };
+        let answer = match c.request(request) {
+            Ok(Reply::Txn { txn, outcome, .. }) => Some((txn, outcome)),
             Ok(other) => panic!("a transaction was answered with {other:?}"),
             Err(ClientError::Unreachable { .. }) => None,
             Err(error) => panic!("client error: {error}"),
         };
+        let mut stale_reads = Vec::new();
+        if let Some((txn, Outcome::Commit)) = answer {
+            let others: Vec<u16> = targets.iter().copied().filter(|t| *t != target).collect();
+            if !others.is_empty() {
+                let reader = others[rng.random_range(0..others.len())];
+                let mut c = Client::new(&addrs[&reader].to_string(), options).unwrap();
+                let keys = fresh.iter().map(|k| b(k)).collect();
+                // No answer (a node down) is not a stale answer.
+                if let Ok(Reply::Values(values)) = c.request(Request::Read { keys }) {
+                    for (key, value) in values {
+                        let current =
+                            value.is_some_and(|v| v.value == label.as_bytes() && v.version == txn);
+                        if !current {
+                            stale_reads.push(String::from_utf8_lossy(&key).into_owned());
+                        }
+                    }
+                }
+            }
+        }
         attempts.push(Attempt {
             label,
-            writes,
+            fresh,
             answer,
+            stale_reads,
         });
     }
     attempts
@@ -297,16 +384,22 @@ fn run_client(
 
 /// The checks every test ends with, on the nodes' durable records:
 /// - no participant is still prepared;
-/// - no transaction id is Commit at one node and Abort (or refused) at another;
-/// - each request's fresh keys are all present or all absent (atomicity);
-/// - every commit acknowledged to a client is applied at each of its owners.
-fn check_atomicity(records: &BTreeMap<u64, NodeRecord>, actor: &NodeActor, attempts: &[Attempt]) {
-    let mut outcomes: BTreeMap<TxnId, BTreeMap<u64, Outcome>> = BTreeMap::new();
+/// - no transaction is Commit at one node and Abort at another (among the
+///   records not yet forgotten);
+/// - each attempt's fresh keys are at all their replicas or at none
+///   (atomicity), at the version of the transaction the client was told
+///   about (exactly once: a second transaction for the same request would
+///   leave another version);
+/// - a commit acknowledged to a client is there; an abort told to a client is
+///   nowhere (answers are true);
+/// - no read after an acknowledged commit was stale.
+fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, attempts: &[Attempt]) {
+    let mut outcomes: BTreeMap<TxnId, BTreeMap<u16, Outcome>> = BTreeMap::new();
     for (node, record) in records {
         for (txn, r) in &record.participant.txns {
             let outcome = match r {
                 TxnRecord::Prepared { .. } => panic!("node {node} is still prepared for {txn}"),
-                TxnRecord::Refused => Outcome::Abort,
+                TxnRecord::Refused => continue,
                 TxnRecord::Decided(outcome) => *outcome,
             };
             outcomes.entry(*txn).or_default().insert(*node, outcome);
@@ -316,52 +409,48 @@ fn check_atomicity(records: &BTreeMap<u64, NodeRecord>, actor: &NodeActor, attem
         let distinct: BTreeSet<Outcome> = at.values().copied().collect();
         assert_eq!(distinct.len(), 1, "split decision for {txn}: {at:?}");
     }
-    let stored = |key: &str| -> Option<&String> {
-        let owner = usize::from(actor.owner(key)) as u64;
-        records[&owner].participant.store.get(key)
-    };
     for attempt in attempts {
-        let fresh: Vec<&String> = attempt
-            .writes
-            .keys()
-            .filter(|k| !k.starts_with("hot-"))
-            .collect();
-        let present = fresh
-            .iter()
-            .filter(|k| stored(k) == Some(&attempt.label))
-            .count();
+        let mut held = Vec::new();
+        for key in &attempt.fresh {
+            for replica in placement.replicas_of(key.as_bytes()) {
+                let stored = records[&replica.0].participant.store.get(key.as_bytes());
+                let mine = stored.filter(|v| v.value == attempt.label.as_bytes());
+                held.push(mine.map(|v| v.version));
+            }
+        }
+        let present = held.iter().filter(|v| v.is_some()).count();
         assert!(
-            present == 0 || present == fresh.len(),
-            "{} applied at {present} of its {} owners",
+            present == 0 || present == held.len(),
+            "{} applied at {present} of its {} replicas",
             attempt.label,
-            fresh.len()
+            held.len()
+        );
+        let versions: BTreeSet<TxnId> = held.iter().flatten().copied().collect();
+        assert!(
+            versions.len() <= 1,
+            "{} was applied by several transactions: {versions:?}",
+            attempt.label
         );
         match attempt.answer {
             Some((txn, Outcome::Commit)) => {
                 assert_eq!(
-                    present,
-                    fresh.len(),
-                    "acknowledged commit {} lost",
+                    versions.into_iter().collect::<Vec<_>>(),
+                    vec![txn],
+                    "acknowledged commit {} ({txn}) is not at its replicas",
                     attempt.label
                 );
-                for key in attempt.writes.keys() {
-                    let owner = usize::from(actor.owner(key)) as u64;
-                    assert_eq!(
-                        records[&owner].participant.txns.get(&txn),
-                        Some(&TxnRecord::Decided(Outcome::Commit)),
-                        "{txn} ({}) not decided Commit at node {owner}",
-                        attempt.label
-                    );
-                }
             }
             Some((txn, Outcome::Abort)) => {
-                let committed = outcomes
-                    .get(&txn)
-                    .is_some_and(|at| at.values().any(|o| *o == Outcome::Commit));
-                assert!(!committed, "{txn} answered Abort but committed somewhere");
+                assert_eq!(present, 0, "{txn} ({}) answered Abort but committed", attempt.label);
             }
             None => {}
         }
+        assert!(
+            attempt.stale_reads.is_empty(),
+            "a read after {}'s acknowledged commit was stale for {:?}",
+            attempt.label,
+            attempt.stale_reads
+        );
     }
 }
 
@@ -377,46 +466,77 @@ fn summary(attempts: &[Attempt]) -> (usize, usize, usize) {
     (committed, aborted, attempts.len() - committed - aborted)
 }
 
-#[test]
-fn kill_nine_and_restart_keep_every_transaction_atomic() {
-    const CLIENTS: usize = 8;
-    const PER_CLIENT: usize = 130;
-    let nodes = [1, 2, 3];
-    let cluster = Arc::new(Mutex::new(Cluster::start(&nodes, &[])));
-    let actor = cluster.lock().unwrap().actor();
-    let done = Arc::new(Mutex::new(false));
+/// How long the chaos test runs: `HAFT_CHAOS_SECS`, 20 s by default.
+fn chaos_seconds() -> u64 {
+    std::env::var("HAFT_CHAOS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
 
-    let killer = {
+#[test]
+fn chaos_kill_pause_loss_and_partition_tell_no_client_a_lie() {
+    const CLIENTS: usize = 6;
+    let nodes: [u16; 3] = [1, 2, 3];
+    let cluster = Arc::new(Mutex::new(Cluster::start(&nodes, &[], 2)));
+    let (addrs, placement) = {
+        let cluster = cluster.lock().unwrap();
+        for id in nodes {
+            cluster.faults(id, &[], 3);
+        }
+        (cluster.addrs.clone(), cluster.placement())
+    };
+    let stop_at = Instant::now() + Duration::from_secs(chaos_seconds());
+    let chaos = {
         let cluster = Arc::clone(&cluster);
-        let done = Arc::clone(&done);
         thread::spawn(move || {
             let mut rng = rand::rng();
-            let mut kills = 0;
-            while !*done.lock().unwrap() {
-                thread::sleep(Duration::from_millis(rng.random_range(50..400)));
+            let (mut kills, mut pauses, mut partitions) = (0, 0, 0);
+            while Instant::now() < stop_at {
+                thread::sleep(Duration::from_millis(rng.random_range(100..500)));
                 let victim = nodes[rng.random_range(0..nodes.len())];
-                cluster.lock().unwrap().kill(victim);
-                kills += 1;
-                thread::sleep(Duration::from_millis(rng.random_range(0..300)));
-                let mut cluster = cluster.lock().unwrap();
-                cluster.spawn(victim);
+                match rng.random_range(0..3) {
+                    0 => {
+                        cluster.lock().unwrap().kill(victim);
+                        kills += 1;
+                        thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+                        let mut cluster = cluster.lock().unwrap();
+                        cluster.spawn(victim);
+                        cluster.await_up(victim);
+                        cluster.faults(victim, &[], 3);
+                    }
+                    1 => {
+                        cluster.lock().unwrap().signal(victim, "STOP");
+                        pauses += 1;
+                        thread::sleep(Duration::from_millis(rng.random_range(100..800)));
+                        cluster.lock().unwrap().signal(victim, "CONT");
+                    }
+                    _ => {
+                        let others: Vec<u16> =
+                            nodes.iter().copied().filter(|n| *n != victim).collect();
+                        cluster.lock().unwrap().faults(victim, &others, 3);
+                        partitions += 1;
+                        thread::sleep(Duration::from_millis(rng.random_range(100..800)));
+                        cluster.lock().unwrap().faults(victim, &[], 3);
+                    }
+                }
             }
-            kills
+            (kills, pauses, partitions)
         })
     };
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
-            let cluster = Arc::clone(&cluster);
-            let actor = actor.clone();
+            let addrs = addrs.clone();
+            let placement = placement.clone();
             thread::spawn(move || {
-                run_client(
-                    &cluster,
-                    &actor,
-                    &format!("c{client}"),
-                    PER_CLIENT,
-                    &nodes,
-                    &nodes,
-                )
+                let mut attempts = Vec::new();
+                let mut round = 0;
+                while Instant::now() < stop_at {
+                    let name = format!("c{client}r{round}");
+                    attempts.extend(run_client(&addrs, &placement, &name, 10, &nodes, &nodes));
+                    round += 1;
+                }
+                attempts
             })
         })
         .collect();
@@ -424,61 +544,61 @@ fn kill_nine_and_restart_keep_every_transaction_atomic() {
         .into_iter()
         .flat_map(|c| c.join().expect("client thread"))
         .collect();
-    *done.lock().unwrap() = true;
-    let kills = killer.join().expect("killer thread");
+    let (kills, pauses, partitions) = chaos.join().expect("chaos thread");
 
     let cluster = cluster.lock().unwrap();
     for id in nodes {
-        cluster.await_up(id);
+        cluster.faults(id, &[], 0);
     }
     cluster.await_settled(Duration::from_secs(30));
-    // Every restarted node is a member again in every view.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    for id in nodes {
-        loop {
-            let view = cluster.status(id).expect("node answers");
-            if view.members.values().all(|s| *s == MemberStatus::Alive) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {id} still sees {:?}",
-                view.members
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
+    cluster.await_all_alive(Duration::from_secs(15));
     let records = cluster.records();
-    check_atomicity(&records, &actor, &attempts);
+    check_answers(&records, &placement, &attempts);
     let (committed, aborted, unanswered) = summary(&attempts);
+    let reads = attempts.iter().filter(|a| matches!(a.answer, Some((_, Outcome::Commit)))).count();
     eprintln!(
-        "{} transactions, {kills} kills: {committed} committed, {aborted} aborted, \
-         {unanswered} unanswered",
+        "chaos ({} s): {} transactions, {kills} kills, {pauses} pauses, {partitions} partitions, \
+         3% loss: {committed} committed, {aborted} aborted, {unanswered} unanswered; \
+         {reads} reads after a commit, 0 stale; 0 lies",
+        chaos_seconds(),
         attempts.len()
     );
-    assert!(attempts.len() >= 1000);
-    assert!(kills >= 10, "only {kills} kills");
-    assert!(
-        committed >= attempts.len() / 4,
-        "too little progress: {committed} commits"
-    );
+    assert!(committed >= 50, "too little progress: {committed} commits");
+}
+
+#[test]
+fn a_restarted_node_is_alive_at_every_peer_within_the_detectors_bound() {
+    let mut cluster = Cluster::start(&[1, 2, 3], &[], 1);
+    cluster.await_all_alive(Duration::from_secs(10));
+    cluster.kill(3);
+    // Its peers declare it Dead…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in [1, 2] {
+        while cluster.status(id).unwrap().members[&3] != MemberStatus::Dead {
+            assert!(Instant::now() < deadline, "node 3 never declared dead at {id}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // …and take it back once it restarts.
+    cluster.spawn(3);
+    cluster.await_up(3);
+    let took = cluster.await_all_alive(ALIVE_BOUND * 3);
+    eprintln!("a restarted node was alive at every peer {took:?} after it answered");
 }
 
 #[test]
 fn a_partition_splits_no_decision_and_progress_resumes_when_it_heals() {
-    let nodes = [1, 2, 3];
-    let cluster = Arc::new(Mutex::new(Cluster::start(&nodes, &[])));
-    let actor = cluster.lock().unwrap().actor();
-    let running = |phase: &'static str, span: &'static [u64], count| {
-        let cluster = Arc::clone(&cluster);
-        let actor = actor.clone();
+    let nodes: [u16; 3] = [1, 2, 3];
+    let cluster = Cluster::start(&nodes, &[], 1);
+    let (addrs, placement) = (cluster.addrs.clone(), cluster.placement());
+    let running = |phase: &'static str, span: &'static [u16], count| {
         (0..4)
-            .map(move |client| {
-                let cluster = Arc::clone(&cluster);
-                let actor = actor.clone();
+            .map(|client| {
+                let addrs = addrs.clone();
+                let placement = placement.clone();
                 thread::spawn(move || {
                     let name = format!("{phase}{client}");
-                    run_client(&cluster, &actor, &name, count, span, &[1, 2])
+                    run_client(&addrs, &placement, &name, count, span, &[1, 2])
                 })
             })
             .collect::<Vec<_>>()
@@ -486,15 +606,7 @@ fn a_partition_splits_no_decision_and_progress_resumes_when_it_heals() {
     // Commits spanning every node are under way when node 3 is cut off.
     let before = running("before", &[1, 2, 3], 40);
     thread::sleep(Duration::from_millis(150));
-    {
-        let cluster = cluster.lock().unwrap();
-        let isolated = cluster
-            .client(3, Duration::from_secs(2))
-            .isolate(&[1, 2])
-            .unwrap()
-            .unwrap();
-        assert_eq!(isolated, [1, 2]);
-    }
+    cluster.faults(3, &[1, 2], 0);
     let mut attempts: Vec<Attempt> = before.into_iter().flat_map(|c| c.join().unwrap()).collect();
     // While it lasts, nodes 1 and 2 still commit among themselves.
     let majority: Vec<Attempt> = running("majority", &[1, 2], 10)
@@ -504,28 +616,18 @@ fn a_partition_splits_no_decision_and_progress_resumes_when_it_heals() {
     let (majority_commits, _, _) = summary(&majority);
     assert!(majority_commits > 0, "no progress on the majority side");
     // Heal; then transactions spanning every node commit again.
-    {
-        let cluster = cluster.lock().unwrap();
-        let healed = cluster
-            .client(3, Duration::from_secs(2))
-            .isolate(&[])
-            .unwrap();
-        assert_eq!(healed, Ok(vec![]));
-    }
-    cluster
-        .lock()
-        .unwrap()
-        .await_settled(Duration::from_secs(20));
-    let after = running("after", &[1, 2, 3], 5);
-    let after: Vec<Attempt> = after.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    cluster.faults(3, &[], 0);
+    cluster.await_settled(Duration::from_secs(20));
+    let after: Vec<Attempt> = running("after", &[1, 2, 3], 5)
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     let (after_commits, _, _) = summary(&after);
     assert!(after_commits > 0, "no commit after healing: {after:?}");
-    let cluster = cluster.lock().unwrap();
     cluster.await_settled(Duration::from_secs(20));
     attempts.extend(majority);
     attempts.extend(after);
-    let records = cluster.records();
-    check_atomicity(&records, &actor, &attempts);
+    check_answers(&cluster.records(), &placement, &attempts);
     let (committed, aborted, unanswered) = summary(&attempts);
     eprintln!(
         "partition: {committed} committed, {aborted} aborted, {unanswered} unanswered; \
@@ -536,17 +638,17 @@ fn a_partition_splits_no_decision_and_progress_resumes_when_it_heals() {
 #[test]
 fn malformed_datagrams_are_dropped_and_counted() {
     // Node 2 is configured but never runs: its transactions would only time out.
-    let cluster = Cluster::start(&[1], &[2]);
+    let cluster = Cluster::start(&[1], &[2], 1);
     let node = cluster.addrs[&1];
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let valid = codec::encode(
-        1 << 63,
-        &Wire::Msg(haft::node::NodeMsg::Request {
-            id: 1,
-            request: Request::Status,
-        }),
-    )
-    .unwrap();
+    let client = CLIENT_BIT | 5;
+    let status = Wire::Msg(NodeMsg::Request {
+        client,
+        id: 1,
+        home: None,
+        request: Request::Status,
+    });
+    let valid = codec::encode(client, &status).unwrap();
     let mut bad_magic = valid.clone();
     bad_magic[0] ^= 0xff;
     let mut bad_version = valid.clone();
@@ -555,17 +657,15 @@ fn malformed_datagrams_are_dropped_and_counted() {
     bad_length.push(0);
     let mut bad_checksum = valid.clone();
     *bad_checksum.last_mut().unwrap() ^= 0x01;
-    let undecodable = codec::encode(1 << 63, &"not a message").unwrap();
-    let unknown_sender = codec::encode(
-        77,
-        &Wire::Msg(haft::node::NodeMsg::Request {
-            id: 1,
-            request: Request::Status,
-        }),
-    )
-    .unwrap();
+    let undecodable = codec::encode(client, &"not a message").unwrap();
+    let unknown_sender = codec::encode(77, &status).unwrap();
     let oversized = vec![0x48; codec::MAX_DATAGRAM + 100];
-    let cases: [(&str, Vec<u8>); 8] = [
+    // A client claiming to vote: not a request, so dropped.
+    let vote = Wire::Msg(NodeMsg::Commit(haft::commit::Msg::Query {
+        txn: TxnId(0),
+    }));
+    let not_a_request = codec::encode(client, &vote).unwrap();
+    let cases: [(&str, Vec<u8>); 9] = [
         ("truncated", valid[..10].to_vec()),
         ("bad_magic", bad_magic),
         ("bad_version", bad_version),
@@ -574,6 +674,7 @@ fn malformed_datagrams_are_dropped_and_counted() {
         ("undecodable", undecodable),
         ("oversized", oversized),
         ("unknown_sender", unknown_sender),
+        ("not_a_request", not_a_request),
     ];
     for (_, datagram) in &cases {
         socket.send_to(datagram, node).unwrap();
@@ -583,15 +684,14 @@ fn malformed_datagrams_are_dropped_and_counted() {
         let count = view.counters[&format!("drop_{kind}")];
         assert!(count >= 1, "no {kind} drop counted: {:?}", view.counters);
     }
-    // And it still runs transactions (on keys it owns itself).
-    let actor = cluster.actor();
-    let key = spread_keys(&actor, "mine", &[1]).remove(0);
+    // And it still runs transactions (on keys it holds itself).
+    let key = spread_keys(&cluster.placement(), "mine", &[1]).remove(0);
     let mut client = cluster.client(1, Duration::from_secs(5));
-    let reply = client
-        .request(Request::Txn {
-            writes: [(key.clone(), "v".to_owned())].into(),
-        })
-        .unwrap();
+    let request = Request::Txn {
+        reads: BTreeMap::new(),
+        writes: [(b(&key), Some(b("v")))].into(),
+    };
+    let reply = client.request(request).unwrap();
     assert!(
         matches!(
             reply,
@@ -602,12 +702,19 @@ fn malformed_datagrams_are_dropped_and_counted() {
         ),
         "{reply:?}"
     );
-    let value = client.request(Request::Get { key }).unwrap();
-    assert!(matches!(value, Reply::Value { value: Some(v), .. } if v == "v"));
+    let value = client
+        .request(Request::Read {
+            keys: vec![b(&key)],
+        })
+        .unwrap();
+    assert!(
+        matches!(&value, Reply::Values(values) if values[0].1.as_ref().is_some_and(|v| v.value == "v")),
+        "{value:?}"
+    );
 }
 
 /// Starts node `id` in the foreground and returns its exit status and stderr.
-fn run_to_exit(cluster: &Cluster, id: u64) -> (Option<i32>, String) {
+fn run_to_exit(cluster: &Cluster, id: u16) -> (Option<i32>, String) {
     let mut child = cluster
         .command(id)
         .stdout(Stdio::null())
@@ -638,13 +745,15 @@ fn corrupt(path: &Path, damage: impl FnOnce(&mut Vec<u8>)) {
 
 #[test]
 fn a_corrupt_record_stops_the_start_with_a_clear_error() {
-    let mut cluster = Cluster::start(&[1], &[2]);
-    let key = spread_keys(&cluster.actor(), "mine", &[1]).remove(0);
+    let mut cluster = Cluster::start(&[1], &[2], 1);
+    let key = spread_keys(&cluster.placement(), "mine", &[1]).remove(0);
+    let request = Request::Txn {
+        reads: BTreeMap::new(),
+        writes: [(b(&key), Some(b("v")))].into(),
+    };
     let reply = cluster
         .client(1, Duration::from_secs(5))
-        .request(Request::Txn {
-            writes: [(key, "v".to_owned())].into(),
-        })
+        .request(request)
         .unwrap();
     assert!(matches!(
         reply,

@@ -3,12 +3,13 @@
 //! frame, a valid frame with one byte changed or cut short — makes the decoder
 //! panic or hand back a message other than the one that was sent.
 
-use haft::commit::{Msg, Outcome, TxnId, Vote, WriteSet};
+use bytes::Bytes;
+use haft::NodeId;
+use haft::commit::{Msg, Outcome, ReadSet, Refusal, TxnId, Vote, WriteSet};
 use haft::runtime::codec::{
     DecodeError, DropKind, Frame, HEADER_LEN, MAGIC, VERSION, decode, encode, encode_bytes,
 };
 use proptest::prelude::*;
-use stateright::actor::Id;
 
 fn outcome() -> impl Strategy<Value = Outcome> {
     prop_oneof![Just(Outcome::Commit), Just(Outcome::Abort)]
@@ -20,14 +21,50 @@ fn txn() -> impl Strategy<Value = TxnId> {
 
 /// Every kind of message, with keys, values and peer lists of varied sizes
 /// (non-ASCII text included).
-fn msg() -> impl Strategy<Value = Msg> {
-    let writes = prop::collection::btree_map(".{0,8}", ".{0,16}", 0..6);
-    let peers = prop::collection::vec(any::<usize>().prop_map(Id::from), 0..5);
+fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
     prop_oneof![
-        (txn(), writes, peers).prop_map(|(txn, writes, peers): (TxnId, WriteSet, Vec<Id>)| {
-            Msg::Prepare { txn, writes, peers }
-        }),
-        (txn(), prop_oneof![Just(Vote::Yes), Just(Vote::No)])
+        prop::string::string_regex(&format!(".{{0,{max}}}"))
+            .unwrap()
+            .prop_map(Bytes::from),
+        prop::collection::vec(any::<u8>(), 0..max).prop_map(Bytes::from),
+    ]
+}
+
+fn refusal() -> impl Strategy<Value = Refusal> {
+    prop_oneof![
+        (bytes(8), txn()).prop_map(|(key, by)| Refusal::Locked { key, by }),
+        bytes(8).prop_map(|key| Refusal::Changed { key }),
+        Just(Refusal::Finished),
+        bytes(8).prop_map(|key| Refusal::NotHeld { key }),
+    ]
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    let writes = prop::collection::btree_map(bytes(8), prop::option::of(bytes(16)), 0..6);
+    let reads = prop::collection::btree_map(bytes(8), prop::option::of(txn()), 0..4);
+    let peers = prop::collection::vec(any::<u16>().prop_map(NodeId), 0..5);
+    prop_oneof![
+        (txn(), reads, writes, peers, txn()).prop_map(
+            |(txn, reads, writes, peers, finished_below): (
+                TxnId,
+                ReadSet,
+                WriteSet,
+                Vec<NodeId>,
+                TxnId
+            )| {
+                Msg::Prepare {
+                    txn,
+                    reads,
+                    writes,
+                    peers,
+                    finished_below,
+                }
+            }
+        ),
+        (
+            txn(),
+            prop_oneof![Just(Vote::Yes), refusal().prop_map(Vote::No)]
+        )
             .prop_map(|(txn, vote)| Msg::Vote { txn, vote }),
         (txn(), outcome()).prop_map(|(txn, outcome)| Msg::Outcome { txn, outcome }),
         (txn(), outcome()).prop_map(|(txn, outcome)| Msg::Ack { txn, outcome }),

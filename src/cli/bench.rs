@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use haft::commit::Outcome;
-use haft::node::{NodeActor, Reply, Request};
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use haft::NodeId;
+use haft::node::{Placement, Reply, Request};
 use haft::runtime::client::{Client, ClientOptions};
 use haft::runtime::config::RawConfig;
 use haft::runtime::node::{self, RunningNode};
@@ -137,12 +141,14 @@ fn commit_level(
 ) -> Result<Level, UsageError> {
     let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
     let mut nodes: Vec<RunningNode> = Vec::new();
-    let mut actor: Option<NodeActor> = None;
+    let mut placement: Option<Placement> = None;
     for id in 1..=3u64 {
+        // One replica per key: a transaction on two keys has two participants.
         let mut raw = RawConfig {
             id: Some(id),
             listen: Some(addrs[id as usize - 1].to_string()),
             data: Some(dir.join(format!("c{clients}-n{id}"))),
+            replicas: Some(1),
             ..RawConfig::default()
         };
         for peer in 1..=3u64 {
@@ -151,14 +157,21 @@ fn commit_level(
             }
         }
         let config = raw.validate()?;
-        actor.get_or_insert(config.actor()?);
+        let node_config = config.node_config();
+        if placement.is_none() {
+            placement = Some(
+                Placement::new(1, node_config.members, node_config.vnodes, 1)
+                    .map_err(|e| UsageError(e.to_string()))?,
+            );
+        }
         nodes.push(node::start(&config).map_err(|e| UsageError(e.to_string()))?);
     }
-    let actor = actor.expect("three nodes were configured");
-    let key_for = |owner: usize, prefix: &str| -> String {
+    let placement = placement.expect("three nodes were configured");
+    let key_for = |owner: u16, prefix: &str| -> Bytes {
         (0..)
             .map(|i| format!("{prefix}-{i}"))
-            .find(|k| usize::from(actor.owner(k)) == owner)
+            .find(|k| placement.replicas_of(k.as_bytes())[0] == NodeId(owner))
+            .map(Bytes::from)
             .expect("some key is owned by every node")
     };
     // Warm up: every node answers.
@@ -166,14 +179,14 @@ fn commit_level(
         let mut client = Client::new(&addr.to_string(), ClientOptions::default())?;
         client.request(Request::Status)?;
     }
-    let plans: Vec<Vec<std::collections::BTreeMap<String, String>>> = (0..clients)
+    let plans: Vec<Vec<BTreeMap<Bytes, Option<Bytes>>>> = (0..clients)
         .map(|c| {
             (0..per_client)
                 .map(|i| {
                     let prefix = format!("b{c}-{i}");
                     [
-                        (key_for(1, &prefix), "x".into()),
-                        (key_for(2, &prefix), "y".into()),
+                        (key_for(1, &prefix), Some(Bytes::from_static(b"x"))),
+                        (key_for(2, &prefix), Some(Bytes::from_static(b"y"))),
                     ]
                     .into()
                 })
@@ -192,7 +205,11 @@ fn commit_level(
                 let mut results = Vec::with_capacity(plan.len());
                 for writes in plan {
                     let begin = Instant::now();
-                    match client.request(Request::Txn { writes }) {
+                    let request = Request::Txn {
+                        reads: BTreeMap::new(),
+                        writes,
+                    };
+                    match client.request(request) {
                         Ok(Reply::Txn { outcome, .. }) => results.push((begin.elapsed(), outcome)),
                         Ok(other) => return Err(format!("unexpected answer {other:?}")),
                         Err(e) => return Err(e.to_string()),

@@ -4,8 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use haft::node::{MemberStatus, Reply, Request};
+use haft::commit::{Outcome, TxnRecord};
+use haft::node::{NodeRecord, Reply, Request};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::config::RawConfig;
 use haft::runtime::node;
@@ -30,6 +34,9 @@ pub struct NodeArgs {
     /// The directory of the node's durable record (created if missing).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// How many nodes hold each key (default 3, at most the number of nodes).
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
     /// Accept fault-injection requests from clients (tests only).
     #[arg(long)]
     allow_fault_injection: bool,
@@ -106,6 +113,7 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     raw.id = args.id.or(raw.id);
     raw.listen = args.listen.or(raw.listen);
     raw.data = args.data.or(raw.data);
+    raw.replicas = args.replicas.or(raw.replicas);
     raw.allow_fault_injection |= args.allow_fault_injection;
     for peer in &args.peers {
         raw.add_peer(peer)?;
@@ -181,26 +189,37 @@ fn unexpected(reply: &Reply) -> ExitCode {
 
 pub fn txn(args: TxnArgs) -> Result<ExitCode, UsageError> {
     let TxnKind::Set = args.kind;
-    let mut writes = std::collections::BTreeMap::new();
+    let mut writes = BTreeMap::new();
     for pair in &args.writes {
         let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err(UsageError(format!("`{pair}` is not KEY=VALUE")));
         };
-        if writes.insert(key.to_owned(), value.to_owned()).is_some() {
+        let value = Some(Bytes::copy_from_slice(value.as_bytes()));
+        if writes
+            .insert(Bytes::copy_from_slice(key.as_bytes()), value)
+            .is_some()
+        {
             return Err(UsageError(format!("key `{key}` is written twice")));
         }
     }
     let mut client = client(&args.target)?;
-    match client.request(Request::Txn { writes }) {
-        Ok(Reply::Txn { txn, outcome }) => {
-            let parts = haft::node::TxnIdParts::unpack(txn);
-            println!(
-                "{} {parts} (node.incarnation.sequence)",
-                haft::node::outcome_name(outcome)
-            );
+    let request = Request::Txn {
+        reads: BTreeMap::new(),
+        writes,
+    };
+    match client.request(request) {
+        Ok(Reply::Txn {
+            txn,
+            outcome,
+            reason,
+        }) => {
+            match (outcome, reason) {
+                (Outcome::Abort, Some(reason)) => println!("aborted {txn}: {reason}"),
+                (outcome, _) => println!("{} {txn}", outcome.as_str()),
+            }
             Ok(match outcome {
-                haft::commit::Outcome::Commit => ExitCode::SUCCESS,
-                haft::commit::Outcome::Abort => ExitCode::FAILURE,
+                Outcome::Commit => ExitCode::SUCCESS,
+                Outcome::Abort => ExitCode::FAILURE,
             })
         }
         Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
@@ -211,17 +230,18 @@ pub fn txn(args: TxnArgs) -> Result<ExitCode, UsageError> {
 
 pub fn get(args: GetArgs) -> Result<ExitCode, UsageError> {
     let mut client = client(&args.target)?;
-    match client.request(Request::Get { key: args.key }) {
-        Ok(Reply::Value {
-            value: Some(value), ..
-        }) => {
-            println!("{value}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(Reply::Value { key, value: None }) => {
-            eprintln!("{key} has no committed value");
-            Ok(ExitCode::FAILURE)
-        }
+    let key = Bytes::copy_from_slice(args.key.as_bytes());
+    match client.request(Request::Read { keys: vec![key] }) {
+        Ok(Reply::Values(values)) => match values.into_iter().next() {
+            Some((_, Some(versioned))) => {
+                println!("{}", String::from_utf8_lossy(&versioned.value));
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => {
+                eprintln!("{} has no committed value", args.key);
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
         Ok(other) => Ok(unexpected(&other)),
         Err(error) => failed(error),
@@ -239,18 +259,14 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
         print(&serde_json::to_string_pretty(&view).expect("a status serialises"));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = format!("node {} (incarnation {})\n", view.node, view.incarnation);
+    let mut text = format!(
+        "node {} (incarnation {}), ring epoch {}, {} replicas per key\n",
+        view.node, view.incarnation, view.epoch, view.replicas
+    );
     let members: Vec<String> = view
         .members
         .iter()
-        .map(|(node, status)| {
-            let status = match status {
-                MemberStatus::Alive => "alive",
-                MemberStatus::Suspect => "suspect",
-                MemberStatus::Dead => "dead",
-            };
-            format!("{node} {status}")
-        })
+        .map(|(node, status)| format!("{node} {status}"))
         .collect();
     text += &format!("members: {}\n", members.join(", "));
     text += &format!(
@@ -273,7 +289,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
     }
     match node::load_record(&args.data) {
         Ok(Some(record)) => {
-            print(&serde_json::to_string_pretty(&record).expect("a record serialises"));
+            print(&serde_json::to_string_pretty(&inspect_view(&record)).expect("JSON serialises"));
             Ok(ExitCode::SUCCESS)
         }
         Ok(None) => {
@@ -285,4 +301,82 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// A node's record as people read it: keys and values as text (or escaped
+/// bytes), transaction ids as `node.incarnation.sequence`.
+fn inspect_view(record: &NodeRecord) -> serde_json::Value {
+    use serde_json::json;
+    let text = |bytes: &[u8]| -> String {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => format!("{:?}", Bytes::copy_from_slice(bytes)),
+        }
+    };
+    let store: serde_json::Map<String, serde_json::Value> = record
+        .participant
+        .store
+        .iter()
+        .map(|(key, versioned)| {
+            let entry = json!({
+                "value": text(&versioned.value),
+                "version": versioned.version.to_string(),
+            });
+            (text(key), entry)
+        })
+        .collect();
+    let txns: serde_json::Map<String, serde_json::Value> = record
+        .participant
+        .txns
+        .iter()
+        .map(|(txn, state)| {
+            let state = match state {
+                TxnRecord::Prepared { reads, writes, peers } => json!({
+                    "prepared": {
+                        "reads": reads.iter().map(|k| text(k)).collect::<Vec<_>>(),
+                        "writes": writes.iter().map(|(k, v)| (text(k), v.as_ref().map(|v| text(v)))).collect::<BTreeMap<_, _>>(),
+                        "peers": peers.iter().map(|p| p.0).collect::<Vec<_>>(),
+                    }
+                }),
+                TxnRecord::Refused => json!("refused"),
+                TxnRecord::Decided(outcome) => json!(outcome.as_str()),
+            };
+            (txn.to_string(), state)
+        })
+        .collect();
+    let commits: serde_json::Map<String, serde_json::Value> = record
+        .coordinator
+        .commits
+        .iter()
+        .map(|(txn, participants)| {
+            let participants: Vec<u16> = participants.iter().map(|p| p.0).collect();
+            (txn.to_string(), json!(participants))
+        })
+        .collect();
+    let answers: serde_json::Map<String, serde_json::Value> = record
+        .answers
+        .iter()
+        .map(|(client, answer)| {
+            let entry = json!({
+                "request": answer.request,
+                "txn": answer.txn.to_string(),
+                "outcome": answer.outcome.as_str(),
+            });
+            (format!("{client:#x}"), entry)
+        })
+        .collect();
+    let watermarks: serde_json::Map<String, serde_json::Value> = record
+        .participant
+        .finished_below
+        .iter()
+        .map(|(node, below)| (node.0.to_string(), json!(below.to_string())))
+        .collect();
+    json!({
+        "incarnation": record.incarnation(),
+        "store": store,
+        "transactions": txns,
+        "finished_below": watermarks,
+        "commit_records": commits,
+        "answers": answers,
+    })
 }

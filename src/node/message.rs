@@ -40,10 +40,12 @@ pub enum NodeMsg {
         client: ClientId,
         /// The client's number for the request.
         id: RequestId,
-        /// The node the client first sent this request to: a transaction runs
-        /// there, whichever node a retry reaches, so that one request never
-        /// becomes two transactions.
-        home: NodeId,
+        /// The node the client first sent this request to, if the client knows
+        /// its id (`None`: the recipient is the home). A transaction runs at
+        /// its home, whichever node a retry reaches, so that one request never
+        /// becomes two transactions; a client that does not know its home's id
+        /// retries at the same node only.
+        home: Option<NodeId>,
         /// What the client asks.
         request: Request,
     },

@@ -72,7 +72,7 @@ use crate::commit::{
     self, AbortReason, BeginError, CommitOutput, Coordinator, CoordinatorConfig, Key, Origin,
     Outcome, Participant, ParticipantConfig, Part, RecoverError, TxnId, TxnPlan, Versioned,
 };
-use crate::detector::machine::{DetectorOutput, DetectorTimer, HeartbeatTiming, Heartbeats};
+use crate::detector::machine::{DetectorOutput, HeartbeatTiming, Heartbeats};
 use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
 use crate::output::{Output, Position};
 use crate::ring::RingError;
@@ -430,7 +430,7 @@ impl Node {
         &mut self,
         client: ClientId,
         id: RequestId,
-        home: NodeId,
+        home: Option<NodeId>,
         request: Request,
         out: &mut NodeOutput,
     ) {
@@ -440,7 +440,7 @@ impl Node {
             via: None,
             remember: true,
         };
-        self.on_request(waiter, home, request, out);
+        self.on_request(waiter, home.unwrap_or(self.me), request, out);
     }
 
     /// Handles a request from an in-process caller, which does not retry: no
@@ -496,7 +496,7 @@ impl Node {
                     via: Some(from),
                     remember: true,
                 };
-                self.on_request(waiter, home, request, out);
+                self.on_request(waiter, home.unwrap_or(self.me), request, out);
             }
             // The home of a relayed request answered: pass it on.
             NodeMsg::Reply { client, id, reply } => {
@@ -555,7 +555,7 @@ impl Node {
                         let relay = NodeMsg::Request {
                             client: waiter.client,
                             id: waiter.id,
-                            home,
+                            home: Some(home),
                             request: Request::Txn { reads, writes },
                         };
                         out.send(Dest::Node(home), relay);

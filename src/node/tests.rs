@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::*;
+use crate::detector::machine::DetectorTimer;
 use crate::commit::{Msg, Refusal, TxnRecord, Vote};
 
 const CLIENT: ClientId = 77;
@@ -107,6 +108,7 @@ impl Cluster {
     }
 
     fn request(&mut self, node: NodeId, id: RequestId, home: NodeId, request: Request) {
+        let home = Some(home);
         let mut out = NodeOutput::at(0);
         self.nodes
             .get_mut(&node)

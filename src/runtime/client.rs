@@ -10,7 +10,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::codec;
-use super::node::{CLIENT_BIT, Wire};
+use super::node::{CLIENT_BIT, LOCAL_BIT, Wire};
 use crate::node::{NodeMsg, Reply, Request, RequestId};
 
 /// Why a request got no answer.
@@ -84,7 +84,7 @@ impl Client {
         Ok(Client {
             socket,
             node,
-            id: rand::random::<u64>() | CLIENT_BIT,
+            id: (rand::random::<u64>() | CLIENT_BIT) & !LOCAL_BIT,
             next_request: 0,
             options,
         })
@@ -98,32 +98,47 @@ impl Client {
     /// Sends `request` and waits for the node's reply.
     pub fn request(&mut self, request: Request) -> Result<Reply, ClientError> {
         let id = self.next_id();
-        let wire = Wire::Msg(NodeMsg::Request { id, request });
+        let wire = Wire::Msg(NodeMsg::Request {
+            client: self.id,
+            id,
+            home: None,
+            request,
+        });
+        let me = self.id;
         self.exchange(&wire, |answer| match answer {
             Wire::Msg(NodeMsg::Reply {
+                client,
                 id: answered,
                 reply,
-            }) if answered == id => Some(reply),
+            }) if client == me && answered == id => Some(reply),
             _ => None,
         })
     }
 
-    /// Tests only: asks the node to drop every datagram to and from `peers`
-    /// (an empty list heals). `Ok(Err(reason))` if the node refused.
-    pub fn isolate(&mut self, peers: &[u64]) -> Result<Result<Vec<u64>, String>, ClientError> {
+    /// Tests only: asks the node to drop every datagram to and from
+    /// `isolated` peers, and to lose `loss_percent`% of the others between
+    /// nodes (an empty list and 0 heal). `Ok(Err(reason))` if the node refused.
+    pub fn faults(
+        &mut self,
+        isolated: &[u16],
+        loss_percent: u8,
+    ) -> Result<Result<Vec<u16>, String>, ClientError> {
         let id = self.next_id();
-        let wire = Wire::Isolate {
+        let wire = Wire::Faults {
             id,
-            peers: peers.to_vec(),
+            isolated: isolated.to_vec(),
+            loss_percent,
         };
         self.exchange(&wire, |answer| match answer {
-            Wire::Isolated {
+            Wire::FaultsSet {
                 id: answered,
-                peers,
-            } if answered == id => Some(Ok(peers)),
+                isolated,
+                ..
+            } if answered == id => Some(Ok(isolated)),
             Wire::Msg(NodeMsg::Reply {
                 id: answered,
                 reply: Reply::Refused { reason },
+                ..
             }) if answered == id => Some(Err(reason)),
             _ => None,
         })

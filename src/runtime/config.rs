@@ -5,6 +5,7 @@
 //! id = 1
 //! listen = "127.0.0.1:7001"
 //! data = "data/1"
+//! # replicas = 3                    # nodes holding each key (at most the number of nodes)
 //! # allow_fault_injection = false   # tests only: lets a client cut peers off
 //! # vnodes = 64
 //!
@@ -30,7 +31,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::{NodeActor, NodeError, NodeTiming, txn_id};
+use crate::NodeId;
+use crate::node::{ANSWER_CAPACITY, NodeConfig, NodeError, NodeTiming};
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -70,17 +72,23 @@ pub enum ConfigError {
     #[error("peer `{0}` is not ID=ADDRESS; write e.g. --peer 2=127.0.0.1:7002")]
     BadPeer(String),
     /// A peer id is not a node id.
-    #[error("peer id `{0}` is not a node id: node ids are whole numbers from 0 to {max}", max = txn_id::MAX_NODE)]
+    #[error("peer id `{0}` is not a node id: node ids are whole numbers from 0 to {max}", max = u16::MAX)]
     BadPeerId(String),
+    /// This node's id is out of range.
+    #[error("node id {0} is too large: node ids are whole numbers from 0 to {max}", max = u16::MAX)]
+    BadId(u64),
+    /// `replicas` is zero.
+    #[error("`replicas` must be at least 1")]
+    NoReplicas,
     /// A peer is listed twice.
     #[error("peer {0} is listed twice; list each peer once")]
-    DuplicatePeer(u64),
+    DuplicatePeer(u16),
     /// The node lists itself among its peers.
     #[error("node {0} lists itself among its peers; peers are the other nodes only")]
-    OwnIdInPeers(u64),
+    OwnIdInPeers(u16),
     /// Two nodes share an address.
     #[error("nodes {0} and {1} have the same address {2}; give each node its own port")]
-    SharedAddress(u64, u64, SocketAddr),
+    SharedAddress(u16, u16, SocketAddr),
     /// The data directory exists but is not a directory.
     #[error("the data directory {0} exists and is not a directory; choose another path")]
     DataNotDirectory(PathBuf),
@@ -92,7 +100,7 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The node actor refused the settings.
+    /// The node refused the settings.
     #[error(transparent)]
     Node(#[from] NodeError),
 }
@@ -177,6 +185,8 @@ pub struct RawConfig {
     pub data: Option<PathBuf>,
     /// Virtual nodes per node on the ring.
     pub vnodes: Option<u32>,
+    /// How many nodes hold each key (default 3, at most the number of nodes).
+    pub replicas: Option<usize>,
     /// Accept the fault-injection request (tests only).
     #[serde(default)]
     pub allow_fault_injection: bool,
@@ -189,23 +199,28 @@ pub struct RawConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     /// This node's id.
-    pub id: u64,
+    pub id: u16,
     /// The address to listen on.
     pub listen: SocketAddr,
     /// The other nodes and their addresses.
-    pub peers: BTreeMap<u64, SocketAddr>,
+    pub peers: BTreeMap<u16, SocketAddr>,
     /// The directory of the node's durable record.
     pub data: PathBuf,
     /// Virtual nodes per node on the ring.
     pub vnodes: u32,
+    /// How many nodes hold each key.
+    pub replicas: usize,
     /// Whether a client may cut this node off from chosen peers (tests only).
     pub allow_fault_injection: bool,
-    /// The node actor's timing.
+    /// The node's timing.
     pub timing: NodeTiming,
 }
 
 /// Virtual nodes per node unless configured.
 pub const DEFAULT_VNODES: u32 = 64;
+
+/// Nodes holding each key unless configured.
+pub const DEFAULT_REPLICAS: usize = 3;
 
 fn address(what: String, value: &str) -> Result<SocketAddr, ConfigError> {
     let bad = |reason: String| ConfigError::BadAddress {
@@ -261,8 +276,9 @@ impl RawConfig {
     /// Checks every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
         let id = self.id.ok_or(ConfigError::Missing("id"))?;
-        if id > txn_id::MAX_NODE {
-            return Err(ConfigError::Node(NodeError::NodeIdTooLarge(id)));
+        let id = u16::try_from(id).map_err(|_| ConfigError::BadId(id))?;
+        if self.replicas == Some(0) {
+            return Err(ConfigError::NoReplicas);
         }
         let listen_text = self.listen.ok_or(ConfigError::Missing("listen"))?;
         let listen = address("the listen address".into(), &listen_text)?;
@@ -272,11 +288,9 @@ impl RawConfig {
         }
         let mut peers = BTreeMap::new();
         for (peer_text, addr_text) in &self.peers {
-            let peer: u64 = peer_text
+            let peer: u16 = peer_text
                 .parse()
-                .ok()
-                .filter(|p| *p <= txn_id::MAX_NODE)
-                .ok_or_else(|| ConfigError::BadPeerId(peer_text.clone()))?;
+                .map_err(|_| ConfigError::BadPeerId(peer_text.clone()))?;
             if peer == id {
                 return Err(ConfigError::OwnIdInPeers(id));
             }
@@ -286,7 +300,7 @@ impl RawConfig {
                 return Err(ConfigError::DuplicatePeer(peer));
             }
         }
-        let mut by_address: BTreeMap<SocketAddr, u64> = BTreeMap::new();
+        let mut by_address: BTreeMap<SocketAddr, u16> = BTreeMap::new();
         for (&node, &addr) in peers.iter().chain([(&id, &listen)]) {
             if addr.port() == 0 && node == id {
                 continue; // Any free port: cannot clash.
@@ -307,27 +321,36 @@ impl RawConfig {
             peers,
             data,
             vnodes,
+            replicas: self.replicas.unwrap_or(DEFAULT_REPLICAS),
             allow_fault_injection: self.allow_fault_injection,
             timing,
         };
-        // Let the actor check the rest (detector settings, ring).
-        config.actor()?;
+        // Let the node check the rest (detector settings, ring).
+        let mut out = crate::node::NodeOutput::at(0);
+        crate::node::Node::recover(&config.node_config(), Default::default(), &mut out)?;
         Ok(config)
     }
 }
 
 impl Config {
     /// Every node id of the cluster, this node's included.
-    pub fn nodes(&self) -> Vec<u64> {
-        let mut nodes: Vec<u64> = self.peers.keys().copied().collect();
+    pub fn nodes(&self) -> Vec<u16> {
+        let mut nodes: Vec<u16> = self.peers.keys().copied().collect();
         nodes.push(self.id);
         nodes.sort_unstable();
         nodes
     }
 
-    /// The node actor this configuration describes.
-    pub fn actor(&self) -> Result<NodeActor, NodeError> {
-        NodeActor::new(&self.nodes(), self.vnodes, self.timing.clone())
+    /// The node machine's configuration.
+    pub fn node_config(&self) -> NodeConfig {
+        NodeConfig {
+            me: NodeId(self.id),
+            members: self.nodes().into_iter().map(NodeId).collect(),
+            vnodes: self.vnodes,
+            replicas: self.replicas.min(self.peers.len() + 1),
+            timing: self.timing.clone(),
+            answer_capacity: ANSWER_CAPACITY,
+        }
     }
 }
 

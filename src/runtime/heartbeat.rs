@@ -25,7 +25,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::detector::{Millis, NodeId};
+use crate::detector::Millis;
+
+/// A monitored peer, by index.
+pub type NodeId = usize;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
 

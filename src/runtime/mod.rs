@@ -9,7 +9,7 @@
 //! - [`codec`] frames one message per datagram; [`storage`] keeps a durable
 //!   record in a file; [`group_commit`] releases sends only after the saves
 //!   before them are durable, sharing one fsync among close saves;
-//! - [`node`] runs one [`NodeActor`](crate::node::NodeActor) over UDP with
+//! - [`node`] runs one [`Node`](crate::node::Node) over UDP with
 //!   those three, configured by [`config`]; [`client`] talks to it;
 //! - [`heartbeat`] holds heartbeat sender threads and an arrival table.
 //!

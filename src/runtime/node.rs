@@ -1,29 +1,34 @@
-//! One node process: the [`NodeActor`] driven over UDP, with durable storage.
+//! One node process: the [`Node`] machine driven over UDP, with durable
+//! storage.
 //!
 //! # Threads
 //!
-//! - the **event loop** owns the actor's state and is the only thread that
-//!   runs the actor: it takes datagrams from a channel, fires timers, and hands
-//!   each handler's save and sends to the save barrier;
+//! - the **event loop** owns the machine and is the only thread that runs it:
+//!   it takes datagrams, in-process requests and released effects from one
+//!   channel, fires timers, and carries out each output;
 //! - the **receiver** reads the socket and forwards raw datagrams to the loop
 //!   (decoding, and the counters, stay on the loop);
-//! - the **flusher** of [`GroupCommit`] makes saves durable and releases the
-//!   sends that waited for them onto the socket.
+//! - the **flusher** of [`GroupCommit`] makes saves durable and then releases
+//!   what waited for them: datagrams straight onto the socket, everything
+//!   else (a message to this node, a reply to an in-process caller, the news
+//!   that the log is durable up to a position) back to the loop.
 //!
 //! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
 //! in its own module) and the socket (a duplicated OS handle); nothing else.
 //!
-//! # What the runtime guarantees the actor
+//! # What the runtime guarantees the machine
 //!
-//! - Every save of a handler is durable before any send of that handler (or of
-//!   a later one) leaves the process: all sends go through
-//!   [`GroupCommit::submit`]. A handler that saves several times submits only
-//!   its last save, which holds the whole record.
-//! - Timers fire after a duration drawn uniformly within the range the actor
-//!   asked for; setting an armed timer re-arms it; cancelling disarms it.
+//! - The output of [`Node::recover`] is durable before the first input.
+//! - `send_now` leaves at once; `send_after_persist` leaves only once every
+//!   save submitted so far is durable; then the machine hears
+//!   `handle_persisted`.
+//! - Messages to this node are delivered in process, never through the socket,
+//!   after the output that sent them.
+//! - Timers fire after a duration drawn uniformly within the range asked for;
+//!   setting an armed timer re-arms it; cancelling disarms it.
 //! - A bad datagram is dropped and counted by [`DropKind`]; so is one from a
-//!   sender that is neither a configured node nor a client. Nothing a peer
-//!   sends can make the node panic.
+//!   sender that is neither a member nor a client, and anything but a request
+//!   from a client. Nothing a peer sends can make the node panic.
 //! - A corrupt record file stops the start with the storage error: the node
 //!   never starts empty over a damaged record.
 //!
@@ -38,21 +43,28 @@ use std::time::Instant;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use stateright::actor::{Actor, Command, Id, Out};
 
 use super::codec::{self, DropKind};
 use super::config::Config;
 use super::group_commit::{GroupCommit, GroupCommitError};
 use super::storage::{DurableFile, StorageError};
-use crate::node::{NodeActor, NodeMsg, NodeRecord, NodeState, NodeTimer, Reply, RequestId, txn_id};
+use crate::NodeId;
+use crate::commit::{self, Outcome};
+use crate::node::{
+    ClientId, Dest, Node, NodeError, NodeEvent, NodeMsg, NodeOutput, NodeRecord, NodeTimer, Reply,
+    Request, RequestId,
+};
+use crate::output::{Position, TimerOp};
 use crate::sync::{mpsc, thread};
 
 /// The name of a node's record file in its data directory.
 pub const RECORD_FILE: &str = "node.record";
 
-/// The top bit of a client's id. Node ids are at most 16 bits, so the two never
-/// meet.
+/// The top bit of a client's id. Node ids are 16 bits, so the two never meet.
 pub const CLIENT_BIT: u64 = 1 << 63;
+
+/// The second bit of an in-process caller's id: remote clients never set it.
+pub const LOCAL_BIT: u64 = 1 << 62;
 
 /// How many clients' addresses a node remembers.
 pub const CLIENT_CAPACITY: usize = 65_536;
@@ -60,22 +72,28 @@ pub const CLIENT_CAPACITY: usize = 65_536;
 /// What travels in a datagram's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Wire {
-    /// A message of the node actor (between nodes, or client requests and replies).
+    /// A message of the node machine (between nodes, or client requests and
+    /// replies).
     Msg(NodeMsg),
-    /// Client → node, tests only: drop every datagram to and from `peers`
-    /// (an empty list heals). Refused unless the node allows fault injection.
-    Isolate {
+    /// Client → node, tests only: drop every datagram to and from `isolated`
+    /// peers, and each other datagram to or from a peer with probability
+    /// `loss_percent`%. Refused unless the node allows fault injection.
+    Faults {
         /// The client's number for the request.
         id: RequestId,
-        /// The peers to cut off.
-        peers: Vec<u64>,
+        /// The peers to cut off (empty: none).
+        isolated: Vec<u16>,
+        /// The chance, in percent, that any other datagram between nodes is lost.
+        loss_percent: u8,
     },
-    /// Node → client: the peers now cut off.
-    Isolated {
+    /// Node → client: the faults now in force.
+    FaultsSet {
         /// The request answered.
         id: RequestId,
         /// The peers cut off.
-        peers: Vec<u64>,
+        isolated: Vec<u16>,
+        /// The loss rate, in percent.
+        loss_percent: u8,
     },
 }
 
@@ -98,12 +116,6 @@ pub enum NodeRunError {
         /// The decoder's message.
         reason: String,
     },
-    /// The node has restarted too often for its transaction ids.
-    #[error(
-        "the record in {0} has reached the last incarnation; transaction ids would repeat, so the \
-         node refuses to start: give it a new node id and an empty data directory"
-    )]
-    IncarnationsExhausted(PathBuf),
     /// The record could not be encoded.
     #[error("the node's record could not be encoded: {0}")]
     Encode(String),
@@ -118,12 +130,15 @@ pub enum NodeRunError {
     /// The save barrier stopped (a save could not be made durable).
     #[error(transparent)]
     Barrier(#[from] GroupCommitError),
+    /// The first save could not be made durable.
+    #[error("the node's start could not be saved: {0}")]
+    StartSave(#[source] StorageError),
     /// A thread could not be started or panicked.
     #[error("the node's {0} thread failed; see the log")]
     Thread(&'static str),
-    /// The actor's configuration was refused.
+    /// The machine's configuration was refused.
     #[error(transparent)]
-    Config(#[from] crate::node::NodeError),
+    Config(#[from] NodeError),
 }
 
 /// Reads the node record in `data`, if there is one. A damaged file is an error
@@ -137,16 +152,44 @@ fn decode_record(file: &DurableFile) -> Result<Option<NodeRecord>, NodeRunError>
     let Some(bytes) = file.load().map_err(NodeRunError::Load)? else {
         return Ok(None);
     };
-    postcard::from_bytes(&bytes)
-        .map(Some)
+    postcard::from_bytes::<NodeRecord>(&bytes)
+        .map(|mut record| {
+            record.reindex();
+            Some(record)
+        })
         .map_err(|e| NodeRunError::BadRecord {
             path: file.path().to_owned(),
             reason: e.to_string(),
         })
 }
 
+/// What an in-process caller is handed back: the reply to its request.
+pub type ReplyFn = Box<dyn FnOnce(Reply) + Send>;
+
+/// What the flusher hands back to the loop once the saves before it are
+/// durable.
+enum Released {
+    /// A message this node sent itself.
+    Loopback(NodeMsg),
+    /// A reply to an in-process caller.
+    Local(ClientId, RequestId, Reply),
+    /// Every delta before this position is durable.
+    Persisted(Position),
+}
+
+/// What the barrier holds until the saves before it are durable.
+enum Held {
+    Datagram(SocketAddr, Vec<u8>),
+    Back(Released),
+}
+
 enum Event {
     Datagram(Vec<u8>, SocketAddr),
+    Local {
+        request: Request,
+        reply: ReplyFn,
+    },
+    Released(Vec<Released>),
     Shutdown,
 }
 
@@ -160,6 +203,19 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         // If the loop is gone, the node is already stopping.
         let _ = self.0.send(Event::Shutdown);
+    }
+}
+
+/// Hands requests to a running node from inside its process (the RESP server).
+#[derive(Clone)]
+pub struct LocalHandle(mpsc::Sender<Event>);
+
+impl LocalHandle {
+    /// Runs `request` at this node; `reply` is called with the answer on the
+    /// node's thread (keep it short: hand the reply over, nothing more).
+    /// Returns `false` if the node has stopped (`reply` is then never called).
+    pub fn call(&self, request: Request, reply: ReplyFn) -> bool {
+        self.0.send(Event::Local { request, reply }).is_ok()
     }
 }
 
@@ -181,6 +237,11 @@ impl RunningNode {
         ShutdownHandle(self.events.clone())
     }
 
+    /// A handle for in-process requests.
+    pub fn local_handle(&self) -> LocalHandle {
+        LocalHandle(self.events.clone())
+    }
+
     /// Waits until the node stops, and says why it did.
     pub fn wait(self) -> Result<(), NodeRunError> {
         drop(self.events);
@@ -195,24 +256,30 @@ impl RunningNode {
 struct Counters {
     received: u64,
     sent: u64,
+    loopback: u64,
     drops: [u64; DropKind::ALL.len()],
+    from_client_not_request: u64,
     partitioned: u64,
+    lost: u64,
     unroutable: u64,
     unencodable: u64,
     timers_fired: u64,
+    commits: u64,
+    aborts: u64,
 }
 
 /// Loads the record, binds the socket and starts the node's threads.
 pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
-    let actor = config.actor()?;
+    let node_config = config.node_config();
     let file = DurableFile::open(&config.data, RECORD_FILE).map_err(NodeRunError::Load)?;
-    let record = decode_record(&file)?;
-    if record
-        .as_ref()
-        .is_some_and(|r| r.incarnation >= txn_id::MAX_INCARNATION)
-    {
-        return Err(NodeRunError::IncarnationsExhausted(file.path().to_owned()));
-    }
+    let record = decode_record(&file)?.unwrap_or_default();
+    let mut out = NodeOutput::at(0);
+    let mut node = Node::recover(&node_config, record, &mut out)?;
+    // The start's output is durable before anything else happens.
+    let bytes = postcard::to_stdvec(&node.record()).map_err(|e| NodeRunError::Encode(e.to_string()))?;
+    file.store(&bytes).map_err(NodeRunError::StartSave)?;
+    node.handle_persisted(out.end());
+
     let socket_error = |addr| move |source| NodeRunError::Socket { addr, source };
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
     let local_addr = socket.local_addr().map_err(socket_error(config.listen))?;
@@ -226,18 +293,30 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         .spawn(move || receive(&receiver_socket, &forward))
         .map_err(|_| NodeRunError::Thread("receiver"))?;
 
-    let barrier = GroupCommit::start(file, move |batch: Vec<(SocketAddr, Vec<u8>)>| {
-        for (to, datagram) in batch {
-            if let Err(error) = sender_socket.send_to(&datagram, to) {
-                tracing::debug!(%to, %error, "send failed");
+    let back = events.clone();
+    let barrier = GroupCommit::start(file, move |batch: Vec<Held>| {
+        let mut released = Vec::new();
+        for held in batch {
+            match held {
+                Held::Datagram(to, datagram) => {
+                    if let Err(error) = sender_socket.send_to(&datagram, to) {
+                        tracing::debug!(%to, %error, "send failed");
+                    }
+                }
+                Held::Back(item) => released.push(item),
             }
         }
+        if !released.is_empty() {
+            // If the loop is gone, the node is stopping.
+            let _ = back.send(Event::Released(released));
+        }
     });
-    let mut peers: HashMap<u64, SocketAddr> = config.peers.iter().map(|(&k, &v)| (k, v)).collect();
+    let mut peers: HashMap<u16, SocketAddr> = config.peers.iter().map(|(&k, &v)| (k, v)).collect();
     peers.insert(config.id, reachable(local_addr));
-    let event_loop = EventLoop {
-        me: config.id,
-        actor,
+    let mut event_loop = EventLoop {
+        me: NodeId(config.id),
+        node,
+        emitted: out.end(),
         peers,
         allow_fault_injection: config.allow_fault_injection,
         socket,
@@ -245,12 +324,20 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         timers: BTreeMap::new(),
         clients: HashMap::new(),
         client_order: VecDeque::new(),
+        local: HashMap::new(),
+        next_local: 0,
+        loopback: VecDeque::new(),
         isolated: BTreeSet::new(),
+        loss_percent: 0,
         counters: Counters::default(),
     };
+    // The start's sends and timers (its deltas are durable already).
+    out.persist.clear();
+    out.send_now.append(&mut out.send_after_persist);
+    event_loop.carry_out(out)?;
     let event_loop = thread::Builder::new()
         .name(format!("haft-node-{}", config.id))
-        .spawn(move || event_loop.run(record, &inbox))
+        .spawn(move || event_loop.run(&inbox))
         .map_err(|_| NodeRunError::Thread("event loop"))?;
     tracing::info!(node = config.id, %local_addr, "node started");
     Ok(RunningNode {
@@ -290,34 +377,30 @@ fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
 }
 
 struct EventLoop {
-    me: u64,
-    actor: NodeActor,
-    peers: HashMap<u64, SocketAddr>,
+    me: NodeId,
+    node: Node,
+    /// Deltas emitted so far: the position of the next output's first.
+    emitted: Position,
+    peers: HashMap<u16, SocketAddr>,
     allow_fault_injection: bool,
     socket: UdpSocket,
-    barrier: Option<GroupCommit<(SocketAddr, Vec<u8>)>>,
+    barrier: Option<GroupCommit<Held>>,
     timers: BTreeMap<NodeTimer, Instant>,
     clients: HashMap<u64, SocketAddr>,
     client_order: VecDeque<u64>,
-    isolated: BTreeSet<u64>,
+    /// In-process callers awaiting a reply.
+    local: HashMap<(ClientId, RequestId), ReplyFn>,
+    next_local: u64,
+    /// Messages this node sent itself, delivered after the current input.
+    loopback: VecDeque<NodeMsg>,
+    isolated: BTreeSet<u16>,
+    loss_percent: u8,
     counters: Counters,
 }
 
-fn id(node: u64) -> Id {
-    Id::from(node as usize)
-}
-
-fn raw(id: Id) -> u64 {
-    usize::from(id) as u64
-}
-
 impl EventLoop {
-    fn run(
-        mut self,
-        record: Option<NodeRecord>,
-        inbox: &mpsc::Receiver<Event>,
-    ) -> Result<(), NodeRunError> {
-        let result = self.serve(record, inbox);
+    fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
+        let result = self.serve(inbox);
         // Flush whatever was submitted, then wake the receiver so that it sees
         // the closed channel and exits.
         let flushed = match self.barrier.take() {
@@ -327,18 +410,11 @@ impl EventLoop {
         if let Ok(local) = self.socket.local_addr() {
             let _ = self.socket.send_to(&[], reachable(local));
         }
-        tracing::info!(node = self.me, "node stopped");
+        tracing::info!(node = self.me.0, "node stopped");
         result.and(flushed)
     }
 
-    fn serve(
-        &mut self,
-        record: Option<NodeRecord>,
-        inbox: &mpsc::Receiver<Event>,
-    ) -> Result<(), NodeRunError> {
-        let mut out = Out::new();
-        let mut state = self.actor.on_start(id(self.me), &record, &mut out);
-        self.carry_out(out)?;
+    fn serve(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
         loop {
             let next = self.timers.values().min().copied();
             let event = match next {
@@ -357,16 +433,48 @@ impl EventLoop {
             };
             match event {
                 Some(Event::Shutdown) => return Ok(()),
-                Some(Event::Datagram(bytes, from)) => {
-                    state = self.on_datagram(state, &bytes, from)?;
+                Some(Event::Datagram(bytes, from)) => self.on_datagram(&bytes, from)?,
+                Some(Event::Local { request, reply }) => {
+                    // Each call is its own client: callers do not retry.
+                    self.next_local += 1;
+                    let client = CLIENT_BIT | LOCAL_BIT | self.next_local;
+                    let id = 0;
+                    self.local.insert((client, id), reply);
+                    let mut out = self.output();
+                    self.node.handle_local(client, id, request, &mut out);
+                    self.carry_out(out)?;
+                }
+                Some(Event::Released(items)) => {
+                    for item in items {
+                        match item {
+                            Released::Loopback(msg) => self.loopback.push_back(msg),
+                            Released::Local(client, id, reply) => self.answer_local(client, id, reply),
+                            Released::Persisted(upto) => self.node.handle_persisted(upto),
+                        }
+                    }
                 }
                 None => {}
             }
-            state = self.fire_timers(state)?;
+            self.deliver_loopback()?;
+            self.fire_timers()?;
         }
     }
 
-    fn fire_timers(&mut self, mut state: NodeState) -> Result<NodeState, NodeRunError> {
+    fn output(&self) -> NodeOutput {
+        NodeOutput::at(self.emitted)
+    }
+
+    fn deliver_loopback(&mut self) -> Result<(), NodeRunError> {
+        while let Some(msg) = self.loopback.pop_front() {
+            self.counters.loopback += 1;
+            let mut out = self.output();
+            self.node.handle_message(self.me, msg, &mut out);
+            self.carry_out(out)?;
+        }
+        Ok(())
+    }
+
+    fn fire_timers(&mut self) -> Result<(), NodeRunError> {
         let now = Instant::now();
         let due: Vec<NodeTimer> = self
             .timers
@@ -381,14 +489,12 @@ impl EventLoop {
             }
             self.timers.remove(&timer);
             self.counters.timers_fired += 1;
-            let mut out = Out::new();
-            let mut cow = std::borrow::Cow::Owned(state);
-            self.actor
-                .on_timeout(id(self.me), &mut cow, &timer, &mut out);
-            state = cow.into_owned();
+            let mut out = self.output();
+            self.node.handle_timer(&timer, &mut out);
             self.carry_out(out)?;
+            self.deliver_loopback()?;
         }
-        Ok(state)
+        Ok(())
     }
 
     fn drop_datagram(&mut self, kind: DropKind, from: SocketAddr, why: &dyn std::fmt::Display) {
@@ -396,56 +502,87 @@ impl EventLoop {
         tracing::debug!(%from, kind = kind.as_str(), %why, "datagram dropped");
     }
 
-    fn on_datagram(
-        &mut self,
-        state: NodeState,
-        bytes: &[u8],
-        from: SocketAddr,
-    ) -> Result<NodeState, NodeRunError> {
+    fn lose(&mut self) -> bool {
+        self.loss_percent > 0 && rand::rng().random_range(0..100) < self.loss_percent
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Result<(), NodeRunError> {
         if bytes.is_empty() {
             // The loop's own wake-up at shutdown, or an empty probe.
             self.drop_datagram(DropKind::Truncated, from, &"empty datagram");
-            return Ok(state);
+            return Ok(());
         }
         let frame = match codec::decode::<Wire>(bytes) {
             Ok(frame) => frame,
             Err(error) => {
                 self.drop_datagram(error.kind(), from, &error);
-                return Ok(state);
+                return Ok(());
             }
         };
         let sender = frame.sender;
         if sender & CLIENT_BIT != 0 {
-            self.remember_client(sender, from);
-        } else if !self.peers.contains_key(&sender) {
-            self.drop_datagram(DropKind::UnknownSender, from, &format!("sender {sender}"));
-            return Ok(state);
-        } else if self.isolated.contains(&sender) {
+            self.counters.received += 1;
+            return self.on_client(sender, from, frame.payload);
+        }
+        let peer = match u16::try_from(sender) {
+            Ok(peer) if self.peers.contains_key(&peer) && peer != self.me.0 => peer,
+            _ => {
+                self.drop_datagram(DropKind::UnknownSender, from, &format!("sender {sender}"));
+                return Ok(());
+            }
+        };
+        if self.isolated.contains(&peer) {
             self.counters.partitioned += 1;
-            return Ok(state);
+            return Ok(());
+        }
+        if self.lose() {
+            self.counters.lost += 1;
+            return Ok(());
         }
         self.counters.received += 1;
         match frame.payload {
             Wire::Msg(msg) => {
-                let mut out = Out::new();
-                let mut cow = std::borrow::Cow::Owned(state);
-                self.actor
-                    .on_msg(id(self.me), &mut cow, id(sender), msg, &mut out);
-                let state = cow.into_owned();
-                self.carry_out(out)?;
-                Ok(state)
+                let mut out = self.output();
+                self.node.handle_message(NodeId(peer), msg, &mut out);
+                self.carry_out(out)
             }
-            Wire::Isolate { id: request, peers } => {
+            // Fault injection is asked for by clients, and answered to them.
+            Wire::Faults { .. } | Wire::FaultsSet { .. } => Ok(()),
+        }
+    }
+
+    fn on_client(&mut self, client: u64, from: SocketAddr, wire: Wire) -> Result<(), NodeRunError> {
+        match wire {
+            Wire::Msg(NodeMsg::Request {
+                client: named,
+                id,
+                home,
+                request,
+            }) if named == client && client & LOCAL_BIT == 0 => {
+                self.remember_client(client, from);
+                let mut out = self.output();
+                self.node.handle_request(client, id, home, request, &mut out);
+                self.carry_out(out)
+            }
+            Wire::Faults {
+                id,
+                isolated,
+                loss_percent,
+            } => {
+                self.remember_client(client, from);
                 let reply = if self.allow_fault_injection {
-                    self.isolated = peers.into_iter().filter(|p| *p != self.me).collect();
-                    tracing::warn!(node = self.me, isolated = ?self.isolated, "fault injection");
-                    Wire::Isolated {
-                        id: request,
-                        peers: self.isolated.iter().copied().collect(),
+                    self.isolated = isolated.into_iter().filter(|p| *p != self.me.0).collect();
+                    self.loss_percent = loss_percent.min(100);
+                    tracing::warn!(node = self.me.0, isolated = ?self.isolated, loss = self.loss_percent, "fault injection");
+                    Wire::FaultsSet {
+                        id,
+                        isolated: self.isolated.iter().copied().collect(),
+                        loss_percent: self.loss_percent,
                     }
                 } else {
                     Wire::Msg(NodeMsg::Reply {
-                        id: request,
+                        client,
+                        id,
                         reply: Reply::Refused {
                             reason: "fault injection is disabled on this node; start it with \
                                      allow_fault_injection = true (tests only)"
@@ -453,11 +590,14 @@ impl EventLoop {
                         },
                     })
                 };
-                self.submit(None, vec![(sender, reply)])?;
-                Ok(state)
+                self.send_datagram(from, &reply);
+                Ok(())
             }
-            // Replies go to clients; a node ignores one sent to it.
-            Wire::Isolated { .. } => Ok(state),
+            // A client may only ask: it cannot vote, prepare or claim an outcome.
+            _ => {
+                self.counters.from_client_not_request += 1;
+                Ok(())
+            }
         }
     }
 
@@ -472,81 +612,146 @@ impl EventLoop {
         }
     }
 
-    /// Applies the timer commands at once and submits the handler's last save
-    /// with its sends to the barrier.
-    fn carry_out(&mut self, out: Out<NodeActor>) -> Result<(), NodeRunError> {
-        let mut save = None;
-        let mut sends = Vec::new();
-        for command in out {
-            match command {
-                Command::Send(to, msg) => sends.push((raw(to), Wire::Msg(msg))),
-                Command::SetTimer(timer, range) => {
-                    let wait = if range.start >= range.end {
-                        range.start
+    fn answer_local(&mut self, client: ClientId, id: RequestId, reply: Reply) {
+        if let Some(callback) = self.local.remove(&(client, id)) {
+            callback(reply);
+        }
+    }
+
+    /// Carries out one output: timers and events at once, `send_now` at once,
+    /// and the save with what must wait for it through the barrier.
+    fn carry_out(&mut self, mut out: NodeOutput) -> Result<(), NodeRunError> {
+        self.emitted = out.end();
+        for op in std::mem::take(&mut out.timers) {
+            match op {
+                TimerOp::Set { timer, after } => {
+                    let wait = if after.start >= after.end {
+                        after.start
                     } else {
-                        rand::rng().random_range(range)
+                        rand::rng().random_range(after)
                     };
                     self.timers.insert(timer, Instant::now() + wait);
                 }
-                Command::CancelTimer(timer) => {
+                TimerOp::Cancel(timer) => {
                     self.timers.remove(&timer);
                 }
-                Command::Save(record) => save = Some(record),
-                Command::ChooseRandom(..) => {}
             }
         }
-        let save = match save {
-            Some(record) => Some(
-                postcard::to_stdvec(&record).map_err(|e| NodeRunError::Encode(e.to_string()))?,
-            ),
-            None => None,
-        };
-        // Status replies carry the runtime's counters, which the actor has not.
-        for (_, wire) in &mut sends {
-            if let Wire::Msg(NodeMsg::Reply {
+        for event in &out.events {
+            if let NodeEvent::Commit(commit::Event::Decided { outcome, .. }) = event {
+                match outcome {
+                    Outcome::Commit => self.counters.commits += 1,
+                    Outcome::Abort => self.counters.aborts += 1,
+                }
+            }
+        }
+        // Status replies carry the runtime's counters, which the machine has not.
+        for (_, msg) in out.send_now.iter_mut().chain(&mut out.send_after_persist) {
+            if let NodeMsg::Reply {
                 reply: Reply::Status(view),
                 ..
-            }) = wire
+            } = msg
             {
                 view.counters = self.counter_map();
             }
         }
-        self.submit(save, sends)
-    }
-
-    fn submit(
-        &mut self,
-        save: Option<Vec<u8>>,
-        sends: Vec<(u64, Wire)>,
-    ) -> Result<(), NodeRunError> {
-        let mut datagrams = Vec::with_capacity(sends.len());
-        for (to, wire) in sends {
-            let address = if to & CLIENT_BIT != 0 {
-                self.clients.get(&to).copied()
-            } else if self.isolated.contains(&to) {
-                self.counters.partitioned += 1;
-                continue;
-            } else {
-                self.peers.get(&to).copied()
-            };
-            let Some(address) = address else {
-                self.counters.unroutable += 1;
-                tracing::debug!(to, "no address for the recipient");
-                continue;
-            };
-            match codec::encode(self.me, &wire) {
-                Ok(datagram) => datagrams.push((address, datagram)),
-                Err(error) => {
-                    self.counters.unencodable += 1;
-                    tracing::warn!(to, %error, "message not sent");
+        for (to, msg) in std::mem::take(&mut out.send_now) {
+            match self.route(to, msg) {
+                Some(Held::Datagram(address, datagram)) => {
+                    self.counters.sent += 1;
+                    if let Err(error) = self.socket.send_to(&datagram, address) {
+                        tracing::debug!(%address, %error, "send failed");
+                    }
                 }
+                Some(Held::Back(Released::Loopback(msg))) => self.loopback.push_back(msg),
+                Some(Held::Back(Released::Local(client, id, reply))) => {
+                    self.answer_local(client, id, reply)
+                }
+                Some(Held::Back(Released::Persisted(_))) | None => {}
             }
         }
-        self.counters.sent += datagrams.len() as u64;
+        let save = if out.persist.is_empty() {
+            None
+        } else {
+            Some(
+                postcard::to_stdvec(&self.node.record())
+                    .map_err(|e| NodeRunError::Encode(e.to_string()))?,
+            )
+        };
+        let mut held: Vec<Held> = Vec::new();
+        for (to, msg) in std::mem::take(&mut out.send_after_persist) {
+            if let Some(item) = self.route(to, msg) {
+                if matches!(item, Held::Datagram(..)) {
+                    self.counters.sent += 1;
+                }
+                held.push(item);
+            }
+        }
+        if save.is_some() {
+            held.push(Held::Back(Released::Persisted(self.emitted)));
+        }
+        if save.is_none() && held.is_empty() {
+            return Ok(());
+        }
         if let Some(barrier) = &self.barrier {
-            barrier.submit(save, datagrams)?;
+            barrier.submit(save, held)?;
         }
         Ok(())
+    }
+
+    /// Where a message goes: a datagram, or back to this process.
+    fn route(&mut self, to: Dest, msg: NodeMsg) -> Option<Held> {
+        match to {
+            Dest::Node(node) if node == self.me => Some(Held::Back(Released::Loopback(msg))),
+            Dest::Client(client) if client & LOCAL_BIT != 0 => match msg {
+                NodeMsg::Reply { client, id, reply } => {
+                    Some(Held::Back(Released::Local(client, id, reply)))
+                }
+                _ => None,
+            },
+            Dest::Node(node) => {
+                if self.isolated.contains(&node.0) {
+                    self.counters.partitioned += 1;
+                    return None;
+                }
+                if self.lose() {
+                    self.counters.lost += 1;
+                    return None;
+                }
+                let Some(address) = self.peers.get(&node.0).copied() else {
+                    self.counters.unroutable += 1;
+                    tracing::debug!(to = node.0, "no address for the node");
+                    return None;
+                };
+                self.encode(address, &Wire::Msg(msg))
+            }
+            Dest::Client(client) => {
+                let Some(address) = self.clients.get(&client).copied() else {
+                    self.counters.unroutable += 1;
+                    tracing::debug!(client, "no address for the client");
+                    return None;
+                };
+                self.encode(address, &Wire::Msg(msg))
+            }
+        }
+    }
+
+    fn encode(&mut self, address: SocketAddr, wire: &Wire) -> Option<Held> {
+        match codec::encode(u64::from(self.me.0), wire) {
+            Ok(datagram) => Some(Held::Datagram(address, datagram)),
+            Err(error) => {
+                self.counters.unencodable += 1;
+                tracing::warn!(%address, %error, "message not sent");
+                None
+            }
+        }
+    }
+
+    fn send_datagram(&mut self, address: SocketAddr, wire: &Wire) {
+        if let Some(Held::Datagram(address, datagram)) = self.encode(address, wire) {
+            self.counters.sent += 1;
+            let _ = self.socket.send_to(&datagram, address);
+        }
     }
 
     fn counter_map(&self) -> BTreeMap<String, u64> {
@@ -554,13 +759,18 @@ impl EventLoop {
         let c = &self.counters;
         map.insert("messages_in".into(), c.received);
         map.insert("messages_out".into(), c.sent);
+        map.insert("messages_to_self".into(), c.loopback);
         for kind in DropKind::ALL {
             map.insert(format!("drop_{}", kind.as_str()), c.drops[kind as usize]);
         }
+        map.insert("drop_not_a_request".into(), c.from_client_not_request);
         map.insert("drop_partitioned".into(), c.partitioned);
+        map.insert("drop_injected_loss".into(), c.lost);
         map.insert("unroutable".into(), c.unroutable);
         map.insert("unencodable".into(), c.unencodable);
         map.insert("timers_fired".into(), c.timers_fired);
+        map.insert("commits".into(), c.commits);
+        map.insert("aborts".into(), c.aborts);
         if let Some(barrier) = &self.barrier {
             let stats = barrier.stats();
             map.insert("saves".into(), stats.saves_submitted);
