@@ -1034,7 +1034,7 @@ pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseSt
                         None => RmState::Working,
                         Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
                         Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
-                        Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused) => {
+                        Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused(_)) => {
                             RmState::Aborted
                         }
                     })

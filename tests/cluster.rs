@@ -399,7 +399,7 @@ fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, att
         for (txn, r) in &record.participant.txns {
             let outcome = match r {
                 TxnRecord::Prepared { .. } => panic!("node {node} is still prepared for {txn}"),
-                TxnRecord::Refused => continue,
+                TxnRecord::Refused(_) => continue,
                 TxnRecord::Decided(outcome) => *outcome,
             };
             outcomes.entry(*txn).or_default().insert(*node, outcome);
