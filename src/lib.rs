@@ -29,6 +29,8 @@
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`runtime`] — drives the machines on threads; holds no protocol logic;
+//! - [`storage`] — the durable log of a node's records, with checkpoints,
+//!   group commit, and the locked data directory;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -39,6 +41,7 @@ pub mod node;
 pub mod rebalance;
 pub mod ring;
 pub mod runtime;
+pub mod storage;
 pub mod sync;
 
 #[path = "../models/mod.rs"]
