@@ -31,6 +31,8 @@
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes,
 //!   owners, preference lists, migration plans and bounded loads;
 //! - [`output`] — the output every machine writes;
+//! - [`storage`] — the durable log of a node's records, with checkpoints,
+//!   group commit, and the locked data directory;
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +43,7 @@ mod id;
 pub mod node;
 pub mod output;
 pub mod ring;
+pub mod storage;
 pub mod sync;
 
 // Not yet rewritten in the sans-IO style: the handoff machine is still a

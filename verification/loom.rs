@@ -1,5 +1,6 @@
-//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs) and the
-//! save barrier with group commit (src/runtime/group_commit.rs) under every
+//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs), the
+//! save barrier with group commit (src/runtime/group_commit.rs) and its
+//! successor over the storage log (src/storage/group_commit.rs) under every
 //! interleaving loom explores, and the seed's Heartbeat, whose deadlock loom
 //! must find.
 //!
@@ -481,6 +482,237 @@ mod group_commit {
             assert_barrier(&events, |_| 1);
             if let Err(error) = later {
                 assert!(matches!(error, GroupCommitError::PersistFailed { .. }));
+            }
+        });
+        assert!(explored > 10, "{explored}");
+    }
+}
+
+/// The barrier of src/storage/group_commit.rs: a fake storage and the release
+/// function write into one shared log, whose order is the order in which
+/// records were appended and synced, checkpoints written and effects released.
+mod storage_group_commit {
+    use haft::storage::{GroupCommit, GroupCommitError, LogPosition, Recovery, Storage};
+    use haft::sync::{Arc, Mutex};
+
+    use super::explore;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Event {
+        /// Record `n` was appended (not yet durable).
+        Appended(u8),
+        /// Records before this position are durable.
+        Synced(u64),
+        /// A checkpoint covering this position was written.
+        Checkpointed(u64),
+        /// A sync failed.
+        Failed,
+        /// An effect was released.
+        Released(u8),
+    }
+
+    type Log = Arc<Mutex<Vec<Event>>>;
+
+    /// A storage whose records are one byte, logged as they are appended and
+    /// synced; the sync that would make position `fail_at` durable fails.
+    struct FakeStorage {
+        log: Log,
+        appended: u64,
+        fail_at: Option<u64>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("injected sync failure")]
+    struct Injected;
+
+    impl Storage for FakeStorage {
+        type Error = Injected;
+
+        fn append(&mut self, record: &[u8]) -> Result<LogPosition, Injected> {
+            self.log.lock().unwrap().push(Event::Appended(record[0]));
+            self.appended += 1;
+            Ok(LogPosition(self.appended))
+        }
+
+        fn sync(&mut self) -> Result<LogPosition, Injected> {
+            if self.fail_at.is_some_and(|at| self.appended >= at) {
+                self.log.lock().unwrap().push(Event::Failed);
+                return Err(Injected);
+            }
+            self.log.lock().unwrap().push(Event::Synced(self.appended));
+            Ok(LogPosition(self.appended))
+        }
+
+        fn checkpoint(&mut self, _snapshot: &[u8]) -> Result<LogPosition, Injected> {
+            self.sync()?;
+            let covers = self.appended;
+            self.log.lock().unwrap().push(Event::Checkpointed(covers));
+            Ok(LogPosition(covers))
+        }
+
+        fn recover(&mut self) -> Result<Recovery, Injected> {
+            Ok(Recovery::default())
+        }
+
+        fn end(&self) -> LogPosition {
+            LogPosition(self.appended)
+        }
+    }
+
+    fn start(fail_at: Option<u64>) -> (Log, GroupCommit<FakeStorage, u8>) {
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
+        let storage = FakeStorage {
+            log: Arc::clone(&log),
+            appended: 0,
+            fail_at,
+        };
+        let sink = Arc::clone(&log);
+        let group = GroupCommit::start(storage, move |effects: Vec<u8>| {
+            let mut log = sink.lock().unwrap();
+            log.extend(effects.into_iter().map(Event::Released));
+        });
+        (log, group)
+    }
+
+    fn record(number: u8) -> Vec<Vec<u8>> {
+        vec![vec![number]]
+    }
+
+    fn events(log: &Log) -> Vec<Event> {
+        log.lock().unwrap().clone()
+    }
+
+    fn released(events: &[Event]) -> Vec<u8> {
+        events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Released(effect) => Some(*effect),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Checks that each effect left only once the position it waits for
+    /// (`waits_for(effect)`) was durable, and that records were appended in
+    /// submission order.
+    fn assert_barrier(events: &[Event], waits_for: impl Fn(u8) -> u64) {
+        let mut durable = 0;
+        let mut appended = 0;
+        for event in events {
+            match *event {
+                Event::Appended(record) => {
+                    assert_eq!(record, appended + 1, "out of order: {events:?}");
+                    appended = record;
+                }
+                Event::Synced(position) => {
+                    assert_eq!(position, u64::from(appended), "{events:?}");
+                    durable = position;
+                }
+                Event::Released(effect) => {
+                    let needed = waits_for(effect);
+                    assert!(
+                        durable >= needed,
+                        "effect {effect} before position {needed} was durable: {events:?}"
+                    );
+                }
+                Event::Checkpointed(_) | Event::Failed => {}
+            }
+        }
+    }
+
+    /// No effect leaves before its records, and every record submitted
+    /// before them, are durable — effect 2 has no record of its own and waits
+    /// for record 1 — and effects leave in submission order, whichever thread
+    /// releases them.
+    #[test]
+    fn no_effect_leaves_before_the_records_it_follows() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            assert_eq!(group.submit(record(1), vec![1]).unwrap(), LogPosition(1));
+            assert_eq!(group.submit(Vec::new(), vec![2]).unwrap(), LogPosition(1));
+            assert_eq!(group.submit(record(2), vec![3]).unwrap(), LogPosition(2));
+            group.shutdown().unwrap();
+            let events = events(&log);
+            assert_eq!(released(&events), [1, 2, 3], "{events:?}");
+            assert_barrier(&events, |effect| if effect == 3 { 2 } else { 1 });
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// Shutting down (or dropping) right after a submit syncs the pending
+    /// records, releases every held effect and returns: no deadlock, nothing
+    /// dropped, nothing left unsynced.
+    #[test]
+    fn shutdown_flushes_and_releases_everything() {
+        for by_drop in [false, true] {
+            let explored = explore(move || {
+                let (log, group) = start(None);
+                group.submit(record(1), vec![1, 2]).unwrap();
+                group.submit(record(2), Vec::new()).unwrap();
+                group.submit(Vec::new(), vec![3]).unwrap();
+                if by_drop {
+                    drop(group);
+                } else {
+                    let storage = group.shutdown().unwrap();
+                    assert_eq!(storage.end(), LogPosition(2));
+                }
+                let events = events(&log);
+                assert_eq!(released(&events), [1, 2, 3], "{events:?}");
+                assert_barrier(&events, |effect| if effect == 3 { 2 } else { 1 });
+                let last_sync = events.iter().rev().find_map(|event| match event {
+                    Event::Synced(position) => Some(*position),
+                    _ => None,
+                });
+                assert_eq!(last_sync, Some(2), "{events:?}");
+            });
+            assert!(explored > 1, "{explored}");
+        }
+    }
+
+    /// A checkpoint covers exactly the records submitted before it: they are
+    /// appended and durable before it is written, later ones after.
+    #[test]
+    fn a_checkpoint_sits_between_the_records_before_and_after_it() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            group.submit(record(1), vec![1]).unwrap();
+            assert_eq!(group.checkpoint(vec![0]).unwrap(), LogPosition(1));
+            group.submit(record(2), vec![2]).unwrap();
+            group.shutdown().unwrap();
+            let events = events(&log);
+            assert_eq!(released(&events), [1, 2], "{events:?}");
+            assert_barrier(&events, u64::from);
+            let at = |wanted: Event| events.iter().position(|event| *event == wanted);
+            let checkpoint = at(Event::Checkpointed(1)).expect("the checkpoint was written");
+            assert!(at(Event::Appended(1)) < Some(checkpoint), "{events:?}");
+            assert!(at(Event::Appended(2)) > Some(checkpoint), "{events:?}");
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// A failed sync is final: the effects waiting for it (and for anything
+    /// after it) never leave, and later calls and the shutdown report it.
+    #[test]
+    fn a_failed_sync_releases_nothing_after_it() {
+        let explored = explore(|| {
+            let (log, group) = start(Some(2));
+            group.submit(record(1), vec![1]).unwrap();
+            group.submit(record(2), vec![2]).unwrap();
+            let later = group.submit(Vec::new(), vec![3]);
+            let shut = group.shutdown();
+            assert!(matches!(shut, Err(GroupCommitError::StorageFailed { .. })));
+            let events = events(&log);
+            let failed_at = events
+                .iter()
+                .position(|event| *event == Event::Failed)
+                .expect("the sync of record 2 was attempted");
+            // Nothing at all happens after the failure.
+            assert_eq!(failed_at + 1, events.len(), "{events:?}");
+            let released = released(&events);
+            assert!(released.is_empty() || released == [1], "{events:?}");
+            assert_barrier(&events, |_| 1);
+            if let Err(error) = later {
+                assert!(matches!(error, GroupCommitError::StorageFailed { .. }));
             }
         });
         assert!(explored > 10, "{explored}");
