@@ -29,6 +29,8 @@
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`runtime`] — drives the machines on threads; holds no protocol logic;
+//! - [`resp`] — the Redis protocol front end over a backend trait (feature
+//!   `resp`, part of `cli`);
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -37,6 +39,8 @@ pub mod commit;
 pub mod detector;
 pub mod node;
 pub mod rebalance;
+#[cfg(all(feature = "resp", not(loom)))]
+pub mod resp;
 pub mod ring;
 pub mod runtime;
 pub mod sync;
