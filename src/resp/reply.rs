@@ -107,11 +107,8 @@ fn error_line(error: &ClientError) -> Str {
     Str::from(error.to_string().replace(['\r', '\n'], " "))
 }
 
-fn status_bytes(status: &Cow<'static, str>) -> Bytes {
-    match status {
-        Cow::Borrowed(s) => Bytes::from_static(s.as_bytes()),
-        Cow::Owned(s) => Bytes::copy_from_slice(s.as_bytes()),
-    }
+fn status_bytes(status: &str) -> Bytes {
+    Bytes::copy_from_slice(status.as_bytes())
 }
 
 fn to_resp2(reply: &Reply) -> Frame2 {
