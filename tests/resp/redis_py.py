@@ -19,43 +19,52 @@ def client(port, **options):
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=30, **options)
 
 
+def in_threads(count, work):
+    """Runs work(0) … work(count - 1) on threads at once; fails if any raised."""
+    failures = []
+
+    def run(index):
+        try:
+            work(index)
+        except Exception as error:  # reported below, not lost in the thread
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+
 def transfer(port, threads, transfers, accounts, protocol):
     """Concurrent WATCH/MULTI/EXEC transfers; the total must be conserved."""
     keys = [f"account:{i}" for i in range(accounts)]
     opening = 1000
     client(port, protocol=protocol).mset({k: opening for k in keys})
     retries = [0] * threads
-    failures = []
 
     def worker(index):
-        try:
-            connection = client(port, protocol=protocol)
-            rng = random.Random(index)
-            for _ in range(transfers):
-                source, target = rng.sample(keys, 2)
-                amount = rng.randint(1, 20)
-                with connection.pipeline() as pipe:
-                    while True:
-                        try:
-                            pipe.watch(source, target)
-                            have = int(pipe.get(source))
-                            other = int(pipe.get(target))
-                            pipe.multi()
-                            pipe.set(source, have - amount)
-                            pipe.set(target, other + amount)
-                            pipe.execute()
-                            break
-                        except redis.WatchError:
-                            retries[index] += 1
-        except Exception as error:  # reported below, not lost in the thread
-            failures.append(repr(error))
+        connection = client(port, protocol=protocol)
+        rng = random.Random(index)
+        for _ in range(transfers):
+            source, target = rng.sample(keys, 2)
+            amount = rng.randint(1, 20)
+            with connection.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(source, target)
+                        have = int(pipe.get(source))
+                        other = int(pipe.get(target))
+                        pipe.multi()
+                        pipe.set(source, have - amount)
+                        pipe.set(target, other + amount)
+                        pipe.execute()
+                        break
+                    except redis.WatchError:
+                        retries[index] += 1
 
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not failures, failures
+    in_threads(threads, worker)
     balances = [int(v) for v in client(port).mget(keys)]
     total = sum(balances)
     assert total == opening * accounts, (total, opening * accounts, balances)
@@ -66,22 +75,13 @@ def incr(port, threads, increments):
     """INCR from many clients at once loses nothing."""
     key = "counter"
     client(port).delete(key)
-    failures = []
 
     def worker(_):
-        try:
-            connection = client(port)
-            for _ in range(increments):
-                connection.incr(key)
-        except Exception as error:
-            failures.append(repr(error))
+        connection = client(port)
+        for _ in range(increments):
+            connection.incr(key)
 
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not failures, failures
+    in_threads(threads, worker)
     value = int(client(port).get(key))
     assert value == threads * increments, (value, threads * increments)
     return {"counter": value}
