@@ -13,7 +13,7 @@
 //!   changed, exactly as Redis does.
 //! - A commit refused for any other reason (a conflict with a concurrent
 //!   transaction, an abort that wrote nothing) is retried: clients never see a
-//!   conflict, and INCR never loses an increment. See [`txn`] for the loop.
+//!   conflict, and INCR never loses an increment. `txn.rs` has the loop.
 //! - Errors are Redis's, in Redis's words: an unknown command, a wrong argument
 //!   count or a bad option gets an error reply and the connection stays usable.
 //!   Only bytes that do not follow the protocol close it, after
@@ -25,11 +25,12 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: [`server`] accepts a client → [`connection`] reads its
-//! bytes → [`framing`] cuts out requests (with `redis-protocol`'s decoder) →
-//! [`session`] dispatches each to a [`command`] family → data commands run in a
-//! [`txn`] against the [`Backend`] → the [`reply`] is encoded back. Tests and
-//! local use take the [`MemoryBackend`]; a cluster node implements
+//! Data flows one way, one file per step: `server.rs` accepts a client →
+//! `connection.rs` reads its bytes → `framing.rs` cuts out requests (with
+//! `redis-protocol`'s decoder) → `session.rs` dispatches each to a family in
+//! `command/` → data commands run as a transaction (`txn.rs`) against the
+//! [`Backend`] → `reply.rs` encodes the answer. Tests and local use take the
+//! [`MemoryBackend`]; a cluster node implements
 //! [`Backend`] over its protocol core.
 //!
 //! # Starting it

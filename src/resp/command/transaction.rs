@@ -1,6 +1,6 @@
 //! MULTI, EXEC, DISCARD, WATCH and UNWATCH. Their arguments are read here;
-//! the session keeps the queue and the watched keys, and
-//! [`txn`](crate::resp::txn) runs EXEC as one transaction.
+//! the session keeps the queue and the watched keys, and `txn.rs` runs EXEC
+//! as one transaction.
 
 use bytes::Bytes;
 
