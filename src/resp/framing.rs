@@ -106,7 +106,7 @@ pub fn check_request(input: &[u8], limits: &Limits) -> Result<usize, ProtocolErr
         if !limits.authenticated && length > UNAUTHENTICATED_BULK as usize {
             return Err(ProtocolError::UnauthenticatedBulk);
         }
-        at = body + length + 2;
+        at = body.saturating_add(length).saturating_add(2);
         if at > limits.max_request {
             return Err(ProtocolError::RequestTooLarge {
                 limit: limits.max_request,
@@ -314,6 +314,39 @@ mod tests {
             next(b"*2\r\n$4\r\nAUTH\r\n$1\r\np\r\n", &closed),
             Ok(request(&["AUTH", "p"]))
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, reading it ends in a request, a wait for
+        /// more, or a protocol error: never a panic.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let mut input = BytesMut::from(&bytes[..]);
+            while let Ok(Next::Request(_)) = next_request(&mut input, &OPEN) {}
+        }
+
+        /// Arrays of arguments come out as they went in, split anywhere.
+        #[test]
+        fn requests_survive_any_split(
+            words in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 1..6),
+            cut in 0usize..400,
+        ) {
+            let mut wire = format!("*{}\r\n", words.len()).into_bytes();
+            for word in &words {
+                wire.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+                wire.extend_from_slice(word);
+                wire.extend_from_slice(b"\r\n");
+            }
+            let cut = cut.min(wire.len());
+            let mut input = BytesMut::from(&wire[..cut]);
+            if cut < wire.len() {
+                proptest::prop_assert!(matches!(next_request(&mut input, &OPEN), Ok(Next::Incomplete(_))));
+            }
+            input.extend_from_slice(&wire[cut..]);
+            let expected: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w)).collect();
+            proptest::prop_assert_eq!(next_request(&mut input, &OPEN), Ok(Next::Request(expected)));
+            proptest::prop_assert!(input.is_empty());
+        }
     }
 
     #[test]
