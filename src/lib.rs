@@ -33,6 +33,8 @@
 //! - [`output`] — the output every machine writes;
 //! - [`storage`] — the durable log of a node's records, with checkpoints,
 //!   group commit, and the locked data directory;
+//! - [`resp`] — the Redis protocol front end over a backend trait (feature
+//!   `resp`, part of `cli`);
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -42,6 +44,8 @@ pub mod detector;
 mod id;
 pub mod node;
 pub mod output;
+#[cfg(all(feature = "resp", not(loom)))]
+pub mod resp;
 pub mod ring;
 pub mod storage;
 pub mod sync;

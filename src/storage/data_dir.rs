@@ -10,7 +10,7 @@
 //! the operating system releases it when the process ends, however it ends,
 //! so a crashed node never leaves a stale lock behind. It is taken with the
 //! `fs4` crate (`flock` on Unix, `LockFileEx` on Windows), so this module is
-//! built with the `cli` feature.
+//! built with the `runtime` feature.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

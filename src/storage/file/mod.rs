@@ -158,7 +158,7 @@ impl Default for LogOptions {
 ///
 /// Create it with [`FileStorage::new`] and call [`Storage::recover`] before
 /// anything else. One process must own the directory: a node opens it
-/// through `DataDir::open_log` (feature `cli`), which holds the data
+/// through `DataDir::open_log` (feature `runtime`), which holds the data
 /// directory's lock for as long as the log lives.
 #[derive(Debug)]
 pub struct FileStorage {
