@@ -808,7 +808,15 @@ impl TwoPhaseConfig {
             .init_network(Network::new_unordered_duplicating([]))
             .max_crashes(self.crashes)
             .record_msg_out(record_out)
-            .record_msg_in(record_in);
+            .record_msg_in(record_in)
+            // The same bound for the raw actor system (which the tests compare
+            // with the quotient): never past the last allowed restart.
+            .within_boundary(|cfg, state| {
+                (0..state.actor_states.len()).all(|actor| {
+                    !matches!(&*state.actor_states[actor], CommitState::Coordinator { machine, .. }
+                        if machine.incarnation() > cfg.config.crashes as u64 + 1)
+                })
+            });
         OnNetwork::new(actors, self.lossy, properties).with_crash_budget(may_crash)
     }
 }

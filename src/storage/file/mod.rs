@@ -206,6 +206,13 @@ impl FileStorage {
         }
     }
 
+    /// Reads the log in `dir` without changing anything (no repair, no lock):
+    /// what a recovery would return, for inspecting a node's data, even while
+    /// the node runs. A missing directory reads as an empty log.
+    pub fn read(dir: &Path) -> Result<Recovery, LogError> {
+        recover::read(dir)
+    }
+
     /// Keeps `lock` (the data directory's lock file) open as long as the log.
     #[cfg(feature = "runtime")]
     pub(super) fn holding(mut self, lock: std::sync::Arc<File>) -> FileStorage {

@@ -28,6 +28,23 @@ pub(super) fn recover(dir: &Path) -> Result<(Active, Recovery), LogError> {
     // What a killed process renamed or created may not be durable yet; make
     // it so before relying on it.
     sync_dir(dir)?;
+    let (active, recovery) = check(dir, true)?;
+    Ok((active.expect("a mutating check opens the log"), recovery))
+}
+
+/// Reads the log in `dir` as recovery would, but changes nothing: for looking
+/// at the data of a node that may be running (a torn tail is then most likely
+/// a frame being written, and is left alone).
+pub(super) fn read(dir: &Path) -> Result<Recovery, LogError> {
+    if !dir.is_dir() {
+        return Ok(Recovery::default());
+    }
+    check(dir, false).map(|(_, recovery)| recovery)
+}
+
+/// Checks everything, then (if `repair`) changes the directory and opens the
+/// log for appending.
+fn check(dir: &Path, repair: bool) -> Result<(Option<Active>, Recovery), LogError> {
     let listing = list(dir)?;
     let mut repairs = Vec::new();
     // Files to remove once everything is checked.
@@ -88,6 +105,15 @@ pub(super) fn recover(dir: &Path) -> Result<(Active, Recovery), LogError> {
         before = path.display().to_string();
     }
 
+    if !repair {
+        let recovery = Recovery {
+            snapshot: checkpoint.map(|(_, snapshot)| snapshot),
+            start,
+            records: scan.records,
+            repairs,
+        };
+        return Ok((None, recovery));
+    }
     // Everything is checked: change the directory. A torn tail can only be
     // in the last segment kept, which is cut when it is reopened below.
     for path in removals {
@@ -127,7 +153,7 @@ pub(super) fn recover(dir: &Path) -> Result<(Active, Recovery), LogError> {
         records: scan.records,
         repairs,
     };
-    Ok((active, recovery))
+    Ok((Some(active), recovery))
 }
 
 /// The reading of the live segments, in order.
