@@ -30,16 +30,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use stateright::Property;
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id, Network, model_timeout};
 
+use crate::checker::{Refinement, Spec};
 use crate::commit::{
     CommitActor, CommitState, Coordinator, Msg, Outcome, Participant, Record, TxnId, TxnPlan,
     TxnRecord, Variant, Vote, WriteSet,
 };
 
 use super::commit_spec::RmState;
-use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::harness::{self, CheckOptions, CheckReport};
 use super::network::OnNetwork;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
-use super::refinement::check_refinement_of;
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
@@ -458,30 +458,33 @@ pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseSt
         .collect()
 }
 
-/// Checks that every reachable transition refines TwoPhase (see the module doc).
-pub fn check_refinement(model: &TwoPhaseModel) -> PropertyReport {
+/// The refinement of TwoPhase (see the module doc), checked on every
+/// transition during the search.
+pub fn refinement(model: &TwoPhaseModel) -> Refinement<TwoPhaseModel, TwoPhase> {
+    let cfg = model.actors.cfg.clone();
     let spec = TwoPhase {
-        rms: model.actors.cfg.config.participants,
+        rms: cfg.config.participants,
     };
-    let cfg = &model.actors.cfg;
-    let mut report = check_refinement_of(model, &spec, 2, |s| to_two_phase(cfg, s));
-    report.name = "refines TwoPhase";
-    report
+    Refinement::new("refines TwoPhase", spec, move |s| to_two_phase(&cfg, s)).max_steps(2)
 }
 
-/// Checks the model and its refinement of TwoPhase.
+/// Checks the model and its refinement of TwoPhase, in one search.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
     let model = TwoPhaseConfig::from_params(params)?.into_model();
-    let mut report = harness::run(NAME, params.clone(), model.clone(), None, options);
-    if report.complete {
-        report.properties.push(check_refinement(&model));
-    }
-    Ok(report)
+    let spec = Spec::of(&model).transition(refinement(&model));
+    Ok(harness::run_spec(
+        NAME,
+        params.clone(),
+        &model,
+        &spec,
+        options,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::PropertyReport;
     use stateright::Model;
 
     fn run(config: TwoPhaseConfig) -> (CheckReport, PropertyReport) {
@@ -491,9 +494,11 @@ mod tests {
             ..CheckOptions::default()
         };
         let params = Params::defaults(NAME, PARAMS);
-        let report = harness::run(NAME, params, model.clone(), None, &options);
+        let spec = Spec::of(&model).transition(refinement(&model));
+        let mut report = harness::run_spec(NAME, params, &model, &spec, &options);
         assert!(report.complete);
-        (report, check_refinement(&model))
+        let refinement = report.properties.pop().expect("refinement is checked last");
+        (report, refinement)
     }
 
     fn config(

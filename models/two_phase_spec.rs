@@ -14,6 +14,7 @@ use stateright::{Model, Property};
 
 use super::commit_spec::{RmState, TCommit};
 use super::params::{ParamError, ParamSpec, Params};
+use crate::checker::{Refinement, Spec};
 
 /// The model's name in `haft check`.
 pub const NAME: &str = "two-phase-spec";
@@ -262,6 +263,21 @@ pub fn to_tcommit(state: &TwoPhaseState) -> Vec<RmState> {
     state.rm_state.clone()
 }
 
+/// What `haft check two-phase-spec` checks: the model's properties and its
+/// refinement of TCommit, in one search; with `symmetry`, one state per class
+/// of [`representative`].
+pub fn spec(model: &TwoPhase, symmetry: bool) -> Spec<TwoPhase> {
+    let tcommit = TCommit { rms: model.rms };
+    let spec = Spec::of(model).transition(Refinement::new("refines TCommit", tcommit, |s| {
+        vec![to_tcommit(s)]
+    }));
+    if symmetry {
+        spec.symmetry(representative)
+    } else {
+        spec
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -342,15 +358,28 @@ mod tests {
     }
 
     #[test]
-    fn both_walks_see_every_transition() {
-        use crate::models::refinement::{for_each_transition, for_each_transition_depth_first};
+    fn both_searches_see_every_transition() {
+        use crate::checker::{self, Options, Strategy};
         let model = TwoPhase { rms: 3 };
-        let ok = |_: &TwoPhaseState, _: &TwoPhaseAction, _: &TwoPhaseState| Ok::<(), ()>(());
-        let breadth = for_each_transition(&model, ok).unwrap();
-        let depth = for_each_transition_depth_first(&model, ok).unwrap();
-        // 288 states, each action of each state counted once.
-        assert_eq!(breadth, depth);
-        assert_eq!(breadth, 1_146 - 1);
+        for strategy in [Strategy::Dfs, Strategy::Bfs] {
+            for threads in [1, 2] {
+                let options = Options {
+                    strategy,
+                    threads,
+                    ..Options::default()
+                };
+                let outcome = checker::check(&model, &spec(&model, false), &options);
+                // 288 states; the initial state and one per transition.
+                assert_eq!(outcome.unique_states, 288);
+                assert_eq!(outcome.total_states, 1_146, "{strategy:?} {threads}");
+                assert!(
+                    outcome
+                        .verdicts
+                        .iter()
+                        .all(|v| v.status == checker::Status::Holds)
+                );
+            }
+        }
     }
 
     #[test]

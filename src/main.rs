@@ -150,6 +150,8 @@ fn check(args: CheckArgs) -> Result<ExitCode, UsageError> {
             Strategy::Bfs
         },
         timeout: args.timeout.map(Duration::from_secs),
+        max_states: None,
+        max_memory: None,
         progress: Some(Box::new(print_progress)),
         progress_every: Duration::from_secs(3),
     };

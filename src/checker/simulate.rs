@@ -1,0 +1,1 @@
+//! Seeded random walks, for models too large to explore exhaustively.

@@ -1,0 +1,1 @@
+//! Canonical representatives for symmetry reduction.
