@@ -12,6 +12,7 @@
 //! other RMs are prepared. Tests pin that count and the general formula.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use stateright::{Model, Property};
 
@@ -24,12 +25,12 @@ pub const NAME: &str = "commit-spec";
 pub const PARAMS: &[ParamSpec] = &[ParamSpec {
     name: "rms",
     default: "3",
-    kind: ParamKind::Int { min: 1, max: 7 },
+    kind: ParamKind::Int { min: 1, max: 12 },
     help: "resource managers (the spec's constant RM)",
 }];
 
 /// A resource manager's state in TCommit and TwoPhase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RmState {
     /// Still doing its part of the transaction.
     Working,
@@ -39,6 +40,24 @@ pub enum RmState {
     Committed,
     /// Has aborted.
     Aborted,
+}
+
+/// An RM state hashes as one byte, and a slice of them as one write of bytes
+/// (the checker fingerprints `rmState` vectors on every transition).
+impl Hash for RmState {
+    fn hash<H: Hasher>(&self, hasher: &mut H) {
+        hasher.write_u8(*self as u8);
+    }
+
+    fn hash_slice<H: Hasher>(data: &[Self], hasher: &mut H) {
+        let mut bytes = [0u8; 64];
+        for chunk in data.chunks(bytes.len()) {
+            for (byte, state) in bytes.iter_mut().zip(chunk) {
+                *byte = *state as u8;
+            }
+            hasher.write(&bytes[..chunk.len()]);
+        }
+    }
 }
 
 /// A decision an RM reaches in TCommit's `Decide(rm)`.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use stateright::Model;
 
-use crate::checker::{self, Kind, Outcome, Spec, Status, Stop, Trace};
+use crate::checker::{self, Kind, Outcome, SimulationOptions, Spec, Status, Stop, Trace};
 
 pub use crate::checker::Strategy;
 
@@ -59,6 +59,8 @@ pub struct CheckOptions {
     pub progress: Option<ProgressFn>,
     /// How often to call `progress`.
     pub progress_every: Duration,
+    /// Random walks instead of an exhaustive search.
+    pub simulation: Option<SimulationOptions>,
 }
 
 impl Default for CheckOptions {
@@ -72,6 +74,7 @@ impl Default for CheckOptions {
             max_memory: None,
             progress: None,
             progress_every: Duration::from_secs(2),
+            simulation: None,
         }
     }
 }
@@ -155,6 +158,21 @@ pub struct CheckReport {
     pub peak_memory_bytes: Option<u64>,
     /// One verdict per property, in the model's order.
     pub properties: Vec<PropertyReport>,
+    /// For random walks (`--simulate`): what was walked.
+    pub simulation: Option<SimulationReport>,
+}
+
+/// What a simulation walked.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimulationReport {
+    /// The seed.
+    pub seed: u64,
+    /// Steps per walk at most.
+    pub depth: usize,
+    /// Walks completed.
+    pub runs: usize,
+    /// States visited per second.
+    pub states_per_second: f64,
 }
 
 impl CheckReport {
@@ -245,6 +263,28 @@ where
             .map(|_| &report_progress as &(dyn Fn(&checker::Progress) + Sync)),
         progress_every: options.progress_every,
     };
+    if let Some(simulation) = &options.simulation {
+        let walked = checker::simulate(model, spec, simulation);
+        let seconds = walked.elapsed.as_secs_f64();
+        let outcome = Outcome {
+            unique_states: 0,
+            total_states: walked.states,
+            max_depth: simulation.depth + 1,
+            stopped: None,
+            verdicts: walked.verdicts,
+            phases: vec![("simulation", walked.elapsed)],
+            peak_memory: checker::memory::peak_resident(),
+        };
+        let mut report = report(name, params, model, outcome, started.elapsed());
+        report.complete = false;
+        report.simulation = Some(SimulationReport {
+            seed: simulation.seed,
+            depth: simulation.depth,
+            runs: walked.runs,
+            states_per_second: walked.states as f64 / seconds.max(1e-9),
+        });
+        return report;
+    }
     let outcome = checker::check(model, spec, &engine_options);
     report(name, params, model, outcome, started.elapsed())
 }
@@ -311,6 +351,7 @@ where
             .collect(),
         peak_memory_bytes: outcome.peak_memory,
         properties,
+        simulation: None,
     }
 }
 

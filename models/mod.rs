@@ -24,7 +24,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use stateright::Model;
 
-pub use harness::{CheckOptions, CheckReport, Progress, PropertyReport, Step, Strategy};
+pub use harness::{
+    CheckOptions, CheckReport, Phase, Progress, PropertyReport, SimulationReport, Step, Strategy,
+};
 pub use params::{ParamError, ParamKind, ParamSpec, ParamValue, Params};
 
 /// A model `haft check` knows by name.

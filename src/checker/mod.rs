@@ -33,6 +33,7 @@ mod search;
 mod simulate;
 pub mod symmetry;
 mod table;
+pub mod value;
 
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use stateright::{Model, Property};
 pub use fingerprint::fingerprint;
 pub use refinement::Refinement;
 pub use search::check;
+pub use simulate::{SimulationOptions, SimulationOutcome, simulate};
 
 /// The order in which states are explored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -110,8 +112,12 @@ pub struct Spec<M: Model> {
     /// The canonical representative of a state's symmetry class, if the search
     /// should explore one state per class. It must map every state of a class to
     /// the same state, and every property checked must be symmetric.
-    pub symmetry: Option<fn(&M::State) -> M::State>,
+    pub symmetry: Option<Representative<M>>,
 }
+
+/// A function from a state to the canonical representative of its symmetry
+/// class.
+pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
 
 impl<M: Model> Spec<M> {
     /// The model's own properties, nothing else.
@@ -138,7 +144,7 @@ impl<M: Model> Spec<M> {
     }
 
     /// Explores one state per symmetry class (see [`Spec::symmetry`]).
-    pub fn symmetry(mut self, representative: fn(&M::State) -> M::State) -> Spec<M> {
+    pub fn symmetry(mut self, representative: Representative<M>) -> Spec<M> {
         self.symmetry = Some(representative);
         self
     }

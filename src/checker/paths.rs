@@ -152,6 +152,9 @@ where
     found
 }
 
+/// Which states a search may enter.
+type Filter<'a, S> = &'a dyn Fn(&S) -> bool;
+
 /// Breadth first from the initial states, calling `visit(tree, state, its
 /// successors)` on each state until it returns true. With `only`, states that
 /// fail it are neither visited nor expanded (they are still passed to `visit`
@@ -160,7 +163,7 @@ fn search<M>(
     model: &M,
     key: &dyn Fn(&M::State) -> u64,
     max_memory: Option<u64>,
-    only: Option<&dyn Fn(&M::State) -> bool>,
+    only: Option<Filter<'_, M::State>>,
     mut visit: impl FnMut(&Tree<M::State, M::Action>, usize, &[(M::Action, M::State)]) -> bool,
 ) where
     M: Model,

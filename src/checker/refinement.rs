@@ -9,12 +9,17 @@ use stateright::Model;
 
 use super::TransitionCheck;
 use super::fingerprint::fingerprint;
-use super::table::{Columns, Table};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The projection of a concrete state onto abstract states, one per component
-/// (for instance one per transaction); each component is checked on its own.
+/// (for instance one per transaction), written into the vector it is given
+/// (which may hold the projection of another state, whose allocations it can
+/// reuse with `clone_from`); each component is checked on its own.
 pub type Projection<C, A> =
-    Box<dyn Fn(&<C as Model>::State) -> Vec<<A as Model>::State> + Send + Sync>;
+    Box<dyn Fn(&<C as Model>::State, &mut Vec<<A as Model>::State>) + Send + Sync>;
+
+/// How many abstract steps the lock-free memo of proved steps remembers.
+const MEMO_SLOTS: usize = 1 << 16;
 
 /// "`C` refines `A` under a projection": every initial state projects onto
 /// initial states of `A`, and every transition `s → t` of `C` projects, component
@@ -22,15 +27,16 @@ pub type Projection<C, A> =
 /// handler may implement several abstract actions back to back).
 ///
 /// Checked on every edge the search explores. The abstract steps already proved
-/// are remembered (by fingerprint), so each distinct abstract step is searched
-/// for once, however many concrete transitions project onto it.
+/// are remembered (by fingerprint, in a direct-mapped table of atomics that needs
+/// no lock), so an abstract step is searched for about once, however many
+/// concrete transitions project onto it.
 pub struct Refinement<C: Model, A: Model> {
     name: &'static str,
     spec: A,
     max_steps: usize,
     projection: Projection<C, A>,
     spec_inits: Vec<A::State>,
-    known_steps: Table,
+    known_steps: Box<[AtomicU64]>,
 }
 
 impl<C: Model, A: Model> Refinement<C, A> {
@@ -41,14 +47,31 @@ impl<C: Model, A: Model> Refinement<C, A> {
         spec: A,
         projection: impl Fn(&C::State) -> Vec<A::State> + Send + Sync + 'static,
     ) -> Refinement<C, A> {
+        Refinement::projecting_into(name, spec, move |state, out| *out = projection(state))
+    }
+
+    /// Like [`Refinement::new`], with a projection that writes into a vector
+    /// the checker reuses: the form for hot paths, which can reuse the
+    /// vector's allocations (`clone_from`).
+    pub fn projecting_into(
+        name: &'static str,
+        spec: A,
+        projection: impl Fn(&C::State, &mut Vec<A::State>) + Send + Sync + 'static,
+    ) -> Refinement<C, A> {
         Refinement {
             name,
             spec_inits: spec.init_states(),
             spec,
             max_steps: 1,
             projection: Box::new(projection),
-            known_steps: Table::new(Columns::default()),
+            known_steps: (0..MEMO_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    fn project(&self, state: &C::State) -> Vec<A::State> {
+        let mut out = Vec::new();
+        (self.projection)(state, &mut out);
+        out
     }
 
     /// Allows a transition to take each component up to `max_steps` abstract
@@ -96,7 +119,8 @@ where
     }
 
     fn check_initial(&self, _: &C, state: &C::State) -> Result<(), String> {
-        match (self.projection)(state)
+        match self
+            .project(state)
             .into_iter()
             .find(|p| !self.spec_inits.contains(p))
         {
@@ -116,9 +140,10 @@ where
         if to.is_empty() {
             return None;
         }
-        let before = (self.projection)(from);
+        let before = self.project(from);
+        let mut after = Vec::new();
         for (j, next) in to.iter().enumerate() {
-            let after = (self.projection)(next);
+            (self.projection)(next, &mut after);
             if after.len() != before.len() {
                 return Some((
                     j,
@@ -134,13 +159,14 @@ where
                     continue;
                 }
                 let step = fingerprint(&(b, a));
-                if self.known_steps.contains(step) {
+                let slot = &self.known_steps[step as usize % MEMO_SLOTS];
+                if slot.load(Ordering::Relaxed) == step {
                     continue;
                 }
                 if !self.is_step(b, a) {
                     return Some((j, format!("{b:?} → {a:?} is no step of the spec")));
                 }
-                self.known_steps.insert(step, 0);
+                slot.store(step, Ordering::Relaxed);
             }
         }
         None

@@ -173,6 +173,7 @@ impl Table {
     }
 
     /// Whether `key` is in the table.
+    #[cfg(test)]
     pub(crate) fn contains(&self, key: u64) -> bool {
         let shard = self.shard(key);
         let slot = shard.slot_of(key);
