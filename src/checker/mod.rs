@@ -348,3 +348,6 @@ impl<M: Model> Outcome<M> {
         self.phases.iter().map(|(_, d)| *d).sum()
     }
 }
+
+#[cfg(test)]
+mod tests;
