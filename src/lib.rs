@@ -26,6 +26,8 @@
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes, owners,
 //!   preference lists, migration plans and bounded loads;
 //! - [`rebalance`] — the handoff of keys between owners when the ring changes;
+//! - [`checker`] — haft's parallel model checker over stateright's `Model`:
+//!   symmetry, refinement on every edge, AG EF liveness, seeded random walks;
 //! - [`models`] — the systems the checker explores, their properties and the
 //!   named variants that reproduce known bugs;
 //! - [`runtime`] — drives the machines on threads; holds no protocol logic;
