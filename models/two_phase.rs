@@ -50,6 +50,7 @@ use stateright::actor::{
 };
 
 use crate::NodeId;
+use crate::checker::{Refinement, Spec};
 use crate::commit::{
     CommitOutput, Coordinator, CoordinatorConfig, CoordinatorDelta, CoordinatorRecord, Delta,
     Msg, Outcome, Part, Participant, ParticipantConfig, ParticipantDelta, ParticipantRecord,
@@ -58,11 +59,10 @@ use crate::commit::{
 use crate::output::{Position, TimerOp};
 
 use super::commit_spec::RmState;
-use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
 use super::network::OnNetwork;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
-use super::refinement::check_refinement_of;
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
@@ -1066,30 +1066,33 @@ pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseSt
         .collect()
 }
 
-/// Checks that every reachable transition refines TwoPhase (see the module doc).
-pub fn check_refinement(model: &TwoPhaseModel) -> PropertyReport {
+/// The refinement of TwoPhase, checked on every transition of the search
+/// (see the module doc): one handler may take two TwoPhase steps.
+pub fn refinement(model: &TwoPhaseModel) -> Refinement<TwoPhaseModel, TwoPhase> {
     let spec = TwoPhase {
         rms: model.actors.cfg.config.participants,
     };
-    let cfg = &model.actors.cfg;
-    let mut report = check_refinement_of(model, &spec, 2, |s| to_two_phase(cfg, s));
-    report.name = "refines TwoPhase";
-    report
+    let cfg = model.actors.cfg.clone();
+    Refinement::new("refines TwoPhase", spec, move |s| to_two_phase(&cfg, s)).max_steps(2)
 }
 
-/// Checks the model and its refinement of TwoPhase.
+/// Checks the model and its refinement of TwoPhase, in one search.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
     let model = TwoPhaseConfig::from_params(params)?.into_model();
-    let mut report = harness::run(NAME, params.clone(), model.clone(), None, options);
-    if report.complete {
-        report.properties.push(check_refinement(&model));
-    }
-    Ok(report)
+    let spec = Spec::of(&model).transition(refinement(&model));
+    Ok(harness::run_spec(
+        NAME,
+        params.clone(),
+        &model,
+        &spec,
+        options,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::harness::PropertyReport;
     use stateright::Model;
 
     fn run(config: TwoPhaseConfig) -> (CheckReport, PropertyReport) {
@@ -1099,9 +1102,11 @@ mod tests {
             ..CheckOptions::default()
         };
         let params = Params::defaults(NAME, PARAMS);
-        let report = harness::run(NAME, params, model.clone(), None, &options);
+        let spec = Spec::of(&model).transition(refinement(&model));
+        let mut report = harness::run_spec(NAME, params, &model, &spec, &options);
         assert!(report.complete);
-        (report, check_refinement(&model))
+        let refinement = report.properties.pop().expect("refinement is checked last");
+        (report, refinement)
     }
 
     fn config(
