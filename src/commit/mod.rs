@@ -44,8 +44,7 @@ mod record;
 mod txn_id;
 
 pub use coordinator::{
-    BeginError, Coordinator, CoordinatorConfig, CoordinatorTxn, Part, Phase, RecoverError,
-    TxnPlan,
+    BeginError, Coordinator, CoordinatorConfig, CoordinatorTxn, Part, Phase, RecoverError, TxnPlan,
 };
 pub use message::{
     AbortReason, Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Value, Version, Versioned,
@@ -56,7 +55,9 @@ pub use record::{
     CoordinatorDelta, CoordinatorRecord, Delta, Origin, ParticipantDelta, ParticipantRecord,
     TxnRecord,
 };
-pub use txn_id::{INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId};
+pub use txn_id::{
+    INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId,
+};
 
 use crate::NodeId;
 use crate::output::Output;
