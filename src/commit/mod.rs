@@ -8,9 +8,10 @@
 //!
 //! 1. the coordinator sends `Prepare` with what the transaction read and
 //!    writes at each participant;
-//! 2. a participant votes No if a key is locked by another undecided
-//!    transaction or a read key's version moved; otherwise it locks the keys,
-//!    saves its prepared record and — once that is durable — votes Yes;
+//! 2. a participant waits while a key is locked by another undecided
+//!    transaction, votes No if a read key's version moved, and otherwise locks
+//!    the keys, saves its prepared record and — once that is durable — votes
+//!    Yes;
 //! 3. the coordinator commits on unanimous Yes, saving the decision before any
 //!    Commit leaves, and aborts on any No or when its vote timer fires; aborts
 //!    need no record;

@@ -70,7 +70,7 @@ use std::time::Duration;
 use crate::NodeId;
 use crate::commit::{
     self, AbortReason, BeginError, CommitOutput, Coordinator, CoordinatorConfig, Key, Origin,
-    Outcome, Part, Participant, ParticipantConfig, RecoverError, TxnId, TxnPlan, Versioned,
+    Outcome, Participant, ParticipantConfig, RecoverError, TxnId, TxnPlan, Versioned,
 };
 use crate::detector::machine::{DetectorOutput, HeartbeatTiming, Heartbeats};
 use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
@@ -614,7 +614,7 @@ impl Node {
         for (key, version) in reads {
             for replica in self.placement.replicas_of(&key) {
                 plan.entry(replica)
-                    .or_insert_with(Part::default)
+                    .or_default()
                     .reads
                     .insert(key.clone(), version);
             }
@@ -622,7 +622,7 @@ impl Node {
         for (key, value) in writes {
             for replica in self.placement.replicas_of(&key) {
                 plan.entry(replica)
-                    .or_insert_with(Part::default)
+                    .or_default()
                     .writes
                     .insert(key.clone(), value.clone());
             }

@@ -399,7 +399,7 @@ fn participants_forget_finished_transactions_and_refuse_their_late_prepares() {
     // The next transaction's Prepare carries the watermark past the first.
     cluster.txn(n(1), 2, &[("k", "2")]);
     cluster.run();
-    assert!(cluster.disk[&n(2)].participant.txns.get(&first).is_none());
+    assert!(!cluster.disk[&n(2)].participant.txns.contains_key(&first));
     // A late copy of the first Prepare is refused, not prepared again.
     let late = Msg::Prepare {
         txn: first,
