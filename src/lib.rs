@@ -31,16 +31,28 @@
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes,
 //!   owners, preference lists, migration plans and bounded loads;
 //! - [`output`] — the output every machine writes;
+//! - [`storage`] — the durable log of a node's records, with checkpoints,
+//!   group commit, and the locked data directory;
+//! - [`resp`] — the Redis protocol front end over a backend trait (feature
+//!   `resp`, part of `cli`);
+//! - [`checker`] — haft's parallel model checker over stateright's `Model`:
+//!   symmetry, refinement on every edge, AG EF liveness, seeded random walks
+//!   (feature `check`);
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "check")]
+pub mod checker;
 pub mod commit;
 pub mod detector;
 mod id;
 pub mod node;
 pub mod output;
+#[cfg(all(feature = "resp", not(loom)))]
+pub mod resp;
 pub mod ring;
+pub mod storage;
 pub mod sync;
 
 // Not yet rewritten in the sans-IO style: the handoff machine is still a

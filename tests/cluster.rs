@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,7 +22,7 @@ use haft::commit::{Outcome, TxnId, TxnRecord};
 use haft::node::{MemberStatus, NodeMsg, NodeRecord, Placement, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec;
-use haft::runtime::node::{CLIENT_BIT, RECORD_FILE, Wire, load_record};
+use haft::runtime::node::{CLIENT_BIT, Wire, load_record};
 use rand::Rng;
 
 const TIMERS: &str = r#"
@@ -399,7 +399,7 @@ fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, att
         for (txn, r) in &record.participant.txns {
             let outcome = match r {
                 TxnRecord::Prepared { .. } => panic!("node {node} is still prepared for {txn}"),
-                TxnRecord::Refused => continue,
+                TxnRecord::Refused(_) => continue,
                 TxnRecord::Decided(outcome) => *outcome,
             };
             outcomes.entry(*txn).or_default().insert(*node, outcome);
@@ -713,77 +713,128 @@ fn malformed_datagrams_are_dropped_and_counted() {
     );
 }
 
-/// Starts node `id` in the foreground and returns its exit status and stderr.
-fn run_to_exit(cluster: &Cluster, id: u16) -> (Option<i32>, String) {
+/// Starts node `id` in the foreground until it exits or `wait` passes; returns
+/// its exit status (`None`: still running, then killed) and its stderr.
+fn run_briefly(cluster: &Cluster, id: u16, wait: Duration) -> (Option<i32>, String) {
     let mut child = cluster
         .command(id)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let deadline = Instant::now() + wait;
+    let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return (status.code(), stderr);
+            break status.code();
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("node {id} started over a corrupt record instead of refusing");
+            break None;
         }
         thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (code, stderr)
 }
 
-fn corrupt(path: &Path, damage: impl FnOnce(&mut Vec<u8>)) {
-    let mut bytes = std::fs::read(path).unwrap();
-    damage(&mut bytes);
-    std::fs::write(path, bytes).unwrap();
+/// The log's segment files of node `id`, oldest first.
+fn segments(cluster: &Cluster, id: u16) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cluster.data(id).join("log"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn commit_one(cluster: &Cluster, id: u16, key: &str, value: &str) {
+    let request = Request::Txn {
+        reads: BTreeMap::new(),
+        writes: [(b(key), Some(b(value)))].into(),
+    };
+    let reply = cluster
+        .client(id, Duration::from_secs(5))
+        .request(request)
+        .unwrap();
+    assert!(
+        matches!(
+            reply,
+            Reply::Txn {
+                outcome: Outcome::Commit,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
 }
 
 #[test]
-fn a_corrupt_record_stops_the_start_with_a_clear_error() {
+fn damaged_storage_is_repaired_at_the_tail_and_refused_before_it() {
     let mut cluster = Cluster::start(&[1], &[2], 1);
-    let key = spread_keys(&cluster.placement(), "mine", &[1]).remove(0);
-    let request = Request::Txn {
-        reads: BTreeMap::new(),
-        writes: [(b(&key), Some(b("v")))].into(),
-    };
-    let reply = cluster
-        .client(1, Duration::from_secs(5))
-        .request(request)
-        .unwrap();
-    assert!(matches!(
-        reply,
-        Reply::Txn {
-            outcome: Outcome::Commit,
-            ..
-        }
-    ));
-    cluster.kill(1);
-    let path = cluster.data(1).join(RECORD_FILE);
-    let intact = std::fs::read(&path).unwrap();
-    let flip = |bytes: &mut Vec<u8>| {
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x20;
-    };
-    let tear = |bytes: &mut Vec<u8>| bytes.truncate(bytes.len() - 3);
-    for (what, damage) in [
-        ("a flipped bit", &flip as &dyn Fn(&mut Vec<u8>)),
-        ("a torn write", &tear),
-    ] {
-        corrupt(&path, damage);
-        let (code, stderr) = run_to_exit(&cluster, 1);
-        assert_eq!(code, Some(1), "{what}: exit code; stderr: {stderr}");
-        assert!(
-            stderr.contains(&path.display().to_string()) && stderr.contains("refuses to start"),
-            "{what}: the error must name the file and refuse: {stderr}"
-        );
-        std::fs::write(&path, &intact).unwrap();
+    let keys = spread_keys(&cluster.placement(), "mine", &[1]);
+    for i in 0..5 {
+        commit_one(&cluster, 1, &keys[0], &format!("v{i}"));
     }
-    // The intact record starts again.
+    cluster.kill(1);
+    let segment = segments(&cluster, 1).pop().expect("a log segment");
+    let intact = std::fs::read(&segment).unwrap();
+
+    // A flipped byte in the middle of the log: refused, naming file and offset.
+    let mut flipped = intact.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x20;
+    std::fs::write(&segment, &flipped).unwrap();
+    let (code, stderr) = run_briefly(&cluster, 1, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "a corrupt log must stop the start; stderr: {stderr}");
+    assert!(
+        stderr.contains(&segment.display().to_string())
+            && stderr.contains("offset")
+            && stderr.contains("refuses to start"),
+        "the error must name the file and offset and refuse: {stderr}"
+    );
+    assert_eq!(std::fs::read(&segment).unwrap(), flipped, "a refused start changes nothing");
+
+    // A torn tail: cut, reported, and the node starts with every value it
+    // acknowledged (the cut write was never synced, so never acknowledged).
+    let mut torn = intact.clone();
+    torn.extend_from_slice(&[0x17, 0x00, 0x00]);
+    std::fs::write(&segment, &torn).unwrap();
     cluster.spawn(1);
     cluster.await_up(1);
+    let log = std::fs::read_to_string(cluster.dir.path().join("node1.log")).unwrap();
+    assert!(log.contains("torn tail"), "the repair is reported: {log}");
+    let reply = cluster
+        .client(1, Duration::from_secs(5))
+        .request(Request::Read { keys: vec![b(&keys[0])] })
+        .unwrap();
+    assert!(
+        matches!(&reply, Reply::Values(v) if v[0].1.as_ref().is_some_and(|v| v.value == "v4")),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn a_data_directory_serves_one_node_at_a_time_and_only_its_own() {
+    let mut cluster = Cluster::start(&[1], &[2], 1);
+    // A second process on the same directory.
+    let (code, stderr) = run_briefly(&cluster, 1, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&cluster.data(1).display().to_string()) && stderr.contains("lock"),
+        "the error must name the directory and say it is locked: {stderr}"
+    );
+    // Node 2 started on node 1's directory.
+    cluster.kill(1);
+    let config = std::fs::read_to_string(cluster.config_path(2)).unwrap();
+    let stolen = config.replace(
+        &cluster.data(2).display().to_string(),
+        &cluster.data(1).display().to_string(),
+    );
+    std::fs::write(cluster.config_path(2), stolen).unwrap();
+    let (code, stderr) = run_briefly(&cluster, 2, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("belongs to node 1"), "{stderr}");
 }

@@ -1,5 +1,6 @@
-//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs) and the
-//! save barrier with group commit (src/runtime/group_commit.rs) under every
+//! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs), the
+//! barrier with group commit over the storage log (src/storage/group_commit.rs)
+//! under every
 //! interleaving loom explores, and the seed's Heartbeat, whose deadlock loom
 //! must find.
 //!
@@ -294,67 +295,94 @@ fn the_seeds_heartbeat_deadlocks() {
     assert!(text.contains("seed_heartbeat_inner"), "{text}");
 }
 
-/// The save barrier of src/runtime/group_commit.rs: a fake disk and the
-/// release function write into one shared log, whose order is the order in
-/// which persists completed and sends left.
-mod group_commit {
-    use haft::runtime::group_commit::{GroupCommit, GroupCommitError, Persist};
-    use haft::runtime::storage::StorageError;
+/// The barrier of src/storage/group_commit.rs: a fake storage and the release
+/// function write into one shared log, whose order is the order in which
+/// records were appended and synced, checkpoints written and effects released.
+mod storage_group_commit {
+    use haft::storage::{GroupCommit, GroupCommitError, LogPosition, Recovery, Storage};
     use haft::sync::{Arc, Mutex};
 
     use super::explore;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Event {
-        /// Save number `n` is durable.
-        Persisted(u8),
-        /// Persisting save number `n` failed.
-        Failed(u8),
-        /// A send left the process.
+        /// Record `n` was appended (not yet durable).
+        Appended(u8),
+        /// Records before this position are durable.
+        Synced(u64),
+        /// A checkpoint covering this position was written.
+        Checkpointed(u64),
+        /// A sync failed.
+        Failed,
+        /// An effect was released.
         Released(u8),
     }
 
     type Log = Arc<Mutex<Vec<Event>>>;
 
-    /// A disk whose records are one byte, the save's number; persisting
-    /// `fail_on` fails.
-    struct FakeDisk {
+    /// A storage whose records are one byte, logged as they are appended and
+    /// synced; the sync that would make position `fail_at` durable fails.
+    struct FakeStorage {
         log: Log,
-        fail_on: Option<u8>,
+        appended: u64,
+        fail_at: Option<u64>,
     }
 
-    impl Persist for FakeDisk {
-        fn persist(&mut self, record: &[u8]) -> Result<(), StorageError> {
-            let save = record[0];
-            if self.fail_on == Some(save) {
-                self.log.lock().unwrap().push(Event::Failed(save));
-                return Err(StorageError::Io {
-                    path: "fake".into(),
-                    op: "fsync",
-                    source: std::io::Error::other("injected failure"),
-                });
+    #[derive(Debug, thiserror::Error)]
+    #[error("injected sync failure")]
+    struct Injected;
+
+    impl Storage for FakeStorage {
+        type Error = Injected;
+
+        fn append(&mut self, record: &[u8]) -> Result<LogPosition, Injected> {
+            self.log.lock().unwrap().push(Event::Appended(record[0]));
+            self.appended += 1;
+            Ok(LogPosition(self.appended))
+        }
+
+        fn sync(&mut self) -> Result<LogPosition, Injected> {
+            if self.fail_at.is_some_and(|at| self.appended >= at) {
+                self.log.lock().unwrap().push(Event::Failed);
+                return Err(Injected);
             }
-            self.log.lock().unwrap().push(Event::Persisted(save));
-            Ok(())
+            self.log.lock().unwrap().push(Event::Synced(self.appended));
+            Ok(LogPosition(self.appended))
+        }
+
+        fn checkpoint(&mut self, _snapshot: &[u8]) -> Result<LogPosition, Injected> {
+            self.sync()?;
+            let covers = self.appended;
+            self.log.lock().unwrap().push(Event::Checkpointed(covers));
+            Ok(LogPosition(covers))
+        }
+
+        fn recover(&mut self) -> Result<Recovery, Injected> {
+            Ok(Recovery::default())
+        }
+
+        fn end(&self) -> LogPosition {
+            LogPosition(self.appended)
         }
     }
 
-    fn start(fail_on: Option<u8>) -> (Log, GroupCommit<u8>) {
+    fn start(fail_at: Option<u64>) -> (Log, GroupCommit<FakeStorage, u8>) {
         let log: Log = Arc::new(Mutex::new(Vec::new()));
-        let disk = FakeDisk {
+        let storage = FakeStorage {
             log: Arc::clone(&log),
-            fail_on,
+            appended: 0,
+            fail_at,
         };
         let sink = Arc::clone(&log);
-        let group = GroupCommit::start(disk, move |sends: Vec<u8>| {
+        let group = GroupCommit::start(storage, move |effects: Vec<u8>| {
             let mut log = sink.lock().unwrap();
-            log.extend(sends.into_iter().map(Event::Released));
+            log.extend(effects.into_iter().map(Event::Released));
         });
         (log, group)
     }
 
-    fn save(number: u8) -> Option<Vec<u8>> {
-        Some(vec![number])
+    fn record(number: u8) -> Vec<Vec<u8>> {
+        vec![vec![number]]
     }
 
     fn events(log: &Log) -> Vec<Event> {
@@ -365,122 +393,133 @@ mod group_commit {
         events
             .iter()
             .filter_map(|event| match event {
-                Event::Released(send) => Some(*send),
+                Event::Released(effect) => Some(*effect),
                 _ => None,
             })
             .collect()
     }
 
-    /// Checks that each send left only once the save it waits for
-    /// (`waits_for(send)`, 0 for none), or a later one, was durable.
-    fn assert_barrier(events: &[Event], waits_for: impl Fn(u8) -> u8) {
+    /// Checks that each effect left only once the position it waits for
+    /// (`waits_for(effect)`) was durable, and that records were appended in
+    /// submission order.
+    fn assert_barrier(events: &[Event], waits_for: impl Fn(u8) -> u64) {
         let mut durable = 0;
+        let mut appended = 0;
         for event in events {
             match *event {
-                Event::Persisted(save) => {
-                    // Records are persisted newest-last: never an older one
-                    // over a newer one.
-                    assert!(
-                        save > durable,
-                        "save {save} persisted after {durable}: {events:?}"
-                    );
-                    durable = save;
+                Event::Appended(record) => {
+                    assert_eq!(record, appended + 1, "out of order: {events:?}");
+                    appended = record;
                 }
-                Event::Released(send) => {
-                    let needed = waits_for(send);
+                Event::Synced(position) => {
+                    assert_eq!(position, u64::from(appended), "{events:?}");
+                    durable = position;
+                }
+                Event::Released(effect) => {
+                    let needed = waits_for(effect);
                     assert!(
                         durable >= needed,
-                        "send {send} before save {needed}: {events:?}"
+                        "effect {effect} before position {needed} was durable: {events:?}"
                     );
                 }
-                Event::Failed(_) => {}
+                Event::Checkpointed(_) | Event::Failed => {}
             }
         }
     }
 
-    /// No send leaves before the save it follows is durable — its own
-    /// handler's, or an earlier handler's (send 2 has no save of its own) —
-    /// and sends leave in submission order, whether the flusher or the
-    /// submitting thread releases them.
+    /// No effect leaves before its records, and every record submitted
+    /// before them, are durable — effect 2 has no record of its own and waits
+    /// for record 1 — and effects leave in submission order, whichever thread
+    /// releases them.
     #[test]
-    fn no_send_leaves_before_the_save_it_follows() {
+    fn no_effect_leaves_before_the_records_it_follows() {
         let explored = explore(|| {
             let (log, group) = start(None);
-            group.submit(save(1), vec![1]).unwrap();
-            group.submit(None, vec![2]).unwrap();
-            group.submit(save(2), vec![3]).unwrap();
+            assert_eq!(group.submit(record(1), vec![1]).unwrap(), LogPosition(1));
+            assert_eq!(group.submit(Vec::new(), vec![2]).unwrap(), LogPosition(1));
+            assert_eq!(group.submit(record(2), vec![3]).unwrap(), LogPosition(2));
             group.shutdown().unwrap();
             let events = events(&log);
             assert_eq!(released(&events), [1, 2, 3], "{events:?}");
-            assert_barrier(&events, |send| if send == 3 { 2 } else { 1 });
+            assert_barrier(&events, |effect| if effect == 3 { 2 } else { 1 });
         });
         assert!(explored > 10, "{explored}");
     }
 
-    /// No save is lost: after shutdown the last record persisted is the last
-    /// one submitted, however the saves were grouped.
+    /// Shutting down (or dropping) right after a submit syncs the pending
+    /// records, releases every held effect and returns: no deadlock, nothing
+    /// dropped, nothing left unsynced.
     #[test]
-    fn no_save_is_lost() {
-        let explored = explore(|| {
-            let (log, group) = start(None);
-            for number in 1..=3 {
-                group.submit(save(number), Vec::new()).unwrap();
-            }
-            let stats = group.stats();
-            group.shutdown().unwrap();
-            let events = events(&log);
-            assert_eq!(events.last(), Some(&Event::Persisted(3)), "{events:?}");
-            assert_barrier(&events, |_| 0);
-            assert_eq!(stats.saves_submitted, 3);
-        });
-        assert!(explored > 10, "{explored}");
-    }
-
-    /// Shutting down (or dropping) right after a submit waits for the pending
-    /// save, releases every held send and returns: no deadlock, nothing dropped.
-    #[test]
-    fn shutdown_with_pending_work_neither_deadlocks_nor_drops_sends() {
+    fn shutdown_flushes_and_releases_everything() {
         for by_drop in [false, true] {
             let explored = explore(move || {
                 let (log, group) = start(None);
-                group.submit(save(1), vec![1, 2]).unwrap();
-                group.submit(None, vec![3]).unwrap();
+                group.submit(record(1), vec![1, 2]).unwrap();
+                group.submit(record(2), Vec::new()).unwrap();
+                group.submit(Vec::new(), vec![3]).unwrap();
                 if by_drop {
                     drop(group);
                 } else {
-                    group.shutdown().unwrap();
+                    let storage = group.shutdown().unwrap();
+                    assert_eq!(storage.end(), LogPosition(2));
                 }
                 let events = events(&log);
                 assert_eq!(released(&events), [1, 2, 3], "{events:?}");
-                assert_barrier(&events, |_| 1);
+                assert_barrier(&events, |effect| if effect == 3 { 2 } else { 1 });
+                let last_sync = events.iter().rev().find_map(|event| match event {
+                    Event::Synced(position) => Some(*position),
+                    _ => None,
+                });
+                assert_eq!(last_sync, Some(2), "{events:?}");
             });
             assert!(explored > 1, "{explored}");
         }
     }
 
-    /// A failed persist is final: the sends waiting for it (and for anything
-    /// after it) never leave, later submits and the shutdown report it.
+    /// A checkpoint covers exactly the records submitted before it: they are
+    /// appended and durable before it is written, later ones after.
     #[test]
-    fn a_persist_failure_releases_nothing_after_it() {
+    fn a_checkpoint_sits_between_the_records_before_and_after_it() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            group.submit(record(1), vec![1]).unwrap();
+            assert_eq!(group.checkpoint(vec![0]).unwrap(), LogPosition(1));
+            group.submit(record(2), vec![2]).unwrap();
+            group.shutdown().unwrap();
+            let events = events(&log);
+            assert_eq!(released(&events), [1, 2], "{events:?}");
+            assert_barrier(&events, u64::from);
+            let at = |wanted: Event| events.iter().position(|event| *event == wanted);
+            let checkpoint = at(Event::Checkpointed(1)).expect("the checkpoint was written");
+            assert!(at(Event::Appended(1)) < Some(checkpoint), "{events:?}");
+            assert!(at(Event::Appended(2)) > Some(checkpoint), "{events:?}");
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// A failed sync is final: the effects waiting for it (and for anything
+    /// after it) never leave, and later calls and the shutdown report it.
+    #[test]
+    fn a_failed_sync_releases_nothing_after_it() {
         let explored = explore(|| {
             let (log, group) = start(Some(2));
-            group.submit(save(1), vec![1]).unwrap();
-            group.submit(save(2), vec![2]).unwrap();
-            let later = group.submit(None, vec![3]);
+            group.submit(record(1), vec![1]).unwrap();
+            group.submit(record(2), vec![2]).unwrap();
+            let later = group.submit(Vec::new(), vec![3]);
             let shut = group.shutdown();
-            assert!(matches!(shut, Err(GroupCommitError::PersistFailed { .. })));
+            assert!(matches!(shut, Err(GroupCommitError::StorageFailed { .. })));
             let events = events(&log);
             let failed_at = events
                 .iter()
-                .position(|event| *event == Event::Failed(2))
-                .expect("save 2 was attempted");
+                .position(|event| *event == Event::Failed)
+                .expect("the sync of record 2 was attempted");
             // Nothing at all happens after the failure.
             assert_eq!(failed_at + 1, events.len(), "{events:?}");
             let released = released(&events);
             assert!(released.is_empty() || released == [1], "{events:?}");
             assert_barrier(&events, |_| 1);
             if let Err(error) = later {
-                assert!(matches!(error, GroupCommitError::PersistFailed { .. }));
+                assert!(matches!(error, GroupCommitError::StorageFailed { .. }));
             }
         });
         assert!(explored > 10, "{explored}");

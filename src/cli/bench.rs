@@ -18,7 +18,7 @@ use haft::node::{Placement, Reply, Request};
 use haft::runtime::client::{Client, ClientOptions};
 use haft::runtime::config::RawConfig;
 use haft::runtime::node::{self, RunningNode};
-use haft::runtime::storage::DurableFile;
+use haft::storage::{FileStorage, LogOptions, Storage};
 
 use crate::UsageError;
 
@@ -99,16 +99,18 @@ fn round_trip(count: usize) -> Result<Samples, UsageError> {
     Ok(Samples::new(samples))
 }
 
-/// The latency of one durable save (write, fsync, rename, fsync the directory)
-/// of a record the size of a small node record.
+/// The latency of one durable append (write one record of the size of a
+/// prepared transaction's delta, then `fdatasync`) to the node's log format.
 fn durable_save(dir: &std::path::Path, count: usize) -> Result<Samples, UsageError> {
-    let file =
-        DurableFile::open(dir.join("fsync"), "probe").map_err(|e| UsageError(e.to_string()))?;
-    let record = vec![42u8; 512];
+    let fail = |e: haft::storage::LogError| UsageError(e.to_string());
+    let mut log = FileStorage::new(dir.join("fsync"), LogOptions::default());
+    log.recover().map_err(fail)?;
+    let record = vec![42u8; 128];
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         let start = Instant::now();
-        file.store(&record).map_err(|e| UsageError(e.to_string()))?;
+        log.append(&record).map_err(fail)?;
+        log.sync().map_err(fail)?;
         samples.push(start.elapsed());
     }
     Ok(Samples::new(samples))

@@ -338,7 +338,7 @@ fn inspect_view(record: &NodeRecord) -> serde_json::Value {
                         "peers": peers.iter().map(|p| p.0).collect::<Vec<_>>(),
                     }
                 }),
-                TxnRecord::Refused => json!("refused"),
+                TxnRecord::Refused(refusal) => json!({ "refused": refusal.to_string() }),
                 TxnRecord::Decided(outcome) => json!(outcome.as_str()),
             };
             (txn.to_string(), state)

@@ -126,7 +126,7 @@ impl Participant {
     pub fn outcome(&self, txn: TxnId) -> Option<Outcome> {
         match self.record.txns.get(&txn)? {
             TxnRecord::Decided(outcome) => Some(*outcome),
-            TxnRecord::Refused => Some(Outcome::Abort),
+            TxnRecord::Refused(_) => Some(Outcome::Abort),
             TxnRecord::Prepared { .. } => None,
         }
     }
@@ -217,9 +217,8 @@ impl Participant {
             // A duplicate: repeat the vote, which rests on the record.
             Some(TxnRecord::Prepared { .. }) => Vote::Yes,
             // Aborted before voting Yes: the answer stays No (AC2).
-            Some(TxnRecord::Refused) | Some(TxnRecord::Decided(Outcome::Abort)) => {
-                Vote::No(Refusal::Finished)
-            }
+            Some(TxnRecord::Refused(refusal)) => Vote::No(refusal.clone()),
+            Some(TxnRecord::Decided(Outcome::Abort)) => Vote::No(Refusal::Finished),
             Some(TxnRecord::Decided(Outcome::Commit)) => return,
             // Older than everything its coordinator still runs: a late copy of
             // a finished transaction. Preparing it again would take locks no
@@ -236,7 +235,7 @@ impl Participant {
             }
             None => {
                 let vote = self.validate(txn, &reads, &writes);
-                let delta = match vote {
+                let delta = match &vote {
                     Vote::Yes => ParticipantDelta::Prepared {
                         txn,
                         reads: reads.keys().cloned().collect(),
@@ -246,7 +245,10 @@ impl Participant {
                     // The only time a participant may decide alone: before
                     // voting Yes. The refusal is saved so that a duplicate
                     // Prepare is answered No again (AC2).
-                    Vote::No(_) => ParticipantDelta::Refused { txn },
+                    Vote::No(refusal) => ParticipantDelta::Refused {
+                        txn,
+                        refusal: refusal.clone(),
+                    },
                 };
                 self.change(txn, delta, out);
                 if vote == Vote::Yes {
@@ -261,15 +263,20 @@ impl Participant {
     }
 
     fn on_outcome(&mut self, from: NodeId, txn: TxnId, outcome: Outcome, out: &mut CommitOutput) {
+        // The acknowledgement goes to whoever sent the outcome, except that a
+        // decision learned from a peer is acknowledged to the coordinator,
+        // which waits for it to forget the transaction.
+        let mut ack_to = from;
         let reached = match self.record.txns.get(&txn) {
             Some(TxnRecord::Prepared { .. }) => {
                 self.learn(txn, outcome, out);
+                ack_to = txn.node();
                 outcome
             }
             // Already decided: acknowledge again, since the sender resends
             // until it hears an acknowledgement (AC5). Peers ignore Acks.
             Some(TxnRecord::Decided(decided)) => *decided,
-            Some(TxnRecord::Refused) => Outcome::Abort,
+            Some(TxnRecord::Refused(_)) => Outcome::Abort,
             // Finished and forgotten: a late copy.
             None if self.is_finished(txn) => return,
             // Never voted: an Abort settles it (AC5 for a participant whose
@@ -288,7 +295,7 @@ impl Participant {
             txn,
             outcome: reached,
         };
-        out.send_resting_on(from, ack, self.is_durable(txn));
+        out.send_resting_on(ack_to, ack, self.is_durable(txn));
     }
 
     /// Applies the outcome of a prepared transaction.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::message::{Key, Outcome, Versioned, WriteSet};
+use super::message::{Key, Outcome, Refusal, Versioned, WriteSet};
 use super::TxnId;
 use crate::NodeId;
 
@@ -79,6 +79,8 @@ pub enum ParticipantDelta {
     Refused {
         /// The transaction.
         txn: TxnId,
+        /// Why.
+        refusal: Refusal,
     },
     /// Learned the outcome of `txn`; on Commit its prepared writes are applied
     /// with `txn` as their version.
@@ -112,8 +114,8 @@ pub enum TxnRecord {
         peers: Vec<NodeId>,
     },
     /// Refused before voting Yes, which dooms the transaction. A duplicate
-    /// Prepare is answered No again (AC2).
-    Refused,
+    /// Prepare is answered No again, for the same reason (AC2).
+    Refused(Refusal),
     /// Learned the coordinator's decision; kept to answer duplicates and
     /// queries until the coordinator's watermark passes the transaction.
     Decided(Outcome),
@@ -151,8 +153,8 @@ impl ParticipantRecord {
                     },
                 );
             }
-            ParticipantDelta::Refused { txn } => {
-                self.txns.insert(*txn, TxnRecord::Refused);
+            ParticipantDelta::Refused { txn, refusal } => {
+                self.txns.insert(*txn, TxnRecord::Refused(refusal.clone()));
             }
             ParticipantDelta::Decided { txn, outcome } => {
                 let previous = self.txns.insert(*txn, TxnRecord::Decided(*outcome));

@@ -6,11 +6,10 @@
 //! structure shared between threads takes its primitives from [`crate::sync`],
 //! so that the loom suite (verification/loom.rs) explores its interleavings.
 //!
-//! - [`codec`] frames one message per datagram; [`storage`] keeps a durable
-//!   record in a file; [`group_commit`] releases sends only after the saves
-//!   before them are durable, sharing one fsync among close saves;
-//! - [`node`] runs one [`Node`](crate::node::Node) over UDP with
-//!   those three, configured by [`config`]; [`client`] talks to it;
+//! - [`codec`] frames one message per datagram;
+//! - [`node`] runs one [`Node`](crate::node::Node) over UDP with the codec and
+//!   the log of [`crate::storage`], configured by [`config`]; [`client`]
+//!   talks to it;
 //! - [`heartbeat`] holds heartbeat sender threads and an arrival table.
 //!
 //! `node` and `client` use sockets and real time, which loom cannot model, so
@@ -20,8 +19,6 @@
 pub mod client;
 pub mod codec;
 pub mod config;
-pub mod group_commit;
 pub mod heartbeat;
 #[cfg(not(loom))]
 pub mod node;
-pub mod storage;

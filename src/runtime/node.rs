@@ -29,8 +29,15 @@
 //! - A bad datagram is dropped and counted by [`DropKind`]; so is one from a
 //!   sender that is neither a member nor a client, and anything but a request
 //!   from a client. Nothing a peer sends can make the node panic.
-//! - A corrupt record file stops the start with the storage error: the node
-//!   never starts empty over a damaged record.
+//! - The data directory is locked (a second node on it stops with an error
+//!   naming it) and holds the node's id (a node with another id is refused).
+//! - Storage is an append-only log (see [`crate::storage`]): each output's
+//!   deltas are one record; records close in time share one `fdatasync`;
+//!   a checkpoint of the whole record replaces the log once the log outgrows
+//!   twice the last checkpoint (and at least [`CHECKPOINT_MIN_BYTES`]), so
+//!   disk use follows live data, not history. A torn tail is cut and logged;
+//!   corruption before it stops the start with an error naming the file and
+//!   offset: the node never starts empty over damaged data.
 //!
 //! Clients are told apart from nodes by their ids: a client's id has its top
 //! bit set ([`CLIENT_BIT`]); the loop remembers the address each client last
@@ -46,19 +53,35 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, DropKind};
 use super::config::Config;
-use super::group_commit::{GroupCommit, GroupCommitError};
-use super::storage::{DurableFile, StorageError};
 use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
-    ClientId, Dest, Node, NodeError, NodeEvent, NodeMsg, NodeOutput, NodeRecord, NodeTimer, Reply,
+    ClientId, Dest, Node, NodeDelta, NodeError, NodeEvent, NodeMsg, NodeOutput, NodeRecord,
+    NodeTimer, Reply,
     Request, RequestId,
 };
 use crate::output::{Position, TimerOp};
+use crate::storage::{
+    DataDir, DataDirError, FileStorage, GroupCommit, GroupCommitError, LogError, LogOptions,
+    Recovery, Storage,
+};
 use crate::sync::{mpsc, thread};
 
-/// The name of a node's record file in its data directory.
-pub const RECORD_FILE: &str = "node.record";
+/// The log's directory inside a node's data directory.
+pub const LOG_DIR: &str = "log";
+
+/// The log may grow to twice the last checkpoint before the next, but never
+/// needs one below this size.
+pub const CHECKPOINT_MIN_BYTES: u64 = 64 << 20;
+
+/// How the node's log is tuned: frames large enough for the largest value
+/// (16 MiB and more) with its key and the rest of its transaction.
+pub fn log_options() -> LogOptions {
+    LogOptions {
+        max_batch_bytes: 64 << 20,
+        ..LogOptions::default()
+    }
+}
 
 /// The top bit of a client's id. Node ids are 16 bits, so the two never meet.
 pub const CLIENT_BIT: u64 = 1 << 63;
@@ -100,19 +123,24 @@ pub enum Wire {
 /// Why a node could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeRunError {
-    /// The record could not be read; a corrupt file lands here, naming the file.
+    /// The data directory could not be opened: locked by another process,
+    /// or holding another node's data.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The log could not be read; a corrupt file lands here, naming the file
+    /// and offset.
+    #[error("the node's log could not be read: {0}; the node refuses to start rather than start empty")]
+    Load(#[source] LogError),
+    /// The log is intact but a record in it does not decode.
     #[error(
-        "the node's record could not be loaded: {0}; the node refuses to start rather than start empty"
-    )]
-    Load(#[source] StorageError),
-    /// The record file is intact but does not hold a node record.
-    #[error(
-        "the record file {path} passed its checksum but does not decode as a node record ({reason}); \
-         it was written by another program or another version of haft: move it away to start empty"
+        "the log in {dir} passed its checksums but its {what} does not decode as haft's ({reason}); \
+         it was written by another program or another version of haft: move the directory away to start empty"
     )]
     BadRecord {
-        /// The file.
-        path: PathBuf,
+        /// The log directory.
+        dir: PathBuf,
+        /// Which record.
+        what: String,
         /// The decoder's message.
         reason: String,
     },
@@ -132,7 +160,7 @@ pub enum NodeRunError {
     Barrier(#[from] GroupCommitError),
     /// The first save could not be made durable.
     #[error("the node's start could not be saved: {0}")]
-    StartSave(#[source] StorageError),
+    StartSave(#[source] LogError),
     /// A thread could not be started or panicked.
     #[error("the node's {0} thread failed; see the log")]
     Thread(&'static str),
@@ -141,26 +169,44 @@ pub enum NodeRunError {
     Config(#[from] NodeError),
 }
 
-/// Reads the node record in `data`, if there is one. A damaged file is an error
-/// naming it; a missing one is `Ok(None)`.
+/// Reads the node record in the data directory `data` without changing
+/// anything (the node may be running): the last checkpoint and the deltas
+/// logged after it. `None` if the node never started there.
 pub fn load_record(data: &Path) -> Result<Option<NodeRecord>, NodeRunError> {
-    let file = DurableFile::open(data, RECORD_FILE).map_err(NodeRunError::Load)?;
-    decode_record(&file)
+    let dir = data.join(LOG_DIR);
+    let recovery = FileStorage::read(&dir).map_err(NodeRunError::Load)?;
+    if recovery.snapshot.is_none() && recovery.records.is_empty() {
+        return Ok(None);
+    }
+    rebuild(&dir, &recovery).map(Some)
 }
 
-fn decode_record(file: &DurableFile) -> Result<Option<NodeRecord>, NodeRunError> {
-    let Some(bytes) = file.load().map_err(NodeRunError::Load)? else {
-        return Ok(None);
+/// The record a recovery's snapshot and records fold into.
+fn rebuild(dir: &Path, recovery: &Recovery) -> Result<NodeRecord, NodeRunError> {
+    let bad = |what: String, error: postcard::Error| NodeRunError::BadRecord {
+        dir: dir.to_owned(),
+        what,
+        reason: error.to_string(),
     };
-    postcard::from_bytes::<NodeRecord>(&bytes)
-        .map(|mut record| {
-            record.reindex();
-            Some(record)
-        })
-        .map_err(|e| NodeRunError::BadRecord {
-            path: file.path().to_owned(),
-            reason: e.to_string(),
-        })
+    let mut record = match &recovery.snapshot {
+        Some(bytes) => postcard::from_bytes::<NodeRecord>(bytes)
+            .map_err(|e| bad("checkpoint".into(), e))?,
+        None => NodeRecord::default(),
+    };
+    for (index, bytes) in recovery.records.iter().enumerate() {
+        let position = recovery.start.after(index as u64);
+        let deltas: Vec<NodeDelta> =
+            postcard::from_bytes(bytes).map_err(|e| bad(format!("{position}"), e))?;
+        for delta in &deltas {
+            record.apply(delta);
+        }
+    }
+    record.reindex();
+    Ok(record)
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeRunError> {
+    postcard::to_stdvec(value).map_err(|e| NodeRunError::Encode(e.to_string()))
 }
 
 /// What an in-process caller is handed back: the reply to its request.
@@ -271,14 +317,23 @@ struct Counters {
 /// Loads the record, binds the socket and starts the node's threads.
 pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let node_config = config.node_config();
-    let file = DurableFile::open(&config.data, RECORD_FILE).map_err(NodeRunError::Load)?;
-    let record = decode_record(&file)?.unwrap_or_default();
+    let data = DataDir::open(&config.data, u64::from(config.id))?;
+    let mut log = data.open_log(log_options());
+    let recovery = log.recover().map_err(NodeRunError::Load)?;
+    for repair in &recovery.repairs {
+        tracing::warn!(node = config.id, "storage repaired: {repair}");
+    }
+    let record = rebuild(&data.log_dir(), &recovery)?;
     let mut out = NodeOutput::at(0);
     let mut node = Node::recover(&node_config, record, &mut out)?;
     // The start's output is durable before anything else happens.
-    let bytes = postcard::to_stdvec(&node.record()).map_err(|e| NodeRunError::Encode(e.to_string()))?;
-    file.store(&bytes).map_err(NodeRunError::StartSave)?;
+    if !out.persist.is_empty() {
+        log.append(&encode(&out.persist)?)
+            .map_err(NodeRunError::StartSave)?;
+        log.sync().map_err(NodeRunError::StartSave)?;
+    }
     node.handle_persisted(out.end());
+    let snapshot_bytes = encode(&node.record())?.len() as u64;
 
     let socket_error = |addr| move |source| NodeRunError::Socket { addr, source };
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
@@ -294,7 +349,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         .map_err(|_| NodeRunError::Thread("receiver"))?;
 
     let back = events.clone();
-    let barrier = GroupCommit::start(file, move |batch: Vec<Held>| {
+    let barrier = GroupCommit::start(log, move |batch: Vec<Held>| {
         let mut released = Vec::new();
         for held in batch {
             match held {
@@ -321,6 +376,8 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         allow_fault_injection: config.allow_fault_injection,
         socket,
         barrier: Some(barrier),
+        logged_bytes: 0,
+        last_snapshot_bytes: snapshot_bytes,
         timers: BTreeMap::new(),
         clients: HashMap::new(),
         client_order: VecDeque::new(),
@@ -384,7 +441,11 @@ struct EventLoop {
     peers: HashMap<u16, SocketAddr>,
     allow_fault_injection: bool,
     socket: UdpSocket,
-    barrier: Option<GroupCommit<Held>>,
+    barrier: Option<GroupCommit<FileStorage, Held>>,
+    /// Bytes logged since the last checkpoint.
+    logged_bytes: u64,
+    /// The size of the last checkpoint (or of the record at the start).
+    last_snapshot_bytes: u64,
     timers: BTreeMap<NodeTimer, Instant>,
     clients: HashMap<u64, SocketAddr>,
     client_order: VecDeque<u64>,
@@ -404,7 +465,7 @@ impl EventLoop {
         // Flush whatever was submitted, then wake the receiver so that it sees
         // the closed channel and exits.
         let flushed = match self.barrier.take() {
-            Some(barrier) => barrier.shutdown().map_err(NodeRunError::from),
+            Some(barrier) => barrier.shutdown().map(drop).map_err(NodeRunError::from),
             None => Ok(()),
         };
         if let Ok(local) = self.socket.local_addr() {
@@ -670,13 +731,10 @@ impl EventLoop {
                 Some(Held::Back(Released::Persisted(_))) | None => {}
             }
         }
-        let save = if out.persist.is_empty() {
-            None
+        let records = if out.persist.is_empty() {
+            Vec::new()
         } else {
-            Some(
-                postcard::to_stdvec(&self.node.record())
-                    .map_err(|e| NodeRunError::Encode(e.to_string()))?,
-            )
+            vec![encode(&out.persist)?]
         };
         let mut held: Vec<Held> = Vec::new();
         for (to, msg) in std::mem::take(&mut out.send_after_persist) {
@@ -687,14 +745,30 @@ impl EventLoop {
                 held.push(item);
             }
         }
-        if save.is_some() {
+        if !records.is_empty() {
             held.push(Held::Back(Released::Persisted(self.emitted)));
         }
-        if save.is_none() && held.is_empty() {
+        if records.is_empty() && held.is_empty() {
             return Ok(());
         }
+        self.logged_bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
         if let Some(barrier) = &self.barrier {
-            barrier.submit(save, held)?;
+            barrier.submit(records, held)?;
+        }
+        self.checkpoint_if_due()
+    }
+
+    /// Replaces the log by a checkpoint once it outgrows twice the last one:
+    /// the disk holds at most about three times the live data.
+    fn checkpoint_if_due(&mut self) -> Result<(), NodeRunError> {
+        if self.logged_bytes < CHECKPOINT_MIN_BYTES.max(2 * self.last_snapshot_bytes) {
+            return Ok(());
+        }
+        let snapshot = encode(&self.node.record())?;
+        self.last_snapshot_bytes = snapshot.len() as u64;
+        self.logged_bytes = 0;
+        if let Some(barrier) = &self.barrier {
+            barrier.checkpoint(snapshot)?;
         }
         Ok(())
     }
@@ -773,11 +847,12 @@ impl EventLoop {
         map.insert("aborts".into(), c.aborts);
         if let Some(barrier) = &self.barrier {
             let stats = barrier.stats();
-            map.insert("saves".into(), stats.saves_submitted);
-            map.insert("persists".into(), stats.persists);
-            // Each persist syncs the file and its directory.
-            map.insert("fsyncs".into(), 2 * stats.persists);
-            map.insert("sends_held".into(), stats.sends_held);
+            map.insert("records_logged".into(), stats.records_submitted);
+            map.insert("fsyncs".into(), stats.syncs);
+            map.insert("checkpoints".into(), stats.checkpoints);
+            map.insert("log_bytes_since_checkpoint".into(), stats.bytes_since_checkpoint);
+            map.insert("effects_held".into(), stats.effects_held);
+            map.insert("effects_released".into(), stats.effects_released);
         }
         map
     }

@@ -1,0 +1,131 @@
+//! One client connection: read requests, answer each in order, write the
+//! replies back.
+//!
+//! Pipelining falls out of the loop's shape: every whole request already in
+//! the input buffer is answered, one after the other, before the replies are
+//! written in one go and the socket is read again. A protocol error is
+//! answered and the connection closed, as Redis does; a shutdown closes the
+//! connection once the requests already read are answered.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+
+use super::framing::{Next, next_request};
+use super::reply::{Protocol, Reply, encode};
+use super::server::Shared;
+use super::session::{After, Session};
+
+/// Replies are written once this many bytes wait, even mid-pipeline.
+const FLUSH_AT: usize = 64 * 1024;
+/// The smallest and largest growth of the input buffer per read.
+const READ_MIN: usize = 16 * 1024;
+const READ_MAX: usize = 8 * 1024 * 1024;
+
+/// Serves one client until it leaves, breaks the protocol or the server stops.
+/// `permit` holds its place under the connection limit.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) {
+    // Small replies should leave at once; pipelined ones are batched by us.
+    let _ = stream.set_nodelay(true);
+    let mut connection = Connection {
+        stream,
+        input: BytesMut::with_capacity(READ_MIN),
+        output: BytesMut::new(),
+        stop,
+    };
+    let mut session = Session::new(shared, peer);
+    if let Err(error) = connection.run(&mut session).await {
+        tracing::debug!(%peer, %error, "RESP connection ended with an error");
+    }
+    drop(permit);
+}
+
+/// Answers a connection beyond the limit with Redis's error, then closes it.
+pub async fn refuse(mut stream: TcpStream) {
+    let mut output = BytesMut::new();
+    let error = Reply::Error(super::error::ClientError::MaxClients);
+    if encode(&error, Protocol::Resp2, &mut output).is_ok() {
+        let write = stream.write_all(&output);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), write).await;
+    }
+}
+
+struct Connection {
+    stream: TcpStream,
+    input: BytesMut,
+    output: BytesMut,
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn run(&mut self, session: &mut Session) -> io::Result<()> {
+        loop {
+            if self.answer_buffered(session).await? == After::Close {
+                return self.flush().await;
+            }
+            self.flush().await?;
+            if *self.stop.borrow() {
+                return Ok(());
+            }
+            tokio::select! {
+                read = self.stream.read_buf(&mut self.input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+                _ = self.stop.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Answers every whole request in the input buffer.
+    async fn answer_buffered(&mut self, session: &mut Session) -> io::Result<After> {
+        loop {
+            match next_request(&mut self.input, &session.limits()) {
+                Ok(Next::Request(args)) if args.is_empty() => {}
+                Ok(Next::Request(args)) => {
+                    let (reply, after) = session.handle(args).await;
+                    self.push(&reply, session.protocol)?;
+                    if after == After::Close {
+                        return Ok(After::Close);
+                    }
+                    if self.output.len() >= FLUSH_AT {
+                        self.flush().await?;
+                    }
+                }
+                Ok(Next::Incomplete(needed)) => {
+                    let missing = needed.saturating_sub(self.input.len());
+                    self.input.reserve(missing.clamp(READ_MIN, READ_MAX));
+                    return Ok(After::Continue);
+                }
+                Err(error) => {
+                    self.push(&Reply::Error(error.into()), session.protocol)?;
+                    return Ok(After::Close);
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, reply: &Reply, protocol: Protocol) -> io::Result<()> {
+        encode(reply, protocol, &mut self.output).map_err(io::Error::other)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output).await?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! The barrier between an event loop and its [`Storage`]: effects wait until
+//! the records they depend on are durable, and records submitted close in
+//! time share one sync (group commit).
+//!
+//! # Contract
+//!
+//! The event loop calls [`GroupCommit::submit`] once per handler that
+//! persists something, with that handler's records and the effects (messages,
+//! replies, "this is durable" notices: any `T`) that must wait for them, in
+//! the order the handlers ran. Effects that depend on no record are not
+//! submitted: the caller carries them out at once.
+//!
+//! - **Barrier.** An effect is released only once its own records and every
+//!   record submitted before them are durable. (A handler that submits
+//!   effects with no record waits for every record before it: an earlier
+//!   save may be what makes the effect true.)
+//! - **Group commit.** A flusher thread appends whatever has accumulated and
+//!   syncs it with one [`Storage::sync`], then releases every effect that
+//!   sync made safe.
+//! - **Order.** Effects are released in submission order, each submission's
+//!   effects with one call of the release function. A submission with nothing
+//!   outstanding is released at once, on the submitting thread; otherwise the
+//!   flusher releases it.
+//! - **Never blocks on the disk.** `submit` takes a lock that the flusher
+//!   never holds while writing or syncing. It may wait for a release in
+//!   progress (a socket send), never for the storage.
+//! - **Checkpoints** ([`GroupCommit::checkpoint`]) go through the same queue:
+//!   the snapshot covers every record submitted before it, and the flusher
+//!   writes it after appending those records and before appending later ones.
+//! - **Failure is final.** If the storage fails, the error is kept: nothing
+//!   held is ever released, and every later call reports
+//!   [`GroupCommitError::StorageFailed`]. The node must stop; on restart it
+//!   recovers what was durable.
+//! - **Shutdown** flushes what is pending, releases what it held and joins the
+//!   flusher; [`GroupCommit::shutdown`] hands the storage back. Dropping a
+//!   `GroupCommit` does the same and drops the storage.
+//!
+//! # Locks
+//!
+//! Two mutexes, from [`crate::sync`]: the state, and the release function.
+//! The only nesting is state → release: whoever takes effects out of the
+//! state takes the release lock before letting go of the state, so batches
+//! reach the release function in the order they left the state. Nobody waits
+//! for the state while holding the release lock. The flusher waits on one
+//! condition variable, and nothing else waits. The loom suite
+//! (verification/loom.rs, `mod storage_group_commit`) checks the barrier, the
+//! order, checkpoints, shutdown and failure.
+//!
+//! ```
+//! use haft::storage::{GroupCommit, MemoryStorage, Storage};
+//! use std::sync::mpsc;
+//!
+//! let mut storage = MemoryStorage::new();
+//! storage.recover()?;
+//! let (sent, leaving) = mpsc::channel();
+//! // The release function carries out effects once they are safe.
+//! let group = GroupCommit::start(storage, move |effects: Vec<&str>| {
+//!     for effect in effects {
+//!         let _ = sent.send(effect);
+//!     }
+//! });
+//! // One handler: persist "prepared T1", then vote Yes.
+//! group.submit(vec![b"prepared T1".to_vec()], vec!["vote yes on T1"])?;
+//! assert_eq!(leaving.recv()?, "vote yes on T1");
+//! // Now and then: a snapshot of the state that covers every record so far.
+//! group.checkpoint(b"state with T1 prepared".to_vec())?;
+//! let mut storage = group.shutdown()?;
+//! let recovery = storage.recover()?;
+//! assert_eq!(recovery.snapshot.as_deref(), Some(&b"state with T1 prepared"[..]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::error::Error;
+
+use thiserror::Error;
+
+use super::{LogPosition, Storage};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, thread};
+
+/// Why the barrier stopped.
+#[derive(Clone, Debug, Error)]
+pub enum GroupCommitError {
+    /// The storage failed to append, sync or checkpoint. The effects waiting
+    /// for it were not released and never will be.
+    #[error(
+        "the storage failed, so the effects waiting for it were held back: {source}; stop the \
+         node, fix the storage and restart it (it recovers what was durable)"
+    )]
+    StorageFailed {
+        /// The storage's error. Shared because every later call reports it.
+        // std's Arc, not crate::sync's: an immutable value, not a place that
+        // threads synchronise on, and std's Arc forwards `Error`.
+        #[source]
+        source: std::sync::Arc<dyn Error + Send + Sync>,
+    },
+    /// The flusher thread panicked, in the storage or in the release function.
+    #[error(
+        "the group-commit flusher thread panicked (in the storage or in the release function); \
+         stop the node: its held effects were not released"
+    )]
+    FlusherPanicked,
+}
+
+/// Counters of a [`GroupCommit`], for status output, benchmarks and deciding
+/// when to checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Records submitted.
+    pub records_submitted: u64,
+    /// Syncs made by the flusher. Fewer than the submissions when several
+    /// shared one.
+    pub syncs: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Bytes of records submitted since the last checkpoint was asked for.
+    pub bytes_since_checkpoint: u64,
+    /// The position up to which records are durable.
+    pub durable: LogPosition,
+    /// Effects handed to the release function.
+    pub effects_released: u64,
+    /// Effects waiting for their records to become durable.
+    pub effects_held: u64,
+}
+
+/// The release function, boxed so that `GroupCommit` does not carry its type.
+type Release<T> = Box<dyn FnMut(Vec<T>) + Send>;
+
+/// The barrier. See the module doc for its contract.
+pub struct GroupCommit<S: Storage + 'static, T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    /// `None` once joined (by `shutdown` or `drop`).
+    flusher: Option<thread::JoinHandle<S>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Wakes the flusher: new records, a checkpoint, or shutdown.
+    wake: Condvar,
+    release: Mutex<Release<T>>,
+}
+
+struct State<T> {
+    /// Records submitted and not yet taken by the flusher, from `taken`.
+    pending: Vec<Vec<u8>>,
+    /// The position of the first pending record.
+    taken: LogPosition,
+    /// The position after the last record submitted.
+    submitted: LogPosition,
+    /// The position up to which records are durable; `durable == submitted`
+    /// means nothing is outstanding.
+    durable: LogPosition,
+    /// The latest checkpoint asked for and not yet taken: the position it
+    /// covers and its snapshot. A later one covers more, so it replaces it.
+    checkpoint: Option<(LogPosition, Vec<u8>)>,
+    /// Effects, each batch with the position it waits for (always after
+    /// `durable`), in submission order.
+    held: VecDeque<(LogPosition, Vec<T>)>,
+    /// The storage's first error; once set, nothing more is released.
+    failure: Option<std::sync::Arc<dyn Error + Send + Sync>>,
+    stopping: bool,
+    stats: GroupCommitStats,
+}
+
+impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
+    /// Starts the flusher thread over `storage`, which must have been
+    /// recovered (every record in it durable); released effects go to
+    /// `release`, which also runs on the thread that calls
+    /// [`submit`](Self::submit) for effects that wait for nothing.
+    pub fn start(storage: S, release: impl FnMut(Vec<T>) + Send + 'static) -> GroupCommit<S, T> {
+        let end = storage.end();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                taken: end,
+                submitted: end,
+                durable: end,
+                checkpoint: None,
+                held: VecDeque::new(),
+                failure: None,
+                stopping: false,
+                stats: GroupCommitStats {
+                    durable: end,
+                    ..GroupCommitStats::default()
+                },
+            }),
+            wake: Condvar::new(),
+            release: Mutex::new(Box::new(release) as Release<T>),
+        });
+        let flusher_shared = Arc::clone(&shared);
+        let flusher = thread::spawn(move || flush(&flusher_shared, storage));
+        GroupCommit {
+            shared,
+            flusher: Some(flusher),
+        }
+    }
+
+    /// Submits one handler's records and the effects that wait for them;
+    /// returns the position after its records, which its effects wait for.
+    /// The effects are released once that position is durable: at once, on
+    /// this thread, if it already is.
+    pub fn submit(
+        &self,
+        records: Vec<Vec<u8>>,
+        effects: Vec<T>,
+    ) -> Result<LogPosition, GroupCommitError> {
+        let mut state = self.lock_unfailed()?;
+        if !records.is_empty() {
+            let bytes: usize = records.iter().map(Vec::len).sum();
+            state.submitted = state.submitted.after(records.len() as u64);
+            state.stats.records_submitted += records.len() as u64;
+            state.stats.bytes_since_checkpoint += bytes as u64;
+            state.pending.extend(records);
+            self.shared.wake.notify_one();
+        }
+        let waits_for = state.submitted;
+        if effects.is_empty() {
+            return Ok(waits_for);
+        }
+        let count = effects.len() as u64;
+        if state.durable == waits_for {
+            // Nothing outstanding, so nothing is held either: release now.
+            // The release lock is taken before the state is let go, so a batch
+            // the flusher took out earlier is released first.
+            state.stats.effects_released += count;
+            let mut release = lock(&self.shared.release);
+            drop(state);
+            release(effects);
+        } else {
+            state.stats.effects_held += count;
+            state.held.push_back((waits_for, effects));
+        }
+        Ok(waits_for)
+    }
+
+    /// Asks for `snapshot` to be stored as a checkpoint covering every record
+    /// submitted so far (the caller's state after its last submission);
+    /// returns the position it covers. The flusher writes it after those
+    /// records are durable; the storage may then drop them.
+    pub fn checkpoint(&self, snapshot: Vec<u8>) -> Result<LogPosition, GroupCommitError> {
+        let mut state = self.lock_unfailed()?;
+        let covers = state.submitted;
+        state.checkpoint = Some((covers, snapshot));
+        state.stats.bytes_since_checkpoint = 0;
+        self.shared.wake.notify_one();
+        Ok(covers)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> GroupCommitStats {
+        lock(&self.shared.state).stats
+    }
+
+    /// Flushes what is pending, releases what it held, joins the flusher and
+    /// returns the storage. Fails if the storage failed (the held effects
+    /// were not released) or the flusher panicked.
+    pub fn shutdown(mut self) -> Result<S, GroupCommitError> {
+        let joined = self.stop();
+        if let Some(source) = &lock(&self.shared.state).failure {
+            return Err(GroupCommitError::StorageFailed {
+                source: source.clone(),
+            });
+        }
+        joined.and_then(|storage| storage.ok_or(GroupCommitError::FlusherPanicked))
+    }
+
+    /// The state, unless the storage has failed.
+    fn lock_unfailed(&self) -> Result<MutexGuard<'_, State<T>>, GroupCommitError> {
+        let state = lock(&self.shared.state);
+        match &state.failure {
+            Some(source) => Err(GroupCommitError::StorageFailed {
+                source: source.clone(),
+            }),
+            None => Ok(state),
+        }
+    }
+
+    /// Tells the flusher to finish and joins it, once; the storage it hands
+    /// back, if this call joined it.
+    fn stop(&mut self) -> Result<Option<S>, GroupCommitError> {
+        let Some(flusher) = self.flusher.take() else {
+            return Ok(None);
+        };
+        lock(&self.shared.state).stopping = true;
+        self.shared.wake.notify_one();
+        flusher
+            .join()
+            .map(Some)
+            .map_err(|_| GroupCommitError::FlusherPanicked)
+    }
+}
+
+impl<S: Storage + 'static, T: Send + 'static> Drop for GroupCommit<S, T> {
+    /// Like [`GroupCommit::shutdown`], for a barrier that was not shut down:
+    /// no flusher thread outlives it. Errors are dropped with it.
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// The flusher thread: write and sync what has accumulated, release what
+/// that made safe, repeat; on shutdown, finish what is pending first. Returns
+/// the storage.
+fn flush<S: Storage, T>(shared: &Shared<T>, mut storage: S) -> S {
+    let mut state = lock(&shared.state);
+    loop {
+        if !state.pending.is_empty() || state.checkpoint.is_some() {
+            let records = std::mem::take(&mut state.pending);
+            let first = state.taken;
+            state.taken = first.after(records.len() as u64);
+            let checkpoint = state.checkpoint.take();
+            drop(state);
+            let written = write(&mut storage, first, &records, checkpoint);
+            state = lock(&shared.state);
+            let checkpointed = match written {
+                Ok(checkpointed) => checkpointed,
+                Err(error) => {
+                    state.failure = Some(std::sync::Arc::new(error));
+                    return storage;
+                }
+            };
+            state.durable = state.taken;
+            state.stats.durable = state.taken;
+            state.stats.syncs += 1;
+            state.stats.checkpoints += u64::from(checkpointed);
+            let ready = take_ready(&mut state);
+            if !ready.is_empty() {
+                let mut release = lock(&shared.release);
+                drop(state);
+                for effects in ready {
+                    release(effects);
+                }
+                drop(release);
+                state = lock(&shared.state);
+            }
+        } else if state.stopping {
+            return storage;
+        } else {
+            state = shared
+                .wake
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// Appends `records` (from position `first`), writing `checkpoint` after the
+/// records it covers, and syncs; returns whether a checkpoint was written.
+fn write<S: Storage>(
+    storage: &mut S,
+    first: LogPosition,
+    records: &[Vec<u8>],
+    checkpoint: Option<(LogPosition, Vec<u8>)>,
+) -> Result<bool, S::Error> {
+    let Some((covers, snapshot)) = checkpoint else {
+        for record in records {
+            storage.append(record)?;
+        }
+        storage.sync()?;
+        return Ok(false);
+    };
+    // A checkpoint covers what was submitted before it: never less than what
+    // the flusher had taken, never more than it takes now.
+    let (before, after) = records.split_at((covers.0 - first.0) as usize);
+    for record in before {
+        storage.append(record)?;
+    }
+    let covered = storage.checkpoint(&snapshot)?;
+    debug_assert_eq!(covered, covers, "the storage and the barrier disagree");
+    for record in after {
+        storage.append(record)?;
+    }
+    storage.sync()?;
+    Ok(true)
+}
+
+/// Takes out the held batches whose records are now durable, oldest first.
+fn take_ready<T>(state: &mut State<T>) -> Vec<Vec<T>> {
+    let mut ready = Vec::new();
+    while state
+        .held
+        .front()
+        .is_some_and(|(waits_for, _)| *waits_for <= state.durable)
+    {
+        if let Some((_, effects)) = state.held.pop_front() {
+            let count = effects.len() as u64;
+            state.stats.effects_held -= count;
+            state.stats.effects_released += count;
+            ready.push(effects);
+        }
+    }
+    ready
+}
+
+/// Locks `mutex`, ignoring poison: the only code that can panic while one of
+/// these locks is held is the caller's release function, and the state is
+/// consistent across it.
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;
