@@ -1151,7 +1151,6 @@ mod tests {
 
     use super::*;
     use crate::models::CheckReport;
-    use crate::models::harness::trace;
     use crate::models::testing::{check, reachable_states};
 
     /// `nodes` nodes with H = 2, the given T and D, no loss, correct.
@@ -1205,8 +1204,11 @@ mod tests {
             .discovery(property)
             .unwrap_or_else(|| panic!("`{property}` is refuted"));
         let last = path.last_state().clone();
-        let steps = trace(&model, path);
-        let actions = steps.into_iter().map(|s| s.action).collect();
+        let actions = path
+            .into_actions()
+            .iter()
+            .map(|a| model.format_action(a))
+            .collect();
         (actions, last, checker.unique_state_count())
     }
 
