@@ -490,7 +490,13 @@ mod tests {
         // the restarted node stays suspected for ever.
         let mut d = detector(0);
         let _ = d.handle(1, n(1), beat(0, 40));
-        let _ = d.handle(2, n(1), Message::Alive { incarnation: 1 << 32 });
+        let _ = d.handle(
+            2,
+            n(1),
+            Message::Alive {
+                incarnation: 1 << 32,
+            },
+        );
         assert_eq!(d.peer(n(1)).unwrap().last_sequence, None);
         let _ = d.handle(3, n(1), beat(1 << 32, 0));
         assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(0));
