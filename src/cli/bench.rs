@@ -29,15 +29,22 @@ pub struct BenchArgs {
     /// afterwards). It must be on the disk to measure: not a tmpfs.
     #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir())]
     dir: PathBuf,
-    /// Transactions at each concurrency level, shared among its clients. Every
-    /// level runs the same number, on a fresh cluster, because each save
-    /// rewrites the whole record, which grows with every transaction: levels
-    /// of different sizes would pay for different record sizes.
+    /// Transactions at each concurrency level, shared among its clients; each
+    /// level runs on a fresh cluster.
     #[arg(long, default_value_t = 640)]
-    txns: usize,
+    per_level: usize,
     /// Concurrency levels (clients), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     clients: Vec<usize>,
+    /// Also run N transactions at 64 clients on one cluster, over a bounded
+    /// set of keys, and report the p50 latency of the first and the last
+    /// 10,000 (or tenth, if fewer), the bytes in the data directories and the
+    /// process's peak memory at the end: whether cost grows with history.
+    #[arg(long, value_name = "N")]
+    txns: Option<usize>,
+    /// Print one JSON object instead of the tables.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Latencies sorted, for percentiles.
@@ -127,10 +134,182 @@ struct Level {
     committed: usize,
     aborted: usize,
     seconds: f64,
-    /// Node 1's saves and persists (one fsync of the file and one of the
-    /// directory each) during the level.
+    /// Node 1's log appends and syncs during the level.
     saves: u64,
     persists: u64,
+}
+
+/// A 3-node cluster started in this process, each node with its own data
+/// directory under `dir`, one replica per key.
+struct BenchCluster {
+    nodes: Vec<RunningNode>,
+    addrs: Vec<SocketAddr>,
+    placement: Placement,
+    dirs: Vec<PathBuf>,
+}
+
+impl BenchCluster {
+    fn start(dir: &std::path::Path, name: &str) -> Result<BenchCluster, UsageError> {
+        let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
+        let mut nodes: Vec<RunningNode> = Vec::new();
+        let mut placement: Option<Placement> = None;
+        let mut dirs = Vec::new();
+        for id in 1..=3u64 {
+            // One replica per key: a transaction on two keys has two participants.
+            let data = dir.join(format!("{name}-n{id}"));
+            let mut raw = RawConfig {
+                id: Some(id),
+                listen: Some(addrs[id as usize - 1].to_string()),
+                data: Some(data.clone()),
+                replicas: Some(1),
+                ..RawConfig::default()
+            };
+            for peer in 1..=3u64 {
+                if peer != id {
+                    raw.add_peer(&format!("{peer}={}", addrs[peer as usize - 1]))?;
+                }
+            }
+            let config = raw.validate()?;
+            let node_config = config.node_config();
+            if placement.is_none() {
+                placement = Some(
+                    Placement::new(1, node_config.members, node_config.vnodes, 1)
+                        .map_err(|e| UsageError(e.to_string()))?,
+                );
+            }
+            nodes.push(node::start(&config).map_err(|e| UsageError(e.to_string()))?);
+            dirs.push(data);
+        }
+        // Warm up: every node answers.
+        for addr in &addrs {
+            let mut client = Client::new(&addr.to_string(), ClientOptions::default())?;
+            client.request(Request::Status)?;
+        }
+        let placement = placement.expect("three nodes were configured");
+        Ok(BenchCluster {
+            nodes,
+            addrs,
+            placement,
+            dirs,
+        })
+    }
+
+    /// A key owned by node `owner`, named after `prefix`.
+    fn key_for(&self, owner: u16, prefix: &str) -> Bytes {
+        (0..)
+            .map(|i| format!("{prefix}-{i}"))
+            .find(|k| self.placement.replicas_of(k.as_bytes())[0] == NodeId(owner))
+            .map(Bytes::from)
+            .expect("some key is owned by every node")
+    }
+
+    /// A transaction writing one key at node 1 and one at node 2.
+    fn two_keys(&self, prefix: &str) -> BTreeMap<Bytes, Option<Bytes>> {
+        [
+            (self.key_for(1, prefix), Some(Bytes::from_static(b"x"))),
+            (self.key_for(2, prefix), Some(Bytes::from_static(b"y"))),
+        ]
+        .into()
+    }
+
+    /// Runs each client's transactions through node 1, the clients in
+    /// parallel; returns every answer with its latency and when it came.
+    fn drive(&self, plans: Vec<Vec<Writes>>) -> Result<Vec<Answer>, UsageError> {
+        let node1 = self.addrs[0].to_string();
+        let workers: Vec<_> = plans
+            .into_iter()
+            .map(|plan| {
+                let node1 = node1.clone();
+                thread::spawn(move || -> Result<Vec<Answer>, String> {
+                    let mut client =
+                        Client::new(&node1, ClientOptions::default()).map_err(|e| e.to_string())?;
+                    let mut answers = Vec::with_capacity(plan.len());
+                    for writes in plan {
+                        let begin = Instant::now();
+                        let request = Request::Txn {
+                            reads: BTreeMap::new(),
+                            writes,
+                        };
+                        match client.request(request) {
+                            Ok(Reply::Txn { outcome, .. }) => answers.push(Answer {
+                                at: Instant::now(),
+                                latency: begin.elapsed(),
+                                outcome,
+                            }),
+                            Ok(other) => return Err(format!("unexpected answer {other:?}")),
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                    Ok(answers)
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for worker in workers {
+            let mine = worker
+                .join()
+                .map_err(|_| UsageError("a client thread panicked".into()))?
+                .map_err(UsageError)?;
+            answers.extend(mine);
+        }
+        answers.sort_by_key(|a| a.at);
+        Ok(answers)
+    }
+
+    /// Node 1's counters.
+    fn counters(&self) -> Result<BTreeMap<String, u64>, UsageError> {
+        let mut status = Client::new(&self.addrs[0].to_string(), ClientOptions::default())?;
+        Ok(match status.request(Request::Status)? {
+            Reply::Status(view) => view.counters.into_iter().collect(),
+            _ => BTreeMap::new(),
+        })
+    }
+
+    /// The bytes in the nodes' data directories.
+    fn disk_bytes(&self) -> u64 {
+        fn size(path: &std::path::Path) -> u64 {
+            match std::fs::read_dir(path) {
+                Ok(entries) => entries
+                    .flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => size(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum(),
+                Err(_) => 0,
+            }
+        }
+        self.dirs.iter().map(|d| size(d)).sum()
+    }
+
+    fn stop(self) -> Result<(), UsageError> {
+        for node in self.nodes {
+            node.shutdown_handle().shutdown();
+            node.wait().map_err(|e| UsageError(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+type Writes = BTreeMap<Bytes, Option<Bytes>>;
+
+/// One client answer.
+struct Answer {
+    at: Instant,
+    latency: Duration,
+    outcome: Outcome,
+}
+
+/// Latencies of the committed answers.
+fn committed_latencies(answers: &[Answer]) -> Samples {
+    Samples::new(
+        answers
+            .iter()
+            .filter(|a| a.outcome == Outcome::Commit)
+            .map(|a| a.latency)
+            .collect(),
+    )
 }
 
 /// Starts a fresh 3-node cluster in `dir` and runs `clients` clients, each
@@ -141,128 +320,99 @@ fn commit_level(
     clients: usize,
     per_client: usize,
 ) -> Result<Level, UsageError> {
-    let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
-    let mut nodes: Vec<RunningNode> = Vec::new();
-    let mut placement: Option<Placement> = None;
-    for id in 1..=3u64 {
-        // One replica per key: a transaction on two keys has two participants.
-        let mut raw = RawConfig {
-            id: Some(id),
-            listen: Some(addrs[id as usize - 1].to_string()),
-            data: Some(dir.join(format!("c{clients}-n{id}"))),
-            replicas: Some(1),
-            ..RawConfig::default()
-        };
-        for peer in 1..=3u64 {
-            if peer != id {
-                raw.add_peer(&format!("{peer}={}", addrs[peer as usize - 1]))?;
-            }
-        }
-        let config = raw.validate()?;
-        let node_config = config.node_config();
-        if placement.is_none() {
-            placement = Some(
-                Placement::new(1, node_config.members, node_config.vnodes, 1)
-                    .map_err(|e| UsageError(e.to_string()))?,
-            );
-        }
-        nodes.push(node::start(&config).map_err(|e| UsageError(e.to_string()))?);
-    }
-    let placement = placement.expect("three nodes were configured");
-    let key_for = |owner: u16, prefix: &str| -> Bytes {
-        (0..)
-            .map(|i| format!("{prefix}-{i}"))
-            .find(|k| placement.replicas_of(k.as_bytes())[0] == NodeId(owner))
-            .map(Bytes::from)
-            .expect("some key is owned by every node")
-    };
-    // Warm up: every node answers.
-    for addr in &addrs {
-        let mut client = Client::new(&addr.to_string(), ClientOptions::default())?;
-        client.request(Request::Status)?;
-    }
-    let plans: Vec<Vec<BTreeMap<Bytes, Option<Bytes>>>> = (0..clients)
+    let cluster = BenchCluster::start(dir, &format!("c{clients}"))?;
+    let plans: Vec<Vec<Writes>> = (0..clients)
         .map(|c| {
             (0..per_client)
-                .map(|i| {
-                    let prefix = format!("b{c}-{i}");
-                    [
-                        (key_for(1, &prefix), Some(Bytes::from_static(b"x"))),
-                        (key_for(2, &prefix), Some(Bytes::from_static(b"y"))),
-                    ]
-                    .into()
-                })
+                .map(|i| cluster.two_keys(&format!("b{c}-{i}")))
                 .collect()
         })
         .collect();
-    let node1 = addrs[0].to_string();
     let start = Instant::now();
-    let workers: Vec<_> = plans
-        .into_iter()
-        .map(|plan| {
-            let node1 = node1.clone();
-            thread::spawn(move || -> Result<Vec<(Duration, Outcome)>, String> {
-                let mut client =
-                    Client::new(&node1, ClientOptions::default()).map_err(|e| e.to_string())?;
-                let mut results = Vec::with_capacity(plan.len());
-                for writes in plan {
-                    let begin = Instant::now();
-                    let request = Request::Txn {
-                        reads: BTreeMap::new(),
-                        writes,
-                    };
-                    match client.request(request) {
-                        Ok(Reply::Txn { outcome, .. }) => results.push((begin.elapsed(), outcome)),
-                        Ok(other) => return Err(format!("unexpected answer {other:?}")),
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-                Ok(results)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let (mut committed, mut aborted) = (0, 0);
-    for worker in workers {
-        let results = worker
-            .join()
-            .map_err(|_| UsageError("a client thread panicked".into()))?
-            .map_err(UsageError)?;
-        for (latency, outcome) in results {
-            match outcome {
-                Outcome::Commit => {
-                    committed += 1;
-                    latencies.push(latency);
-                }
-                Outcome::Abort => aborted += 1,
-            }
-        }
-    }
+    let answers = cluster.drive(plans)?;
     let seconds = start.elapsed().as_secs_f64();
-    let mut status = Client::new(&node1, ClientOptions::default())?;
-    let counters = match status.request(Request::Status)? {
-        Reply::Status(view) => view.counters,
-        _ => Default::default(),
-    };
-    for node in nodes {
-        node.shutdown_handle().shutdown();
-        node.wait().map_err(|e| UsageError(e.to_string()))?;
-    }
+    let counters = cluster.counters()?;
+    cluster.stop()?;
+    let committed = answers
+        .iter()
+        .filter(|a| a.outcome == Outcome::Commit)
+        .count();
     Ok(Level {
         clients,
-        latency: Samples::new(latencies),
+        latency: committed_latencies(&answers),
         committed,
-        aborted,
+        aborted: answers.len() - committed,
         seconds,
         saves: counters.get("saves").copied().unwrap_or(0),
         persists: counters.get("persists").copied().unwrap_or(0),
     })
 }
 
+/// What the long run found.
+struct History {
+    txns: usize,
+    window: usize,
+    first_p50: Duration,
+    last_p50: Duration,
+    disk_bytes: u64,
+    peak_rss_bytes: Option<u64>,
+    seconds: f64,
+}
+
+/// `--txns N`: N transactions at 64 clients on one cluster, each client
+/// overwriting its own 100 pairs of keys round and round, so the live data is
+/// bounded while the history grows.
+fn history(dir: &std::path::Path, txns: usize) -> Result<History, UsageError> {
+    const CLIENTS: usize = 64;
+    const KEYS_PER_CLIENT: usize = 100;
+    let cluster = BenchCluster::start(dir, "history")?;
+    let per_client = txns.div_ceil(CLIENTS);
+    let plans: Vec<Vec<Writes>> = (0..CLIENTS)
+        .map(|c| {
+            let pairs: Vec<Writes> = (0..KEYS_PER_CLIENT)
+                .map(|i| cluster.two_keys(&format!("h{c}-{i}")))
+                .collect();
+            (0..per_client)
+                .map(|i| pairs[i % KEYS_PER_CLIENT].clone())
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    let answers = cluster.drive(plans)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let window = (answers.len() / 10).clamp(1, 10_000);
+    let first_p50 = committed_latencies(&answers[..window]).percentile(50.0);
+    let last_p50 = committed_latencies(&answers[answers.len() - window..]).percentile(50.0);
+    let disk_bytes = cluster.disk_bytes();
+    cluster.stop()?;
+    Ok(History {
+        txns: answers.len(),
+        window,
+        first_p50,
+        last_p50,
+        disk_bytes,
+        peak_rss_bytes: peak_rss(),
+        seconds,
+    })
+}
+
+/// This process's peak resident memory (Linux), which holds the three nodes
+/// and the clients.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 pub fn bench(args: BenchArgs) -> Result<ExitCode, UsageError> {
-    if args.txns == 0 || args.clients.is_empty() || args.clients.contains(&0) {
+    if args.per_level == 0
+        || args.clients.is_empty()
+        || args.clients.contains(&0)
+        || args.txns == Some(0)
+    {
         return Err(UsageError(
-            "--txns and every --clients level must be positive".into(),
+            "--per-level, --txns and every --clients level must be positive".into(),
         ));
     }
     let dir = args.dir.join(format!("haft-bench-{}", std::process::id()));
@@ -273,31 +423,40 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, UsageError> {
 }
 
 fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> {
-    println!("haft bench: loopback, data in {}", dir.display());
+    // Progress goes to stderr with --json, so stdout is one JSON object.
+    let say = |line: String| {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!("haft bench: loopback, data in {}", dir.display()));
     let rtt = round_trip(2000)?;
-    println!(
+    say(format!(
         "UDP round trip (64 B ping-pong, 2000×): p50 {:.3} ms, p99 {:.3} ms",
         ms(rtt.percentile(50.0)),
         ms(rtt.percentile(99.0))
-    );
+    ));
     let save = durable_save(dir, 200)?;
-    println!(
-        "durable save (512 B: write, fsync, rename, fsync dir; 200×): p50 {:.3} ms, p99 {:.3} ms",
+    say(format!(
+        "durable append (128 B record in the node's log format, then fdatasync; 200×): \
+         p50 {:.3} ms, p99 {:.3} ms",
         ms(save.percentile(50.0)),
         ms(save.percentile(99.0))
-    );
+    ));
     let floor = 2 * rtt.percentile(50.0) + 2 * save.percentile(50.0);
-    println!(
-        "floor = 2 × round trip + 2 × durable save = {:.3} ms",
+    say(format!(
+        "floor = 2 × round trip + 2 × durable append = {:.3} ms",
         ms(floor)
-    );
-    println!();
-    println!(
+    ));
+    say(String::new());
+    say(format!(
         "two-participant commits through node 1 (participants 1 and 2), fresh keys, \
          {} transactions per level:",
-        args.txns
-    );
-    println!(
+        args.per_level
+    ));
+    say(format!(
         "{:>8} {:>10} {:>8} {:>10} {:>10} {:>12} {:>14} {:>22}",
         "clients",
         "committed",
@@ -306,32 +465,70 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         "p99 ms",
         "commits/s",
         "p50 / floor",
-        "node 1 saves/persists"
-    );
+        "node 1 appends/syncs"
+    ));
+    let mut json = serde_json::Map::new();
+    json.insert("rtt_ms".into(), ms(rtt.percentile(50.0)).into());
+    json.insert("fsync_ms".into(), ms(save.percentile(50.0)).into());
+    json.insert("floor_ms".into(), ms(floor).into());
     let mut rates = Vec::new();
     for &clients in &args.clients {
-        let level = commit_level(dir, clients, args.txns.div_ceil(clients))?;
+        let level = commit_level(dir, clients, args.per_level.div_ceil(clients))?;
         let rate = level.committed as f64 / level.seconds;
         rates.push((level.clients, rate));
         let p50 = level.latency.percentile(50.0);
-        println!(
+        let p99 = level.latency.percentile(99.0);
+        say(format!(
             "{:>8} {:>10} {:>8} {:>10.3} {:>10.3} {:>12.0} {:>14.2} {:>22}",
             level.clients,
             level.committed,
             level.aborted,
             ms(p50),
-            ms(level.latency.percentile(99.0)),
+            ms(p99),
             rate,
             p50.as_secs_f64() / floor.as_secs_f64(),
             format!("{}/{}", level.saves, level.persists)
-        );
+        ));
+        json.insert(format!("p50_ms_{clients}"), ms(p50).into());
+        json.insert(format!("p99_ms_{clients}"), ms(p99).into());
+        json.insert(format!("commits_per_s_{clients}"), rate.into());
+        json.insert(format!("aborts_{clients}"), level.aborted.into());
     }
     if let (Some((1, one)), Some((most, top))) = (rates.first(), rates.last()) {
-        println!();
-        println!(
-            "throughput at {most} clients / at 1 client = {:.1}× (target ≥ 10×)",
+        say(String::new());
+        say(format!(
+            "throughput at {most} clients / at 1 client = {:.1}× (target ≥ 15×)",
             top / one
-        );
+        ));
+    }
+    if let Some(txns) = args.txns {
+        let h = history(dir, txns)?;
+        say(String::new());
+        say(format!(
+            "{} transactions at 64 clients over 12,800 live keys in {:.1} s: p50 of the first \
+             {} {:.3} ms, of the last {} {:.3} ms ({:+.1}%); data directories {:.1} MiB; \
+             peak memory {}",
+            h.txns,
+            h.seconds,
+            h.window,
+            ms(h.first_p50),
+            h.window,
+            ms(h.last_p50),
+            (h.last_p50.as_secs_f64() / h.first_p50.as_secs_f64() - 1.0) * 100.0,
+            h.disk_bytes as f64 / (1 << 20) as f64,
+            h.peak_rss_bytes.map_or("unknown".into(), |b| format!(
+                "{:.1} MiB",
+                b as f64 / (1 << 20) as f64
+            ))
+        ));
+        json.insert("history_txns".into(), h.txns.into());
+        json.insert("history_first_p50_ms".into(), ms(h.first_p50).into());
+        json.insert("history_last_p50_ms".into(), ms(h.last_p50).into());
+        json.insert("history_disk_bytes".into(), h.disk_bytes.into());
+        json.insert("history_peak_rss_bytes".into(), h.peak_rss_bytes.into());
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Object(json));
     }
     Ok(ExitCode::SUCCESS)
 }

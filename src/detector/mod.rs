@@ -282,10 +282,10 @@ impl<E: Estimator> Detector<E> {
             Message::Heartbeat {
                 incarnation,
                 sequence,
-            } => {
-                self.on_heartbeat(now, from, incarnation, sequence);
-                Vec::new()
-            }
+            } => self
+                .on_heartbeat(now, from, incarnation, sequence)
+                .into_iter()
+                .collect(),
             Message::Alive { incarnation } => {
                 if let Some(state) = self.peers.get_mut(&from) {
                     if incarnation > state.incarnation {
@@ -328,10 +328,14 @@ impl<E: Estimator> Detector<E> {
         }))
     }
 
-    fn on_heartbeat(&mut self, now: Millis, from: NodeId, incarnation: u64, sequence: u64) {
-        let Some(state) = self.peers.get_mut(&from) else {
-            return;
-        };
+    fn on_heartbeat(
+        &mut self,
+        now: Millis,
+        from: NodeId,
+        incarnation: u64,
+        sequence: u64,
+    ) -> Option<Command> {
+        let state = self.peers.get_mut(&from)?;
         // Sequence numbers are compared only within one incarnation: a higher
         // one may be a new life counting from 0 again, whose announcement was
         // lost or overtaken by this heartbeat.
@@ -340,16 +344,29 @@ impl<E: Estimator> Detector<E> {
                 && state.last_sequence.is_some_and(|last| sequence <= last))
         {
             // Stale: an old incarnation, a duplicate, or overtaken in the network.
-            return;
+            return None;
         }
+        // A suspected or dead peer that still beats at the suspected
+        // incarnation has not heard the suspicion (its Suspect may have been
+        // lost): say it again, so that it refutes. Without this, one lost
+        // datagram leaves a live node Dead here for ever while the others,
+        // which heard its refutation, hold it Alive.
+        let remind =
+            (incarnation == state.incarnation && state.status != Status::Alive).then(|| {
+                Command::Broadcast(Message::Suspect {
+                    peer: from,
+                    incarnation,
+                })
+            });
         if incarnation > state.incarnation {
             Self::revive(state, incarnation, now);
         } else if state.status == Status::Dead {
             // Dead is final for this incarnation.
-            return;
+            return remind;
         }
         state.last_sequence = Some(sequence);
         state.estimator.heartbeat(now);
+        remind
     }
 
     fn revive(state: &mut PeerState<E>, incarnation: u64, now: Millis) {
@@ -421,6 +438,30 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_peer_that_still_beats_is_told_so_again() {
+        // The Suspect to node 1 was lost: it never refuted, and node 0 holds
+        // it Dead. Its next heartbeat brings the suspicion back to it.
+        let mut observer = detector(0);
+        let _ = observer.check(4);
+        let _ = observer.check(7);
+        assert_eq!(observer.status(n(1)), Some(Status::Dead));
+        let suspicion = Command::Broadcast(Message::Suspect {
+            peer: n(1),
+            incarnation: 0,
+        });
+        assert_eq!(observer.handle(8, n(1), beat(0, 5)), vec![suspicion]);
+        let mut suspect = detector(1);
+        let Command::Broadcast(message) = suspicion;
+        let refutation = suspect.handle(8, n(0), message);
+        assert_eq!(
+            refutation,
+            vec![Command::Broadcast(Message::Alive { incarnation: 1 })]
+        );
+        let _ = observer.handle(9, n(1), Message::Alive { incarnation: 1 });
+        assert_eq!(observer.status(n(1)), Some(Status::Alive));
+    }
+
+    #[test]
     fn a_suspected_node_refutes_with_a_higher_incarnation() {
         let mut suspect = detector(1);
         let suspicion = Message::Suspect {
@@ -440,8 +481,15 @@ mod tests {
         let mut observer = detector(0);
         let _ = observer.check(4);
         assert_eq!(observer.status(n(1)), Some(Status::Suspect { since: 4 }));
-        // A heartbeat at the suspected incarnation does not clear the suspicion…
-        assert!(observer.handle(5, n(1), beat(0, 3)).is_empty());
+        // A heartbeat at the suspected incarnation does not clear the suspicion,
+        // but shows that the suspect has not heard it: it is said again…
+        assert_eq!(
+            observer.handle(5, n(1), beat(0, 3)),
+            vec![Command::Broadcast(Message::Suspect {
+                peer: n(1),
+                incarnation: 0
+            })]
+        );
         assert_eq!(observer.status(n(1)), Some(Status::Suspect { since: 4 }));
         // …a refutation at a higher one does, and restarts the silence clock.
         assert!(
