@@ -351,13 +351,12 @@ impl<E: Estimator> Detector<E> {
         // lost): say it again, so that it refutes. Without this, one lost
         // datagram leaves a live node Dead here for ever while the others,
         // which heard its refutation, hold it Alive.
-        let remind =
-            (incarnation == state.incarnation && state.status != Status::Alive).then(|| {
-                Command::Broadcast(Message::Suspect {
-                    peer: from,
-                    incarnation,
-                })
-            });
+        let remind = (incarnation == state.incarnation && state.status != Status::Alive).then_some(
+            Command::Broadcast(Message::Suspect {
+                peer: from,
+                incarnation,
+            }),
+        );
         if incarnation > state.incarnation {
             Self::revive(state, incarnation, now);
         } else if state.status == Status::Dead {
