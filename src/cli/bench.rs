@@ -343,8 +343,8 @@ fn commit_level(
         committed,
         aborted: answers.len() - committed,
         seconds,
-        saves: counters.get("saves").copied().unwrap_or(0),
-        persists: counters.get("persists").copied().unwrap_or(0),
+        saves: counters.get("records_logged").copied().unwrap_or(0),
+        persists: counters.get("fsyncs").copied().unwrap_or(0),
     })
 }
 
@@ -465,7 +465,7 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         "p99 ms",
         "commits/s",
         "p50 / floor",
-        "node 1 appends/syncs"
+        "node 1 records/fsyncs"
     ));
     let mut json = serde_json::Map::new();
     json.insert("rtt_ms".into(), ms(rtt.percentile(50.0)).into());
