@@ -1282,10 +1282,10 @@ mod tests {
         };
         let (report, refinement) = run(two(0));
         assert_passes(&report, &refinement);
-        assert_eq!(report.unique_states, 1_046);
+        assert_eq!(report.unique_states, 1_074);
         let (report, refinement) = run(two(1));
         assert_passes(&report, &refinement);
-        assert_eq!(report.unique_states, 4_980);
+        assert_eq!(report.unique_states, 5_040);
     }
 
     #[test]

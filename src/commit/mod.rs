@@ -8,8 +8,9 @@
 //!
 //! 1. the coordinator sends `Prepare` with what the transaction read and
 //!    writes at each participant;
-//! 2. a participant waits while a key is locked by another undecided
-//!    transaction, votes No if a read key's version moved, and otherwise locks
+//! 2. a participant waits while a key is locked by an older undecided
+//!    transaction, votes No if it is locked by a younger one (so waits form
+//!    no cycle) or if a read key's version moved, and otherwise locks
 //!    the keys, saves its prepared record and — once that is durable — votes
 //!    Yes;
 //! 3. the coordinator commits on unanimous Yes, saving the decision before any

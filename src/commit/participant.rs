@@ -3,13 +3,16 @@
 //!
 //! A participant locks what a transaction touches when it votes Yes: shared
 //! locks on the keys it read, exclusive locks on the keys it writes. It refuses
-//! when a read key's version moved. When a lock is taken, the Prepare waits, in
-//! arrival order, until the holder's outcome frees it — a client that writes a
-//! key right after its previous write to that key was answered would otherwise
-//! be refused, since the participants learn an outcome after the client does.
-//! Waiting holds nothing, so a cycle of waits (a deadlock) is broken by the
-//! coordinator's vote timeout, whose Abort also ends the wait; nothing about a
-//! waiting Prepare is saved, so a crash just drops it. Because every participant
+//! when a read key's version moved. When a lock is held by an older
+//! transaction (a lower id), the Prepare waits, in arrival order, until the
+//! holder's outcome frees it — a client that writes a key right after its
+//! previous write to that key was answered would otherwise be refused, since
+//! the participants learn an outcome after the client does. When the holder
+//! is younger, it refuses (`Locked`): waits only ever go from a higher id to a
+//! lower one, so no cycle of waits, no deadlock, can form (the "wait-die" rule
+//! of Rosenkrantz, Stearns & Lewis, 1978, with ids for ages). Nothing about a
+//! waiting Prepare is saved, so a crash just drops it; the coordinator's Abort
+//! also ends a wait. Because every participant
 //! holds all of a transaction's locks from its vote until it learns the
 //! outcome, and the coordinator commits only once every participant has voted,
 //! all the locks are held together at the commit decision: committed
@@ -292,8 +295,14 @@ impl Participant {
     /// held by another.
     fn prepare(&mut self, w: Waiting, out: &mut CommitOutput) -> Result<(), Waiting> {
         let vote = match self.validate(w.txn, &w.reads, &w.writes) {
-            Err(_held) => return Err(w),
             Ok(vote) => vote,
+            // Wait only for older holders (lower ids): every wait then goes
+            // from a higher id to a lower one, so no cycle of waits — no
+            // deadlock — can form, across participants too. A client's next
+            // transaction through the same node has a higher id than its last,
+            // so it waits for it rather than being refused.
+            Err((_, by)) if w.txn > by => return Err(w),
+            Err((key, by)) => Vote::No(Refusal::Locked { key, by }),
         };
         let txn = w.txn;
         let delta = match &vote {
@@ -392,25 +401,40 @@ impl Participant {
     /// The vote on `txn` if every lock it needs is free (No if a key it read
     /// is no longer at the version it saw); otherwise `Err` names the holder
     /// of a lock it needs.
-    fn validate(&self, txn: TxnId, reads: &ReadSet, writes: &WriteSet) -> Result<Vote, TxnId> {
-        for key in writes.keys() {
-            if let Some(lock) = self.locks.get(key) {
-                let holder = lock
-                    .writer
-                    .into_iter()
-                    .chain(lock.readers.iter().copied())
-                    .find(|holder| *holder != txn);
-                if let Some(by) = holder {
-                    return Err(by);
-                }
+    fn validate(
+        &self,
+        txn: TxnId,
+        reads: &ReadSet,
+        writes: &WriteSet,
+    ) -> Result<Vote, (Key, TxnId)> {
+        // The highest other holder of a lock `txn` needs on `key`.
+        let held = |key: &Key, writers_only: bool| -> Option<TxnId> {
+            let lock = self.locks.get(key)?;
+            let readers = lock.readers.iter().copied().filter(|_| !writers_only);
+            lock.writer
+                .into_iter()
+                .chain(readers)
+                .filter(|holder| *holder != txn)
+                .max()
+        };
+        let mut conflict: Option<(Key, TxnId)> = None;
+        let conflicts = writes
+            .keys()
+            .filter_map(|key| Some((key.clone(), held(key, false)?)))
+            .chain(
+                reads
+                    .keys()
+                    .filter_map(|key| Some((key.clone(), held(key, true)?))),
+            );
+        for (key, by) in conflicts {
+            if conflict.as_ref().is_none_or(|(_, most)| by > *most) {
+                conflict = Some((key, by));
             }
         }
+        if let Some(conflict) = conflict {
+            return Err(conflict);
+        }
         for (key, seen) in reads {
-            if let Some(by) = self.locks.get(key).and_then(|lock| lock.writer) {
-                if by != txn {
-                    return Err(by);
-                }
-            }
             let current = self.record.store.get(key).map(|v| v.version);
             if current != *seen {
                 return Ok(Vote::No(Refusal::Changed { key: key.clone() }));
