@@ -193,7 +193,14 @@ impl Cluster {
             .faults(isolated, loss_percent)
             .expect("the node answers")
             .expect("fault injection is allowed");
-        assert_eq!(set, isolated.iter().copied().filter(|p| *p != id).collect::<Vec<_>>());
+        assert_eq!(
+            set,
+            isolated
+                .iter()
+                .copied()
+                .filter(|p| *p != id)
+                .collect::<Vec<_>>()
+        );
     }
 
     fn await_up(&self, id: u16) {
@@ -441,7 +448,11 @@ fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, att
                 );
             }
             Some((txn, Outcome::Abort)) => {
-                assert_eq!(present, 0, "{txn} ({}) answered Abort but committed", attempt.label);
+                assert_eq!(
+                    present, 0,
+                    "{txn} ({}) answered Abort but committed",
+                    attempt.label
+                );
             }
             None => {}
         }
@@ -555,7 +566,10 @@ fn chaos_kill_pause_loss_and_partition_tell_no_client_a_lie() {
     let records = cluster.records();
     check_answers(&records, &placement, &attempts);
     let (committed, aborted, unanswered) = summary(&attempts);
-    let reads = attempts.iter().filter(|a| matches!(a.answer, Some((_, Outcome::Commit)))).count();
+    let reads = attempts
+        .iter()
+        .filter(|a| matches!(a.answer, Some((_, Outcome::Commit))))
+        .count();
     eprintln!(
         "chaos ({} s): {} transactions, {kills} kills, {pauses} pauses, {partitions} partitions, \
          3% loss: {committed} committed, {aborted} aborted, {unanswered} unanswered; \
@@ -575,7 +589,10 @@ fn a_restarted_node_is_alive_at_every_peer_within_the_detectors_bound() {
     let deadline = Instant::now() + Duration::from_secs(10);
     for id in [1, 2] {
         while cluster.status(id).unwrap().members[&3] != MemberStatus::Dead {
-            assert!(Instant::now() < deadline, "node 3 never declared dead at {id}");
+            assert!(
+                Instant::now() < deadline,
+                "node 3 never declared dead at {id}"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -661,9 +678,7 @@ fn malformed_datagrams_are_dropped_and_counted() {
     let unknown_sender = codec::encode(77, &status).unwrap();
     let oversized = vec![0x48; codec::MAX_DATAGRAM + 100];
     // A client claiming to vote: not a request, so dropped.
-    let vote = Wire::Msg(NodeMsg::Commit(haft::commit::Msg::Query {
-        txn: TxnId(0),
-    }));
+    let vote = Wire::Msg(NodeMsg::Commit(haft::commit::Msg::Query { txn: TxnId(0) }));
     let not_a_request = codec::encode(client, &vote).unwrap();
     let cases: [(&str, Vec<u8>); 9] = [
         ("truncated", valid[..10].to_vec()),
@@ -788,14 +803,22 @@ fn damaged_storage_is_repaired_at_the_tail_and_refused_before_it() {
     flipped[middle] ^= 0x20;
     std::fs::write(&segment, &flipped).unwrap();
     let (code, stderr) = run_briefly(&cluster, 1, Duration::from_secs(10));
-    assert_eq!(code, Some(1), "a corrupt log must stop the start; stderr: {stderr}");
+    assert_eq!(
+        code,
+        Some(1),
+        "a corrupt log must stop the start; stderr: {stderr}"
+    );
     assert!(
         stderr.contains(&segment.display().to_string())
             && stderr.contains("offset")
             && stderr.contains("refuses to start"),
         "the error must name the file and offset and refuse: {stderr}"
     );
-    assert_eq!(std::fs::read(&segment).unwrap(), flipped, "a refused start changes nothing");
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        flipped,
+        "a refused start changes nothing"
+    );
 
     // A torn tail: cut, reported, and the node starts with every value it
     // acknowledged (the cut write was never synced, so never acknowledged).
@@ -808,7 +831,9 @@ fn damaged_storage_is_repaired_at_the_tail_and_refused_before_it() {
     assert!(log.contains("torn tail"), "the repair is reported: {log}");
     let reply = cluster
         .client(1, Duration::from_secs(5))
-        .request(Request::Read { keys: vec![b(&keys[0])] })
+        .request(Request::Read {
+            keys: vec![b(&keys[0])],
+        })
         .unwrap();
     assert!(
         matches!(&reply, Reply::Values(v) if v[0].1.as_ref().is_some_and(|v| v.value == "v4")),

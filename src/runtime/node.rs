@@ -57,8 +57,7 @@ use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
     ClientId, Dest, Node, NodeDelta, NodeError, NodeEvent, NodeMsg, NodeOutput, NodeRecord,
-    NodeTimer, Reply,
-    Request, RequestId,
+    NodeTimer, Reply, Request, RequestId,
 };
 use crate::output::{Position, TimerOp};
 use crate::storage::{
@@ -129,7 +128,9 @@ pub enum NodeRunError {
     DataDir(#[from] DataDirError),
     /// The log could not be read; a corrupt file lands here, naming the file
     /// and offset.
-    #[error("the node's log could not be read: {0}; the node refuses to start rather than start empty")]
+    #[error(
+        "the node's log could not be read: {0}; the node refuses to start rather than start empty"
+    )]
     Load(#[source] LogError),
     /// The log is intact but a record in it does not decode.
     #[error(
@@ -189,8 +190,9 @@ fn rebuild(dir: &Path, recovery: &Recovery) -> Result<NodeRecord, NodeRunError> 
         reason: error.to_string(),
     };
     let mut record = match &recovery.snapshot {
-        Some(bytes) => postcard::from_bytes::<NodeRecord>(bytes)
-            .map_err(|e| bad("checkpoint".into(), e))?,
+        Some(bytes) => {
+            postcard::from_bytes::<NodeRecord>(bytes).map_err(|e| bad("checkpoint".into(), e))?
+        }
         None => NodeRecord::default(),
     };
     for (index, bytes) in recovery.records.iter().enumerate() {
@@ -231,10 +233,7 @@ enum Held {
 
 enum Event {
     Datagram(Vec<u8>, SocketAddr),
-    Local {
-        request: Request,
-        reply: ReplyFn,
-    },
+    Local { request: Request, reply: ReplyFn },
     Released(Vec<Released>),
     Shutdown,
 }
@@ -509,7 +508,9 @@ impl EventLoop {
                     for item in items {
                         match item {
                             Released::Loopback(msg) => self.loopback.push_back(msg),
-                            Released::Local(client, id, reply) => self.answer_local(client, id, reply),
+                            Released::Local(client, id, reply) => {
+                                self.answer_local(client, id, reply)
+                            }
                             Released::Persisted(upto) => self.node.handle_persisted(upto),
                         }
                     }
@@ -622,7 +623,8 @@ impl EventLoop {
             }) if named == client && client & LOCAL_BIT == 0 => {
                 self.remember_client(client, from);
                 let mut out = self.output();
-                self.node.handle_request(client, id, home, request, &mut out);
+                self.node
+                    .handle_request(client, id, home, request, &mut out);
                 self.carry_out(out)
             }
             Wire::Faults {
@@ -850,7 +852,10 @@ impl EventLoop {
             map.insert("records_logged".into(), stats.records_submitted);
             map.insert("fsyncs".into(), stats.syncs);
             map.insert("checkpoints".into(), stats.checkpoints);
-            map.insert("log_bytes_since_checkpoint".into(), stats.bytes_since_checkpoint);
+            map.insert(
+                "log_bytes_since_checkpoint".into(),
+                stats.bytes_since_checkpoint,
+            );
             map.insert("effects_held".into(), stats.effects_held);
             map.insert("effects_released".into(), stats.effects_released);
         }
