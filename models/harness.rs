@@ -1,30 +1,24 @@
-//! Runs the checker over any model and turns the outcome into a [`CheckReport`].
+//! Runs haft's checker ([`crate::checker`]) over a model and turns the outcome
+//! into a [`CheckReport`].
 //!
-//! The harness always explores the whole reachable space (it does not stop at the
-//! first discovery), so that the state counts it reports are exact and can be
-//! pinned by tests. Only a timeout stops it early, and then the report says
-//! `complete: false`.
+//! The search always explores the whole reachable space (it does not stop at the
+//! first violation), so that the state counts it reports are exact and can be
+//! pinned by tests. Only a timeout, a state limit or the memory limit stops it
+//! early; the report then says `complete: false`, and every property it did not
+//! refute is "not refuted" rather than "holds".
 
-use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
+use stateright::Model;
+
+use crate::checker::{self, Kind, Outcome, SimulationOptions, Spec, Status, Stop, Trace};
+
+pub use crate::checker::Strategy;
 
 use super::params::{ParamValue, Params};
-use super::refinement::shortest_path_to;
-
-/// The order in which states are explored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Strategy {
-    /// Breadth first: shortest counterexamples when single-threaded.
-    #[default]
-    Bfs,
-    /// Depth first: less memory.
-    Dfs,
-}
 
 /// Progress of a run, handed to [`CheckOptions::progress`] now and then.
 #[derive(Clone, Copy, Debug)]
@@ -49,19 +43,24 @@ pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
 
 /// How to run the checker.
 pub struct CheckOptions {
-    /// Explore one representative per symmetry class. Implies depth-first search,
-    /// the only strategy in which stateright 0.31 applies symmetry.
+    /// Explore one representative per symmetry class.
     pub symmetry: bool,
     /// Worker threads.
     pub threads: usize,
-    /// Breadth or depth first.
+    /// Depth or breadth first.
     pub strategy: Strategy,
     /// Stop after this long; the report then says `complete: false`.
     pub timeout: Option<Duration>,
+    /// Stop once this many distinct states are known.
+    pub max_states: Option<usize>,
+    /// Stop once the process's resident memory reaches this many bytes.
+    pub max_memory: Option<u64>,
     /// Called about every `progress_every` while the checker runs.
     pub progress: Option<ProgressFn>,
     /// How often to call `progress`.
     pub progress_every: Duration,
+    /// Random walks instead of an exhaustive search.
+    pub simulation: Option<SimulationOptions>,
 }
 
 impl Default for CheckOptions {
@@ -69,10 +68,13 @@ impl Default for CheckOptions {
         CheckOptions {
             symmetry: false,
             threads: 1,
-            strategy: Strategy::Bfs,
+            strategy: Strategy::Dfs,
             timeout: None,
+            max_states: None,
+            max_memory: None,
             progress: None,
             progress_every: Duration::from_secs(2),
+            simulation: None,
         }
     }
 }
@@ -82,7 +84,7 @@ impl Default for CheckOptions {
 pub struct Step {
     /// The action taken, as text.
     pub action: String,
-    /// The state it led to, as text.
+    /// The state it led to, as text (its `Debug` form).
     pub state: String,
 }
 
@@ -91,14 +93,42 @@ pub struct Step {
 pub struct PropertyReport {
     /// The property's name.
     pub name: &'static str,
-    /// `always`, `eventually` or `sometimes`.
+    /// `always`, `sometimes`, `eventually`, `liveness` (AG EF) or `transition`
+    /// (refinement).
     pub expectation: &'static str,
-    /// Whether the property holds: no counterexample for `always`/`eventually`,
-    /// a witness for `sometimes`.
+    /// Whether the property holds: no counterexample in a complete search (a
+    /// `sometimes` property: witnessed).
     pub holds: bool,
-    /// The trace that refutes an `always`/`eventually` property, if any. (A
-    /// `sometimes` witness is an example, not a counterexample, and is not shown.)
+    /// The verdict: `holds`, `violated`, `not-witnessed`, or `unknown` (the
+    /// search stopped first, or the model's boundary hides the answer).
+    pub status: Status,
+    /// The trace that refutes the property, if any. (A `sometimes` witness is an
+    /// example, not a counterexample, and is not shown.)
     pub counterexample: Option<Vec<Step>>,
+    /// For a liveness violation: the path on from the counterexample's last
+    /// state, every state of which misses the goal, until a state repeats (a
+    /// cycle) or none follows (a deadlock).
+    pub trap: Option<Vec<Step>>,
+    /// What the checker adds: why a transition was refused, why the verdict is
+    /// unknown.
+    pub note: Option<String>,
+}
+
+impl PropertyReport {
+    /// Whether the property is refuted: a counterexample exists, or a
+    /// `sometimes` property was never witnessed in a complete search.
+    pub fn refuted(&self) -> bool {
+        matches!(self.status, Status::Violated | Status::NotWitnessed)
+    }
+}
+
+/// The time one phase of a check took.
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    /// `search`, `liveness` or `counterexamples`.
+    pub name: &'static str,
+    /// Wall-clock seconds.
+    pub seconds: f64,
 }
 
 /// The outcome of checking one model at one size.
@@ -117,10 +147,32 @@ pub struct CheckReport {
     pub max_depth: usize,
     /// Whether the whole reachable space was explored.
     pub complete: bool,
-    /// Wall-clock seconds.
+    /// Why the search stopped early, if it did.
+    pub stopped: Option<Stop>,
+    /// Wall-clock seconds of the whole check: search, liveness and
+    /// counterexamples.
     pub seconds: f64,
+    /// The time of each phase.
+    pub phases: Vec<Phase>,
+    /// The process's peak resident memory (VmHWM) at the end of the check.
+    pub peak_memory_bytes: Option<u64>,
     /// One verdict per property, in the model's order.
     pub properties: Vec<PropertyReport>,
+    /// For random walks (`--simulate`): what was walked.
+    pub simulation: Option<SimulationReport>,
+}
+
+/// What a simulation walked.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimulationReport {
+    /// The seed.
+    pub seed: u64,
+    /// Steps per walk at most.
+    pub depth: usize,
+    /// Walks completed.
+    pub runs: usize,
+    /// States visited per second.
+    pub states_per_second: f64,
 }
 
 impl CheckReport {
@@ -149,7 +201,7 @@ fn serialize_params<S: serde::Serializer>(params: &Params, s: S) -> Result<S::Ok
     map.end()
 }
 
-/// Checks `model` exhaustively and reports on each of its properties.
+/// Checks `model`'s own properties and reports on each.
 ///
 /// `symmetry` is the model's canonicalisation function, used when
 /// `options.symmetry` is set; it must map every state of a symmetry class to the
@@ -162,137 +214,160 @@ pub fn run<M>(
     options: &CheckOptions,
 ) -> CheckReport
 where
-    M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
-    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+    M: Model + Sync,
+    M::State: Clone + Debug + Hash + Send + Sync,
+    M::Action: Clone + Debug + Send + Sync,
 {
-    // A property name no model uses: the search never stops for discoveries, so
-    // the counts always cover the whole reachable space.
-    let never = HasDiscoveries::AllOf(BTreeSet::from(["\u{0}haft: explore everything"]));
-    let mut builder = model
-        .checker()
-        .threads(options.threads.max(1))
-        .finish_when(never);
+    let mut spec = Spec::of(&model);
     if options.symmetry {
-        let representative = symmetry.expect("the caller checks that the model has symmetry");
-        builder = builder.symmetry_fn(representative);
+        spec.symmetry = symmetry;
     }
+    run_spec(name, params, &model, &spec, options)
+}
+
+/// Checks everything `spec` lists on `model` (its properties, liveness,
+/// refinement) in one search, and reports on each.
+pub fn run_spec<M>(
+    name: &'static str,
+    params: Params,
+    model: &M,
+    spec: &Spec<M>,
+    options: &CheckOptions,
+) -> CheckReport
+where
+    M: Model + Sync,
+    M::State: Clone + Debug + Hash + Send + Sync,
+    M::Action: Clone + Debug + Send + Sync,
+{
     let started = Instant::now();
-    // stateright 0.31 applies a symmetry function only in its depth-first search.
-    let strategy = if options.symmetry {
-        Strategy::Dfs
-    } else {
-        options.strategy
+    let report_progress = |p: &checker::Progress| {
+        if let Some(progress) = &options.progress {
+            progress(&Progress {
+                model: name,
+                total_states: p.total_states,
+                unique_states: p.unique_states,
+                max_depth: p.max_depth,
+                elapsed: p.elapsed,
+            });
+        }
     };
-    let checker = match strategy {
-        Strategy::Bfs => Box::new(builder.spawn_bfs()) as Box<dyn Checker<M>>,
-        Strategy::Dfs => Box::new(builder.spawn_dfs()),
+    let engine_options = checker::Options {
+        threads: options.threads.max(1),
+        strategy: options.strategy,
+        timeout: options.timeout,
+        max_states: options.max_states,
+        max_memory: options.max_memory,
+        progress: options
+            .progress
+            .as_ref()
+            .map(|_| &report_progress as &(dyn Fn(&checker::Progress) + Sync)),
+        progress_every: options.progress_every,
     };
-    let mut checker = checker;
-    let finished = wait(name, checker.as_mut(), options, started);
-    let seconds = started.elapsed().as_secs_f64();
-    let discoveries = checker.discoveries();
-    let model = checker.model();
-    let properties = model
-        .properties()
+    if let Some(simulation) = &options.simulation {
+        let walked = checker::simulate(model, spec, simulation);
+        let seconds = walked.elapsed.as_secs_f64();
+        let outcome = Outcome {
+            unique_states: 0,
+            total_states: walked.states,
+            max_depth: simulation.depth + 1,
+            stopped: None,
+            verdicts: walked.verdicts,
+            phases: vec![("simulation", walked.elapsed)],
+            peak_memory: checker::memory::peak_resident(),
+        };
+        let mut report = report(name, params, model, outcome, started.elapsed());
+        report.complete = false;
+        report.simulation = Some(SimulationReport {
+            seed: simulation.seed,
+            depth: simulation.depth,
+            runs: walked.runs,
+            states_per_second: walked.states as f64 / seconds.max(1e-9),
+        });
+        return report;
+    }
+    let outcome = checker::check(model, spec, &engine_options);
+    report(name, params, model, outcome, started.elapsed())
+}
+
+/// Turns the checker's outcome into a report.
+pub fn report<M>(
+    name: &'static str,
+    params: Params,
+    model: &M,
+    outcome: Outcome<M>,
+    elapsed: Duration,
+) -> CheckReport
+where
+    M: Model,
+    M::State: Debug,
+    M::Action: Debug,
+{
+    let complete = outcome.complete();
+    let properties = outcome
+        .verdicts
         .into_iter()
-        .map(|property| {
-            let found = discoveries.get(property.name);
-            let (expectation, holds) = match property.expectation {
-                Expectation::Always => ("always", found.is_none()),
-                Expectation::Eventually => ("eventually", found.is_none()),
-                Expectation::Sometimes => ("sometimes", found.is_some()),
-            };
-            let counterexample = match (property.expectation, found) {
-                // stateright keeps the *last* violation it met, which after an
-                // exhaustive search is rarely the clearest; a breadth-first search
-                // that stops at the first violation gives the shortest trace.
-                (Expectation::Always, Some(path)) => Some(
-                    shortest_path_to(model, |s| !(property.condition)(model, s))
-                        .unwrap_or_else(|| trace(model, path.clone())),
-                ),
-                (Expectation::Eventually, Some(path)) => Some(trace(model, path.clone())),
-                _ => None,
-            };
+        .map(|verdict| {
+            let mut counterexample = verdict.trace.map(|t| trace(model, t));
+            if let (Some(steps), Some(note), Kind::Transition) =
+                (counterexample.as_mut(), &verdict.note, verdict.kind)
+            {
+                if let Some(last) = steps.last_mut() {
+                    last.action = format!("{} — {note}", last.action);
+                }
+            }
             PropertyReport {
-                name: property.name,
-                expectation,
-                holds,
+                name: verdict.name,
+                expectation: verdict.kind.name(),
+                holds: verdict.status == Status::Holds,
+                status: verdict.status,
                 counterexample,
+                trap: verdict.trap.map(|t| {
+                    let mut steps = trace(model, t);
+                    if !steps.is_empty() {
+                        steps.remove(0);
+                    }
+                    steps
+                }),
+                note: verdict.note,
             }
         })
         .collect();
     CheckReport {
         model: name,
         params,
-        unique_states: checker.unique_state_count(),
-        total_states: checker.state_count(),
-        max_depth: checker.max_depth(),
-        complete: finished,
-        seconds,
+        unique_states: outcome.unique_states,
+        total_states: outcome.total_states,
+        max_depth: outcome.max_depth,
+        complete,
+        stopped: outcome.stopped,
+        seconds: elapsed.as_secs_f64(),
+        phases: outcome
+            .phases
+            .iter()
+            .map(|(name, d)| Phase {
+                name,
+                seconds: d.as_secs_f64(),
+            })
+            .collect(),
+        peak_memory_bytes: outcome.peak_memory,
         properties,
+        simulation: None,
     }
-}
-
-/// Waits for the search to finish, reporting progress, and returns whether it
-/// finished (`false`: the timeout passed first).
-///
-/// stateright's own timeout is checked only when a worker runs out of queued
-/// work, which on a large space may be never; so the deadline is enforced here.
-/// stateright 0.31 cannot cancel a search, so after a timeout its workers run
-/// on until the process exits — which `haft check` does right after reporting.
-fn wait<M: Model>(
-    name: &'static str,
-    checker: &mut dyn Checker<M>,
-    options: &CheckOptions,
-    started: Instant,
-) -> bool {
-    let handles = checker.handles();
-    let deadline = options.timeout.map(|t| started + t);
-    let poll = Duration::from_millis(20);
-    let mut next_report = started + options.progress_every;
-    while handles.iter().any(|h| !h.is_finished()) {
-        std::thread::sleep(poll);
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return false;
-        }
-        if let Some(progress) = options.progress.as_ref().filter(|_| now >= next_report) {
-            next_report += options.progress_every;
-            progress(&Progress {
-                model: name,
-                total_states: checker.state_count(),
-                unique_states: checker.unique_state_count(),
-                max_depth: checker.max_depth(),
-                elapsed: started.elapsed(),
-            });
-        }
-    }
-    for handle in handles {
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
-    true
 }
 
 /// Turns a path into numbered-trace steps: the initial state, then each action
 /// with the state it led to.
-pub fn trace<M: Model>(model: &M, path: Path<M::State, M::Action>) -> Vec<Step>
+pub fn trace<M: Model>(model: &M, trace: Trace<M>) -> Vec<Step>
 where
     M::State: Debug,
     M::Action: Debug,
 {
-    let mut steps = Vec::new();
-    let mut pending_action: Option<String> = None;
-    for (state, action) in path.into_vec() {
-        steps.push(Step {
-            action: pending_action
-                .take()
-                .unwrap_or_else(|| "initial state".to_string()),
+    trace
+        .steps
+        .into_iter()
+        .map(|(action, state)| Step {
+            action: action.map_or_else(|| "initial state".to_string(), |a| model.format_action(&a)),
             state: format!("{state:?}"),
-        });
-        pending_action = action.map(|a| model.format_action(&a));
-    }
-    steps
+        })
+        .collect()
 }

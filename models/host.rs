@@ -49,12 +49,22 @@ pub trait Fold<D> {
 }
 
 /// A hosted machine's timers: its own, and the disk's sync.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostTimer<T> {
     /// A timer of the machine.
     Machine(T),
     /// The disk: make everything pending durable and release what it holds.
     Sync,
+}
+
+// Traces show the machine's own timer, `VoteTimeout(t0.1.0)`, or `Sync`.
+impl<T: Debug> Debug for HostTimer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostTimer::Machine(timer) => timer.fmt(f),
+            HostTimer::Sync => f.write_str("Sync"),
+        }
+    }
 }
 
 /// The disk's side of an actor's state: the durable record, the deltas not

@@ -25,7 +25,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use stateright::Model;
 
-pub use harness::{CheckOptions, CheckReport, Progress, PropertyReport, Step, Strategy};
+pub use harness::{
+    CheckOptions, CheckReport, Phase, Progress, PropertyReport, SimulationReport, Step, Strategy,
+};
 pub use params::{ParamError, ParamKind, ParamSpec, ParamValue, Params};
 
 /// A model `haft check` knows by name.
@@ -147,19 +149,14 @@ static REGISTRY: &[ModelEntry] = &[
         symmetry: true,
         check: |params, options| {
             let model = two_phase_spec::TwoPhase::from_params(params)?;
-            let spec = commit_spec::TCommit { rms: model.rms };
-            let mut report = harness::run(
+            let spec = two_phase_spec::spec(&model, options.symmetry);
+            Ok(harness::run_spec(
                 two_phase_spec::NAME,
                 params.clone(),
-                model.clone(),
-                Some(two_phase_spec::representative),
+                &model,
+                &spec,
                 options,
-            );
-            let mut refinement =
-                refinement::check_refinement(&model, &spec, two_phase_spec::to_tcommit);
-            refinement.name = "refines TCommit";
-            report.properties.push(refinement);
-            Ok(report)
+            ))
         },
         explore: |params, addr| {
             serve(

@@ -8,7 +8,6 @@ use stateright::Model;
 
 use super::harness::{self, CheckOptions, CheckReport};
 use super::params::Params;
-use super::refinement::for_each_transition;
 
 fn no_params() -> Params {
     Params::defaults("test", &[])
@@ -17,11 +16,15 @@ fn no_params() -> Params {
 /// Checks `model` exhaustively on one thread.
 pub fn check<M>(model: M) -> CheckReport
 where
-    M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
-    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+    M: Model + Sync,
+    M::State: Clone + Debug + Hash + Send + Sync,
+    M::Action: Clone + Debug + Send + Sync,
 {
-    harness::run("test", no_params(), model, None, &CheckOptions::default())
+    let options = CheckOptions {
+        strategy: harness::Strategy::Bfs,
+        ..CheckOptions::default()
+    };
+    harness::run("test", no_params(), model, None, &options)
 }
 
 /// Checks `model` exhaustively with symmetry reduction.
@@ -31,9 +34,9 @@ pub fn check_symmetric<M>(
     threads: usize,
 ) -> CheckReport
 where
-    M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + Eq + Send + Sync + 'static,
-    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+    M: Model + Sync,
+    M::State: Clone + Debug + Hash + Send + Sync,
+    M::Action: Clone + Debug + Send + Sync,
 {
     let options = CheckOptions {
         symmetry: true,
@@ -43,18 +46,31 @@ where
     harness::run("test", no_params(), model, Some(representative), &options)
 }
 
-/// Every reachable state of `model`.
+/// Every reachable state of `model` (within its boundary).
 pub fn reachable_states<M>(model: &M) -> HashSet<M::State>
 where
     M: Model,
     M::State: Clone + Debug + Hash + Eq,
     M::Action: Clone + Debug,
 {
-    let mut seen: HashSet<M::State> = model.init_states().into_iter().collect();
-    for_each_transition(model, |_, _, to| {
-        seen.insert(to.clone());
-        Ok::<(), ()>(())
-    })
-    .expect("the visitor never fails");
+    let mut seen: HashSet<M::State> = HashSet::new();
+    let mut queue: Vec<M::State> = Vec::new();
+    for init in model.init_states() {
+        if model.within_boundary(&init) && seen.insert(init.clone()) {
+            queue.push(init);
+        }
+    }
+    let mut actions = Vec::new();
+    while let Some(state) = queue.pop() {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        for action in actions.drain(..) {
+            if let Some(next) = model.next_state(&state, action) {
+                if model.within_boundary(&next) && seen.insert(next.clone()) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
     seen
 }

@@ -35,10 +35,15 @@
 //!   group commit, and the locked data directory;
 //! - [`resp`] — the Redis protocol front end over a backend trait (feature
 //!   `resp`, part of `cli`);
+//! - [`checker`] — haft's parallel model checker over stateright's `Model`:
+//!   symmetry, refinement on every edge, AG EF liveness, seeded random walks
+//!   (feature `check`);
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "check")]
+pub mod checker;
 pub mod commit;
 pub mod detector;
 mod id;
