@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
-use super::command::{DataCommand, parse};
+use super::command::{DataCommand, Parsed, parse};
 use super::framing::{Next, next_request};
 use super::reply::{Protocol, Reply, encode};
 use super::server::Shared;
@@ -64,24 +64,30 @@ pub async fn refuse(mut stream: TcpStream) {
     }
 }
 
-/// The most pipelined write commands that share one transaction ...
-const GROUP_COMMANDS: usize = 64;
-/// ... and the most bytes of arguments they may carry together (a larger
-/// command runs in a group of its own).
+/// The most keys that pipelined write commands sharing one transaction may
+/// touch together ...
+const GROUP_KEYS: usize = 16;
+/// ... and the most bytes of arguments they may carry together. A command
+/// beyond either runs in a group of its own.
 const GROUP_BYTES: usize = 1024 * 1024;
 
 /// Write commands read from one client's pipeline, not run yet.
 #[derive(Default)]
 struct Group {
     commands: Vec<DataCommand>,
+    keys: usize,
     bytes: usize,
 }
 
 impl Group {
-    /// Whether a command of `bytes` may join.
-    fn fits(&self, bytes: usize) -> bool {
+    /// Whether a command touching `keys` keys, with `bytes` of arguments, may
+    /// join. The bound on keys is about conflicts, not size: a transaction
+    /// that locks more keys is refused more often by concurrent ones (a
+    /// participant refuses a locked key rather than wait), and a refused
+    /// group is retried whole.
+    fn fits(&self, keys: usize, bytes: usize) -> bool {
         self.commands.is_empty()
-            || (self.commands.len() < GROUP_COMMANDS && self.bytes + bytes <= GROUP_BYTES)
+            || (self.keys + keys <= GROUP_KEYS && self.bytes + bytes <= GROUP_BYTES)
     }
 }
 
@@ -115,7 +121,7 @@ impl Connection {
 
     /// Answers every whole request in the input buffer. Write commands that
     /// follow one another in it share one transaction
-    /// ([`Session::run_together`]), up to [`GROUP_COMMANDS`] commands and
+    /// ([`Session::run_together`]), up to [`GROUP_KEYS`] keys and
     /// [`GROUP_BYTES`] of arguments; any other request first runs the group
     /// before it, so replies stay in request order.
     async fn answer_buffered(&mut self, session: &mut Session) -> io::Result<After> {
@@ -138,12 +144,18 @@ impl Connection {
                 }
             };
             let bytes = args.iter().map(Bytes::len).sum::<usize>();
-            let parsed = match session.write_command(parse(&args)) {
+            let parsed = parse(&args);
+            let keys = match &parsed {
+                Parsed::Known { spec, .. } => spec.keys_in(args.len()),
+                Parsed::Rejected(_) => 0,
+            };
+            let parsed = match session.write_command(parsed) {
                 Ok(command) => {
-                    if !group.fits(bytes) {
+                    if !group.fits(keys, bytes) {
                         self.run_group(session, &mut group).await?;
                     }
                     group.commands.push(command);
+                    group.keys += keys;
                     group.bytes += bytes;
                     continue;
                 }
