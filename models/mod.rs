@@ -182,19 +182,10 @@ static REGISTRY: &[ModelEntry] = &[
     },
     ModelEntry {
         name: heartbeat::NAME,
-        summary: "heartbeat failure detection against a discrete clock: completeness, accuracy, refutation",
+        summary: "src/detector's Heartbeats machine against a discrete clock, with crashes and restarts in new incarnations",
         params: heartbeat::PARAMS,
         symmetry: false,
-        check: |params, options| {
-            let model = heartbeat::HeartbeatModel::from_params(params)?;
-            Ok(harness::run(
-                heartbeat::NAME,
-                params.clone(),
-                model,
-                None,
-                options,
-            ))
-        },
+        check: |params, options| Ok(heartbeat::check(params, options)?),
         explore: |params, addr| serve(heartbeat::HeartbeatModel::from_params(params)?, None, addr),
     },
     ModelEntry {

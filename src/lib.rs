@@ -39,6 +39,67 @@
 //!   symmetry, refinement on every edge, AG EF liveness, seeded random walks
 //!   (feature `check`);
 //! - [`sync`] — `std::sync` or `loom::sync`, chosen by `cfg(loom)`.
+//!
+//! # Embedding
+//!
+//! The machines are plain values. Here a coordinator commits a transaction at
+//! two participants, and the test plays the driver: it carries every message
+//! by hand and declares each log durable at once. (A complete loop over a
+//! queue is `examples/embed_commit.rs`; a real driver is `runtime::node`.)
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::time::Duration;
+//! use haft::NodeId;
+//! use haft::commit::*;
+//!
+//! let wait = Duration::from_millis(50)..Duration::from_millis(100);
+//! let config = CoordinatorConfig { vote_timeout: wait.clone(), resend_every: wait.clone() };
+//! let (me, peers) = (NodeId(0), [NodeId(1), NodeId(2)]);
+//! let mut boot = CommitOutput::at(0);
+//! let mut coordinator = Coordinator::recover(me, config, CoordinatorRecord::default(), &mut boot)?;
+//! coordinator.handle_persisted(boot.end()); // the new incarnation, durable before any input
+//! let write = |key: &str| Part {
+//!     reads: ReadSet::new(),
+//!     writes: WriteSet::from([(Key::from(key.to_owned()), Some(Value::from("1")))]),
+//! };
+//! let plan = TxnPlan::from([(peers[0], write("x")), (peers[1], write("y"))]);
+//! let mut out = CommitOutput::at(boot.end());
+//! let txn = coordinator.begin(plan, None, &mut out)?;
+//! assert_eq!(out.send_now.len(), 2); // the Prepares rest on nothing unsaved
+//!
+//! let mut participants: BTreeMap<NodeId, Participant> = peers
+//!     .map(|p| (p, Participant::new(p, ParticipantConfig { uncertain_after: wait.clone() })))
+//!     .into();
+//! // Phase one: each participant saves its prepared record, then votes Yes.
+//! let mut decision = CommitOutput::at(out.end());
+//! for (to, prepare) in out.send_now {
+//!     let mut vote = CommitOutput::at(0);
+//!     let participant = participants.get_mut(&to).unwrap();
+//!     participant.handle_message(me, prepare, &mut vote);
+//!     assert!(vote.send_now.is_empty()); // the Yes waits for the prepared record
+//!     participant.handle_persisted(vote.end());
+//!     for (_, msg) in vote.send_after_persist {
+//!         coordinator.handle_message(to, msg, &mut decision);
+//!     }
+//! }
+//! // Phase two: the commit record first, then the Commits.
+//! assert!(matches!(decision.events[..], [Event::Decided { outcome: Outcome::Commit, .. }]));
+//! let end = decision.end();
+//! coordinator.handle_persisted(end);
+//! for (to, commit) in decision.send_after_persist {
+//!     let mut ack = CommitOutput::at(1);
+//!     let participant = participants.get_mut(&to).unwrap();
+//!     participant.handle_message(me, commit, &mut ack);
+//!     participant.handle_persisted(ack.end());
+//!     assert_eq!(participant.committed(b"x").or(participant.committed(b"y")).unwrap().version, txn);
+//!     for (_, msg) in ack.send_after_persist {
+//!         coordinator.handle_message(to, msg, &mut CommitOutput::at(end));
+//!     }
+//! }
+//! assert!(coordinator.txns().is_empty()); // every participant acknowledged: forgotten
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -144,7 +144,11 @@ impl<To, M, T, D, E> Output<To, M, T, D, E> {
         delta: impl Fn(D2) -> D,
         mut event: impl FnMut(E2) -> Option<E>,
     ) {
-        debug_assert_eq!(inner.base, self.end(), "an inner output starts where ours ends");
+        debug_assert_eq!(
+            inner.base,
+            self.end(),
+            "an inner output starts where ours ends"
+        );
         self.persist.extend(inner.persist.into_iter().map(delta));
         self.send_now
             .extend(inner.send_now.into_iter().map(|(t, m)| (to(t), msg(m))));
@@ -162,7 +166,8 @@ impl<To, M, T, D, E> Output<To, M, T, D, E> {
                 },
                 TimerOp::Cancel(t) => TimerOp::Cancel(timer(t)),
             }));
-        self.events.extend(inner.events.into_iter().filter_map(&mut event));
+        self.events
+            .extend(inner.events.into_iter().filter_map(&mut event));
     }
 }
 
@@ -187,7 +192,10 @@ mod tests {
         out.send_resting_on(1, "durable already", true);
         out.send_resting_on(1, "rests on a pending delta", false);
         assert_eq!(out.send_now, vec![(1, "durable already")]);
-        assert_eq!(out.send_after_persist, vec![(1, "rests on a pending delta")]);
+        assert_eq!(
+            out.send_after_persist,
+            vec![(1, "rests on a pending delta")]
+        );
     }
 
     #[test]

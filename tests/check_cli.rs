@@ -16,13 +16,13 @@ fn haft(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-const EARLY_FORGET: &[&str] = &[
+const FORGET_TOO_EARLY: &[&str] = &[
     "check",
     "two-phase",
     "-p",
     "participants=2",
     "-p",
-    "variant=early-forget",
+    "variant=forget-too-early",
 ];
 
 fn with(base: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
@@ -38,7 +38,7 @@ fn exit_0_when_every_property_holds_and_the_search_completes() {
 
 #[test]
 fn exit_1_with_a_readable_counterexample_when_a_property_is_violated() {
-    let (code, out, _) = haft(EARLY_FORGET);
+    let (code, out, _) = haft(FORGET_TOO_EARLY);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("✗ AC1 agreement"), "{out}");
     assert!(
@@ -47,7 +47,7 @@ fn exit_1_with_a_readable_counterexample_when_a_property_is_violated() {
     );
     // Each step shows only what changed, as `path: before → after` lines.
     assert!(
-        out.contains("actor_states[1].record.txns[t0]: Prepared {"),
+        out.contains("actor_states[1].machine.record.txns[t0.1.0]: + Prepared {"),
         "{out}"
     );
     assert!(out.contains("→ Decided(Abort)"), "{out}");
@@ -91,7 +91,7 @@ fn exit_2_on_a_usage_error() {
 #[test]
 fn expect_violated_exits_0_exactly_when_those_properties_are_violated() {
     let both = with(
-        EARLY_FORGET,
+        FORGET_TOO_EARLY,
         &[
             "--expect-violated",
             "AC1 agreement",
@@ -102,7 +102,7 @@ fn expect_violated_exits_0_exactly_when_those_properties_are_violated() {
     let (code, out, _) = haft(&both);
     assert_eq!(code, 0, "{out}");
     // `refines TwoPhase` is violated too, and not expected.
-    let one = with(EARLY_FORGET, &["--expect-violated", "AC1 agreement"]);
+    let one = with(FORGET_TOO_EARLY, &["--expect-violated", "AC1 agreement"]);
     assert_eq!(haft(&one).0, 1);
     // A property that holds cannot be expected to be violated.
     let holds = with(&both, &["--expect-violated", "AC2 irrevocable"]);
@@ -137,7 +137,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
 
 #[test]
 fn json_reports_and_traces_carry_states_as_structures() {
-    let (code, out, _) = haft(&with(EARLY_FORGET, &["--json"]));
+    let (code, out, _) = haft(&with(FORGET_TOO_EARLY, &["--json"]));
     assert_eq!(code, 1);
     let report: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(report["complete"], true);
@@ -166,7 +166,7 @@ fn json_reports_and_traces_carry_states_as_structures() {
     let file = dir.path().join("traces.json");
     let file_arg = file.to_str().unwrap();
     let args = [
-        EARLY_FORGET,
+        FORGET_TOO_EARLY,
         &["--trace-format", "json", "--trace-out", file_arg],
     ]
     .concat();
@@ -185,12 +185,12 @@ fn json_reports_and_traces_carry_states_as_structures() {
 
 #[test]
 fn mermaid_draws_the_messages_of_a_counterexample() {
-    let (code, out, _) = haft(&with(EARLY_FORGET, &["--trace-format", "mermaid"]));
+    let (code, out, _) = haft(&with(FORGET_TOO_EARLY, &["--trace-format", "mermaid"]));
     assert_eq!(code, 1);
     assert!(out.contains("sequenceDiagram"), "{out}");
     assert!(out.contains("participant pId0 as Id(0)"), "{out}");
-    assert!(out.contains("pId1->>pId0: Query(t0)"), "{out}");
-    assert!(out.contains("pId0->>pId1: Outcome(t0, Abort)"), "{out}");
+    assert!(out.contains("pId1->>pId0: Query(t0.1.0)"), "{out}");
+    assert!(out.contains("pId0->>pId1: Outcome(t0.1.0, Abort)"), "{out}");
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn random_walks_refute_a_variant_too_large_to_exhaust_reproducibly() {
         "variant=abort-after-yes",
         "--simulate",
         "--seed",
-        "7",
+        "3",
         "--runs",
         "400",
         "--depth",
@@ -221,7 +221,7 @@ fn random_walks_refute_a_variant_too_large_to_exhaust_reproducibly() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("✗ AC1 agreement"), "{out}");
     assert!(out.contains("states/s"), "{out}");
-    assert!(out.contains("Uncertain(t0)"), "{out}");
+    assert!(out.contains("Uncertain(t0.1.0)"), "{out}");
     // The same seed walks the same way (the table's timing aside).
     let traces = |out: &str| out.split_once("\n\n").map(|(_, t)| t.to_string());
     assert_eq!(traces(&haft(&args).1), traces(&out));

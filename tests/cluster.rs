@@ -810,7 +810,7 @@ fn damaged_storage_is_repaired_at_the_tail_and_refused_before_it() {
     );
     assert!(
         stderr.contains(&segment.display().to_string())
-            && stderr.contains("offset")
+            && stderr.contains("at byte")
             && stderr.contains("refuses to start"),
         "the error must name the file and offset and refuse: {stderr}"
     );

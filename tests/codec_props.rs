@@ -32,7 +32,6 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 
 fn refusal() -> impl Strategy<Value = Refusal> {
     prop_oneof![
-        (bytes(8), txn()).prop_map(|(key, by)| Refusal::Locked { key, by }),
         bytes(8).prop_map(|key| Refusal::Changed { key }),
         Just(Refusal::Finished),
         bytes(8).prop_map(|key| Refusal::NotHeld { key }),

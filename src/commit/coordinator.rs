@@ -127,7 +127,9 @@ impl Coordinator {
             return Err(RecoverError::IncarnationsExhausted);
         }
         let incarnation = record.incarnation + 1;
-        out.persist(Delta::Coordinator(CoordinatorDelta::Started { incarnation }));
+        out.persist(Delta::Coordinator(CoordinatorDelta::Started {
+            incarnation,
+        }));
         let mut coordinator = Coordinator {
             me,
             config,
@@ -214,7 +216,11 @@ impl Coordinator {
         let next = TxnId::new(self.me, self.incarnation, self.next_sequence)
             .or_else(|| TxnId::first_of(self.me, self.incarnation + 1))
             .unwrap_or(TxnId(u64::MAX));
-        self.txns.keys().next().copied().map_or(next, |first| first.min(next))
+        self.txns
+            .keys()
+            .next()
+            .copied()
+            .map_or(next, |first| first.min(next))
     }
 
     // --- inputs --------------------------------------------------------------

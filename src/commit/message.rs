@@ -56,13 +56,6 @@ impl Outcome {
 /// Why a participant refused to prepare.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Refusal {
-    /// `key` is locked by `by`, another transaction being committed.
-    Locked {
-        /// The contended key.
-        key: Key,
-        /// The transaction holding it.
-        by: TxnId,
-    },
     /// `key` changed since the transaction read it (optimistic concurrency).
     Changed {
         /// The key whose version moved.
@@ -82,9 +75,6 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Locked { key, by } => {
-                write!(f, "conflict on key {} with transaction {by}", show(key))
-            }
             Refusal::Changed { key } => write!(f, "key {} changed since it was read", show(key)),
             Refusal::Finished => f.write_str("the transaction was already finished"),
             Refusal::NotHeld { key } => write!(f, "key {} is not held here yet", show(key)),

@@ -8,9 +8,10 @@
 //!
 //! 1. the coordinator sends `Prepare` with what the transaction read and
 //!    writes at each participant;
-//! 2. a participant votes No if a key is locked by another undecided
-//!    transaction or a read key's version moved; otherwise it locks the keys,
-//!    saves its prepared record and — once that is durable — votes Yes;
+//! 2. a participant waits while a key is locked by another undecided
+//!    transaction, votes No if a read key's version moved, and otherwise locks
+//!    the keys, saves its prepared record and — once that is durable — votes
+//!    Yes;
 //! 3. the coordinator commits on unanimous Yes, saving the decision before any
 //!    Commit leaves, and aborts on any No or when its vote timer fires; aborts
 //!    need no record;
@@ -44,8 +45,7 @@ mod record;
 mod txn_id;
 
 pub use coordinator::{
-    BeginError, Coordinator, CoordinatorConfig, CoordinatorTxn, Part, Phase, RecoverError,
-    TxnPlan,
+    BeginError, Coordinator, CoordinatorConfig, CoordinatorTxn, Part, Phase, RecoverError, TxnPlan,
 };
 pub use message::{
     AbortReason, Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Value, Version, Versioned,
@@ -56,7 +56,9 @@ pub use record::{
     CoordinatorDelta, CoordinatorRecord, Delta, Origin, ParticipantDelta, ParticipantRecord,
     TxnRecord,
 };
-pub use txn_id::{INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId};
+pub use txn_id::{
+    INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId,
+};
 
 use crate::NodeId;
 use crate::output::Output;

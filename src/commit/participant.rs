@@ -3,8 +3,13 @@
 //!
 //! A participant locks what a transaction touches when it votes Yes: shared
 //! locks on the keys it read, exclusive locks on the keys it writes. It refuses
-//! — never waits — when a lock is taken or a read key's version moved, so no
-//! transaction waits for another and none deadlocks. Because every participant
+//! when a read key's version moved. When a lock is taken, the Prepare waits, in
+//! arrival order, until the holder's outcome frees it — a client that writes a
+//! key right after its previous write to that key was answered would otherwise
+//! be refused, since the participants learn an outcome after the client does.
+//! Waiting holds nothing, so a cycle of waits (a deadlock) is broken by the
+//! coordinator's vote timeout, whose Abort also ends the wait; nothing about a
+//! waiting Prepare is saved, so a crash just drops it. Because every participant
 //! holds all of a transaction's locks from its vote until it learns the
 //! outcome, and the coordinator commits only once every participant has voted,
 //! all the locks are held together at the commit decision: committed
@@ -21,7 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
-use super::message::{Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Versioned, Vote, WriteSet};
+use super::message::{
+    Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Versioned, Vote, WriteSet,
+};
 use super::record::{Delta, ParticipantDelta, ParticipantRecord, TxnRecord};
 use super::{CommitOutput, TxnId};
 use crate::NodeId;
@@ -52,12 +59,29 @@ pub struct Participant {
     /// Transactions whose latest delta may not be durable yet, with its
     /// position: a message that rests on that delta waits for it.
     undurable: BTreeMap<TxnId, Position>,
+    /// Prepares waiting for a lock, in arrival order. Volatile.
+    waiting: Vec<Waiting>,
+}
+
+/// A Prepare waiting for a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Waiting {
+    coordinator: NodeId,
+    txn: TxnId,
+    reads: ReadSet,
+    writes: WriteSet,
+    peers: Vec<NodeId>,
 }
 
 impl Participant {
     /// A participant that has never run.
     pub fn new(me: NodeId, config: ParticipantConfig) -> Participant {
-        Participant::recover(me, config, ParticipantRecord::default(), &mut CommitOutput::at(0))
+        Participant::recover(
+            me,
+            config,
+            ParticipantRecord::default(),
+            &mut CommitOutput::at(0),
+        )
     }
 
     /// Rebuilds the participant from its durable record. A prepared
@@ -75,6 +99,7 @@ impl Participant {
             record,
             locks: BTreeMap::new(),
             undurable: BTreeMap::new(),
+            waiting: Vec::new(),
         };
         let prepared: Vec<(TxnId, BTreeSet<Key>, Vec<Key>)> = participant
             .record
@@ -89,7 +114,10 @@ impl Participant {
             .collect();
         for (txn, reads, writes) in prepared {
             participant.lock(txn, reads.iter(), writes.iter());
-            out.set_timer(Timer::Uncertain(txn), participant.config.uncertain_after.clone());
+            out.set_timer(
+                Timer::Uncertain(txn),
+                participant.config.uncertain_after.clone(),
+            );
         }
         participant
     }
@@ -139,6 +167,12 @@ impl Participant {
             .iter()
             .filter(|(_, record)| matches!(record, TxnRecord::Prepared { .. }))
             .map(|(txn, _)| *txn)
+    }
+
+    /// Whether this participant is in doubt about no transaction (prepared,
+    /// outcome unknown) and has no Prepare waiting for a lock.
+    pub fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.prepared().next().is_none()
     }
 
     // --- inputs --------------------------------------------------------------
@@ -233,33 +267,73 @@ impl Participant {
                 );
                 return;
             }
+            // Already waiting for a lock: the vote comes when it is free.
+            None if self.waiting.iter().any(|w| w.txn == txn) => return,
             None => {
-                let vote = self.validate(txn, &reads, &writes);
-                let delta = match &vote {
-                    Vote::Yes => ParticipantDelta::Prepared {
-                        txn,
-                        reads: reads.keys().cloned().collect(),
-                        writes,
-                        peers,
-                    },
-                    // The only time a participant may decide alone: before
-                    // voting Yes. The refusal is saved so that a duplicate
-                    // Prepare is answered No again (AC2).
-                    Vote::No(refusal) => ParticipantDelta::Refused {
-                        txn,
-                        refusal: refusal.clone(),
-                    },
+                let waiting = Waiting {
+                    coordinator,
+                    txn,
+                    reads,
+                    writes,
+                    peers,
                 };
-                self.change(txn, delta, out);
-                if vote == Vote::Yes {
-                    out.set_timer(Timer::Uncertain(txn), self.config.uncertain_after.clone());
+                if let Err(waiting) = self.prepare(waiting, out) {
+                    self.waiting.push(waiting);
                 }
-                vote
+                return;
             }
         };
         // AC1 across crashes: a Yes leaves only once the prepared record is
         // durable.
         out.send_resting_on(coordinator, Msg::Vote { txn, vote }, self.is_durable(txn));
+    }
+
+    /// Votes on a new transaction, or gives it back if a lock it needs is
+    /// held by another.
+    fn prepare(&mut self, w: Waiting, out: &mut CommitOutput) -> Result<(), Waiting> {
+        let vote = match self.validate(w.txn, &w.reads, &w.writes) {
+            Err(_held) => return Err(w),
+            Ok(vote) => vote,
+        };
+        let txn = w.txn;
+        let delta = match &vote {
+            Vote::Yes => ParticipantDelta::Prepared {
+                txn,
+                reads: w.reads.keys().cloned().collect(),
+                writes: w.writes,
+                peers: w.peers,
+            },
+            // The only time a participant may decide alone: before voting Yes.
+            // The refusal is saved so that a duplicate Prepare is answered No
+            // again (AC2).
+            Vote::No(refusal) => ParticipantDelta::Refused {
+                txn,
+                refusal: refusal.clone(),
+            },
+        };
+        self.change(txn, delta, out);
+        if vote == Vote::Yes {
+            out.set_timer(Timer::Uncertain(txn), self.config.uncertain_after.clone());
+        }
+        // AC1 across crashes: a Yes leaves only once the prepared record is
+        // durable.
+        out.send_resting_on(w.coordinator, Msg::Vote { txn, vote }, self.is_durable(txn));
+        Ok(())
+    }
+
+    /// Gives the waiting Prepares another try, in arrival order, once locks
+    /// were freed. One that became finished in the meantime (its coordinator
+    /// gave up on it) is dropped.
+    fn retry_waiting(&mut self, out: &mut CommitOutput) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for w in waiting {
+            if self.is_finished(w.txn) {
+                continue;
+            }
+            if let Err(w) = self.prepare(w, out) {
+                self.waiting.push(w);
+            }
+        }
     }
 
     fn on_outcome(&mut self, from: NodeId, txn: TxnId, outcome: Outcome, out: &mut CommitOutput) {
@@ -286,6 +360,7 @@ impl Participant {
                 if outcome == Outcome::Commit {
                     return;
                 }
+                self.waiting.retain(|w| w.txn != txn);
                 self.change(txn, ParticipantDelta::Decided { txn, outcome }, out);
                 outcome
             }
@@ -303,17 +378,21 @@ impl Participant {
         let Some(TxnRecord::Prepared { reads, writes, .. }) = self.record.txns.get(&txn) else {
             return;
         };
-        let (reads, writes): (Vec<Key>, Vec<Key>) =
-            (reads.iter().cloned().collect(), writes.keys().cloned().collect());
+        let (reads, writes): (Vec<Key>, Vec<Key>) = (
+            reads.iter().cloned().collect(),
+            writes.keys().cloned().collect(),
+        );
         self.unlock(txn, reads.iter(), writes.iter());
         self.change(txn, ParticipantDelta::Decided { txn, outcome }, out);
         out.cancel_timer(Timer::Uncertain(txn));
         out.event(Event::Learned { txn, outcome });
+        self.retry_waiting(out);
     }
 
-    /// Whether every lock `txn` needs is free and every key it read is at the
-    /// version it saw.
-    fn validate(&self, txn: TxnId, reads: &ReadSet, writes: &WriteSet) -> Vote {
+    /// The vote on `txn` if every lock it needs is free (No if a key it read
+    /// is no longer at the version it saw); otherwise `Err` names the holder
+    /// of a lock it needs.
+    fn validate(&self, txn: TxnId, reads: &ReadSet, writes: &WriteSet) -> Result<Vote, TxnId> {
         for key in writes.keys() {
             if let Some(lock) = self.locks.get(key) {
                 let holder = lock
@@ -322,28 +401,22 @@ impl Participant {
                     .chain(lock.readers.iter().copied())
                     .find(|holder| *holder != txn);
                 if let Some(by) = holder {
-                    return Vote::No(Refusal::Locked {
-                        key: key.clone(),
-                        by,
-                    });
+                    return Err(by);
                 }
             }
         }
         for (key, seen) in reads {
             if let Some(by) = self.locks.get(key).and_then(|lock| lock.writer) {
                 if by != txn {
-                    return Vote::No(Refusal::Locked {
-                        key: key.clone(),
-                        by,
-                    });
+                    return Err(by);
                 }
             }
             let current = self.record.store.get(key).map(|v| v.version);
             if current != *seen {
-                return Vote::No(Refusal::Changed { key: key.clone() });
+                return Ok(Vote::No(Refusal::Changed { key: key.clone() }));
             }
         }
-        Vote::Yes
+        Ok(Vote::Yes)
     }
 
     /// Records `delta` about `txn`: in memory through the record's own
@@ -386,7 +459,8 @@ impl Participant {
         self.record.apply(&delta);
         out.persist(Delta::Participant(delta));
         let record = &self.record;
-        self.undurable.retain(|txn, _| record.txns.contains_key(txn));
+        self.undurable
+            .retain(|txn, _| record.txns.contains_key(txn));
     }
 
     fn lock<'a>(
@@ -396,7 +470,11 @@ impl Participant {
         writes: impl Iterator<Item = &'a Key>,
     ) {
         for key in reads {
-            self.locks.entry(key.clone()).or_default().readers.insert(txn);
+            self.locks
+                .entry(key.clone())
+                .or_default()
+                .readers
+                .insert(txn);
         }
         for key in writes {
             self.locks.entry(key.clone()).or_default().writer = Some(txn);

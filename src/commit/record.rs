@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::message::{Key, Outcome, Refusal, Versioned, WriteSet};
 use super::TxnId;
+use super::message::{Key, Outcome, Refusal, Versioned, WriteSet};
 use crate::NodeId;
 
 /// The client request a transaction runs for, as the application numbers it.

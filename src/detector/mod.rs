@@ -332,8 +332,12 @@ impl<E: Estimator> Detector<E> {
         let Some(state) = self.peers.get_mut(&from) else {
             return;
         };
+        // Sequence numbers are compared only within one incarnation: a higher
+        // one may be a new life counting from 0 again, whose announcement was
+        // lost or overtaken by this heartbeat.
         if incarnation < state.incarnation
-            || state.last_sequence.is_some_and(|last| sequence <= last)
+            || (incarnation == state.incarnation
+                && state.last_sequence.is_some_and(|last| sequence <= last))
         {
             // Stale: an old incarnation, a duplicate, or overtaken in the network.
             return;
@@ -486,7 +490,13 @@ mod tests {
         // the restarted node stays suspected for ever.
         let mut d = detector(0);
         let _ = d.handle(1, n(1), beat(0, 40));
-        let _ = d.handle(2, n(1), Message::Alive { incarnation: 1 << 32 });
+        let _ = d.handle(
+            2,
+            n(1),
+            Message::Alive {
+                incarnation: 1 << 32,
+            },
+        );
         assert_eq!(d.peer(n(1)).unwrap().last_sequence, None);
         let _ = d.handle(3, n(1), beat(1 << 32, 0));
         assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(0));
@@ -496,6 +506,26 @@ mod tests {
                 incarnation: 1 << 32
             })));
         assert_eq!(d.status(n(1)), Some(Status::Alive));
+    }
+
+    #[test]
+    fn a_new_life_is_taken_back_even_if_its_announcement_is_lost() {
+        // Peer 1 restarts and its Alive is lost (or overtaken): the first
+        // heartbeat of the new life, sequence 0 at a higher incarnation, must
+        // revive it, though the old life's last sequence number was higher.
+        let mut d = detector(0);
+        let _ = d.handle(1, n(1), beat(0, 40));
+        let _ = d.handle(2, n(1), beat(1 << 32, 0));
+        assert_eq!(d.peer(n(1)).unwrap().incarnation, 1 << 32);
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(0));
+        // The silence counts from 2, the new life's first heartbeat.
+        let _ = d.check(5);
+        assert_eq!(d.status(n(1)), Some(Status::Alive));
+        // Within the new incarnation, staleness is judged as before.
+        let _ = d.handle(3, n(1), beat(1 << 32, 0));
+        let _ = d.handle(3, n(1), beat(0, 41));
+        assert_eq!(d.peer(n(1)).unwrap().last_sequence, Some(0));
+        assert_eq!(d.peer(n(1)).unwrap().incarnation, 1 << 32);
     }
 
     #[test]

@@ -203,9 +203,7 @@ pub enum NodeRunError {
     DataDir(#[from] DataDirError),
     /// The log could not be read; a corrupt file lands here, naming the file
     /// and offset.
-    #[error(
-        "the node's log could not be read: {0}; the node refuses to start rather than start empty"
-    )]
+    #[error("the node's log could not be read: {0}")]
     Load(#[source] LogError),
     /// The log is intact but a record in it does not decode.
     #[error(
