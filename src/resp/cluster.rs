@@ -21,12 +21,14 @@
 //!
 //! How a node's answer maps to the front end's:
 //!
-//! - an abort because a participant found a key locked or changed
-//!   ([`Refusal::Locked`], [`Refusal::Changed`]) is a [`CommitOutcome::Conflict`]:
-//!   the front end re-reads and retries;
-//! - any other abort (a vote timeout: a replica is down or unreachable; a key
-//!   not held yet) is [`CommitOutcome::Aborted`], retried the same way until
-//!   the retry budget runs out, then reported as `TRYAGAIN`;
+//! - an abort because a participant found a read key changed
+//!   ([`Refusal::Changed`]) is a [`CommitOutcome::Conflict`]: the front end
+//!   re-reads and retries (a Prepare that finds a key locked waits for the
+//!   holder's outcome at the participant, so locks refuse nothing);
+//! - any other abort (a vote timeout: a replica is down or unreachable, or
+//!   two transactions wait for each other's locks; a key not held yet) is
+//!   [`CommitOutcome::Aborted`], retried the same way until the retry budget
+//!   runs out, then reported as `TRYAGAIN`;
 //! - a request the node refused, or a node that has stopped, is
 //!   [`BackendError::Unavailable`]: nothing was written;
 //! - a commit whose answer does not come within [`ClusterTimeouts::commit`]
@@ -217,7 +219,7 @@ impl ClusterBackend {
                 txn,
             } => Ok(match &reason {
                 AbortReason::Refused {
-                    refusal: Refusal::Locked { .. } | Refusal::Changed { .. },
+                    refusal: Refusal::Changed { .. },
                     ..
                 } => CommitOutcome::Conflict,
                 _ => CommitOutcome::Aborted {

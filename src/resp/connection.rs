@@ -81,10 +81,10 @@ struct Group {
 
 impl Group {
     /// Whether a command touching `keys` keys, with `bytes` of arguments, may
-    /// join. The bound on keys is about conflicts, not size: a transaction
-    /// that locks more keys is refused more often by concurrent ones (a
-    /// participant refuses a locked key rather than wait), and a refused
-    /// group is retried whole.
+    /// join. The bound on keys is about contention, not size: a transaction
+    /// that locks more keys meets concurrent ones more often (it waits for
+    /// their locks, or two of them wait for each other until a vote times
+    /// out), and an aborted group is retried whole.
     fn fits(&self, keys: usize, bytes: usize) -> bool {
         self.commands.is_empty()
             || (self.keys + keys <= GROUP_KEYS && self.bytes + bytes <= GROUP_BYTES)
