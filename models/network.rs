@@ -42,6 +42,15 @@
 //! `eventually` property stateright asks whether the condition held anywhere on
 //! the path to a terminal state; the models' conditions — "has decided", "holds
 //! the key" — are stable once true, so the path does not matter.)
+//!
+//! **Large messages and tags keep this network.** A message is one envelope
+//! here whatever its size. The runtime sends one larger than a datagram as
+//! fragments and hands it to the machine only once every fragment has arrived
+//! (`runtime::codec::Reassembly`, bounded in memory and age): a message is
+//! delivered whole or not at all, possibly twice, in any order, which is this
+//! network. Datagrams without the cluster key's HMAC tag never reach a
+//! machine, and a replayed tagged one is a duplicate delivered late, which
+//! the duplicating network already delivers (see `runtime::node`).
 
 use std::fmt::{self, Debug};
 use std::hash::Hash;

@@ -159,8 +159,8 @@ proptest! {
 }
 
 #[test]
-fn the_header_is_21_bytes() {
+fn the_header_is_38_bytes() {
     let datagram = encode(1, &Msg::Query { txn: TxnId(0) }).unwrap();
-    assert_eq!(HEADER_LEN, 21);
+    assert_eq!(HEADER_LEN, 38);
     assert_eq!(datagram.len(), HEADER_LEN + 2);
 }

@@ -553,6 +553,26 @@ fn pipelined_requests_are_answered_in_order_and_errors_keep_the_connection() {
 }
 
 #[test]
+fn pipelined_writes_share_one_commit_and_answer_one_by_one() {
+    let server = Server::start();
+    let raw = Raw::connect(server.port);
+    let mut raw = raw;
+    let before = server.backend.stats().commits;
+    // Five writes back to back (one of them fails), a read, then a write.
+    raw.send(
+        b"SET a 1\r\nINCR a\r\nSET t text\r\nINCR t\r\nAPPEND a x\r\nGET a\r\nDEL a t\r\nEXISTS a\r\n",
+    );
+    let replies = raw.rest();
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        "+OK\r\n:2\r\n+OK\r\n-ERR value is not an integer or out of range\r\n:2\r\n\
+         $2\r\n2x\r\n:2\r\n:0\r\n"
+    );
+    // The five writes in one commit, the DEL in another; the reads need none.
+    assert_eq!(server.backend.stats().commits - before, 2);
+}
+
+#[test]
 fn malformed_input_gets_a_protocol_error_and_the_connection_closes() {
     let server = Server::start();
     let cases: &[(&[u8], &str)] = &[

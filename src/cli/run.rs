@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::BTreeMap;
@@ -10,7 +11,9 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use haft::commit::{Outcome, TxnRecord};
 use haft::node::{NodeRecord, Reply, Request};
+use haft::resp::{ClusterBackend, RespConfig, RespServer};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
+use haft::runtime::codec::ClusterKey;
 use haft::runtime::config::RawConfig;
 use haft::runtime::node;
 
@@ -40,6 +43,16 @@ pub struct NodeArgs {
     /// Accept fault-injection requests from clients (tests only).
     #[arg(long)]
     allow_fault_injection: bool,
+    /// Serve Redis clients (RESP2 and RESP3) on this TCP address.
+    #[arg(long, value_name = "HOST:PORT")]
+    resp: Option<String>,
+    /// The password Redis clients must give with AUTH (needs --resp).
+    #[arg(long, value_name = "PASSWORD")]
+    requirepass: Option<String>,
+    /// A file holding the cluster key: every datagram is tagged and checked
+    /// with HMAC-SHA256 under it (the same file on every node).
+    #[arg(long, value_name = "FILE")]
+    cluster_key_file: Option<PathBuf>,
 }
 
 /// Where a client command sends its request.
@@ -51,6 +64,9 @@ pub struct Target {
     /// Give up after this many seconds (retries included).
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     timeout: f64,
+    /// The cluster key file, if the nodes have one.
+    #[arg(long, value_name = "FILE")]
+    cluster_key_file: Option<PathBuf>,
 }
 
 /// The one transaction kind.
@@ -115,6 +131,9 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     raw.data = args.data.or(raw.data);
     raw.replicas = args.replicas.or(raw.replicas);
     raw.allow_fault_injection |= args.allow_fault_injection;
+    raw.resp = args.resp.or(raw.resp);
+    raw.requirepass = args.requirepass.or(raw.requirepass);
+    raw.cluster_key_file = args.cluster_key_file.or(raw.cluster_key_file);
     for peer in &args.peers {
         raw.add_peer(peer)?;
     }
@@ -133,6 +152,23 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let resp = match config.resp {
+        Some(listen) => {
+            let mut resp_config = RespConfig::new(listen);
+            resp_config.requirepass = config.requirepass.clone();
+            let backend = Arc::new(ClusterBackend::new(running.local_handle(), &config));
+            match RespServer::start(resp_config, backend) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    running.shutdown_handle().shutdown();
+                    let _ = running.wait();
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        None => None,
+    };
     let handle = running.shutdown_handle();
     if let Err(error) = ctrlc::set_handler(move || handle.shutdown()) {
         eprintln!("warning: cannot handle SIGINT/SIGTERM ({error}); stop the node with SIGKILL");
@@ -143,7 +179,21 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
         running.local_addr(),
         config.data.display()
     );
-    match running.wait() {
+    if let Some(server) = &resp {
+        println!(
+            "haft node {} serving Redis clients on {}",
+            config.id,
+            server.local_addr()
+        );
+    }
+    let stopped = running.wait();
+    if let Some(server) = resp {
+        // The node has stopped: commands still running get "unavailable".
+        if let Err(error) = server.shutdown() {
+            eprintln!("warning: the RESP server stopped with an error: {error}");
+        }
+    }
+    match stopped {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(error) => {
             eprintln!("error: {error}");
@@ -163,7 +213,13 @@ fn client(target: &Target) -> Result<Client, UsageError> {
         timeout,
         retry_after: ClientOptions::default().retry_after.min(timeout),
     };
-    Ok(Client::new(&target.node, options)?)
+    let client = Client::new(&target.node, options)?;
+    Ok(match &target.cluster_key_file {
+        Some(path) => {
+            client.with_key(ClusterKey::from_file(path).map_err(|e| UsageError(e.to_string()))?)
+        }
+        None => client,
+    })
 }
 
 /// Prints a client failure: exit 1, or 2 for a bad address.

@@ -30,8 +30,8 @@
 //! `redis-protocol`'s decoder) → `session.rs` dispatches each to a family in
 //! `command/` → data commands run as a transaction (`txn.rs`) against the
 //! [`Backend`] → `reply.rs` encodes the answer. Tests and local use take the
-//! [`MemoryBackend`]; a cluster node implements
-//! [`Backend`] over its protocol core.
+//! [`MemoryBackend`]; a cluster node serves them through `ClusterBackend`
+//! (`cluster.rs`, with the `runtime` feature), over its protocol core.
 //!
 //! # Starting it
 //!
@@ -40,6 +40,8 @@
 //! own; [`serve`] does the same inside a caller's tokio runtime.
 
 mod backend;
+#[cfg(feature = "runtime")]
+mod cluster;
 mod command;
 mod config;
 mod connection;
@@ -54,6 +56,8 @@ mod txn;
 pub use backend::{
     Backend, BackendError, BoxFuture, ClusterInfo, CommitOutcome, Version, Versioned,
 };
+#[cfg(feature = "runtime")]
+pub use cluster::{ClusterBackend, ClusterTimeouts};
 pub use config::{MIN_BULK_BYTES, RespConfig, RetryConfig};
 pub use error::ServerError;
 pub use memory::{Fault, MemoryBackend, MemoryStats};

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::backend::Version;
 use super::command::server::ServerCommand;
 use super::command::transaction::TransactionCommand;
-use super::command::{Command, DataCommand, Parsed, parse};
+use super::command::{Command, DataCommand, Parsed};
 use super::error::ClientError;
 use super::framing::Limits;
 use super::reply::{Protocol, Reply};
@@ -124,9 +124,46 @@ impl Session {
         )
     }
 
-    /// Answers one request (`args` not empty).
-    pub async fn handle(&mut self, args: Vec<Bytes>) -> (Reply, After) {
-        let (spec, command) = match parse(&args) {
+    /// A request that may share one commit with the write commands pipelined
+    /// next to it (see [`Session::run_together`]): a write command that parsed
+    /// without error, outside MULTI, from an authenticated client. Any other
+    /// request is handed back, for [`Session::handle_parsed`].
+    pub fn write_command(&self, parsed: Parsed) -> Result<DataCommand, Parsed> {
+        match parsed {
+            Parsed::Known {
+                spec,
+                command: Ok(Command::Data(command)),
+            } if self.multi.is_none() && self.authenticated && spec.flags.contains(&"write") => {
+                Ok(command)
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Runs write commands that one client pipelined back to back, each
+    /// outside MULTI, as one transaction: one reply per command, in order.
+    ///
+    /// The client has sent them all before it has any reply, so applying them
+    /// all at one instant, in order, is a linearization of them: the result is
+    /// the one they would have run one by one, except that no other client's
+    /// command can come between two of them, which one by one it could. Each
+    /// command computes over the ones before it; one that fails (INCR of text)
+    /// writes nothing and answers its error, as it would alone. If the
+    /// transaction cannot be committed, every command answers the same error,
+    /// which holds for each (nothing written, or the outcome unknown).
+    pub async fn run_together(&self, commands: &[DataCommand]) -> Vec<Reply> {
+        let commands: Vec<&DataCommand> = commands.iter().collect();
+        match txn::run(&self.context(), &commands, &BTreeMap::new()).await {
+            Ok(Outcome::Replies(replies)) => replies,
+            // Nothing is watched.
+            Ok(Outcome::WatchedKeyChanged) => vec![Reply::Null; commands.len()],
+            Err(error) => vec![Reply::Error(error); commands.len()],
+        }
+    }
+
+    /// Answers one request, as [`parse`](super::command::parse) has read it.
+    pub async fn handle_parsed(&mut self, parsed: Parsed) -> (Reply, After) {
+        let (spec, command) = match parsed {
             Parsed::Rejected(error) => {
                 self.poison_multi();
                 return (Reply::Error(error), After::Continue);
@@ -168,11 +205,8 @@ impl Session {
 
     /// A data command outside MULTI: a transaction of its own, WATCH ignored.
     async fn run_alone(&self, command: &DataCommand) -> Reply {
-        match txn::run(&self.context(), &[command], &BTreeMap::new()).await {
-            Ok(Outcome::Replies(mut replies)) => replies.pop().unwrap_or(Reply::Null),
-            Ok(Outcome::WatchedKeyChanged) => Reply::Null,
-            Err(error) => Reply::Error(error),
-        }
+        let mut replies = self.run_together(std::slice::from_ref(command)).await;
+        replies.pop().unwrap_or(Reply::Null)
     }
 
     async fn transaction(&mut self, command: TransactionCommand) -> Reply {

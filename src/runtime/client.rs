@@ -5,12 +5,16 @@
 //! the deadline passes; the node recognises a retry and does not run it twice
 //! (while it remembers the request: a node that restarted in between runs a
 //! retried transaction again, under a new transaction id).
+//!
+//! Requests and replies larger than a datagram travel as fragments, like
+//! messages between nodes ([`codec`]). A node with a cluster key answers only
+//! clients that tag their datagrams with it: see [`Client::with_key`].
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use super::codec;
-use super::node::{CLIENT_BIT, LOCAL_BIT, Wire};
+use super::codec::{self, ClusterKey, Reassembly};
+use super::node::{CLIENT_BIT, LOCAL_BIT, Wire, send_message, size_buffers};
 use crate::node::{NodeMsg, Reply, Request, RequestId};
 
 /// Why a request got no answer.
@@ -25,7 +29,8 @@ pub enum ClientError {
     /// No answer before the deadline.
     #[error(
         "no answer from the node at {node} after {attempts} attempts in {waited:?}; \
-         check that the node is running and that the address is its listen address"
+         check that the node is running, that the address is its listen address, \
+         and, if the nodes have a cluster key, that this client has it (--cluster-key-file)"
     )]
     Unreachable {
         /// The node.
@@ -65,6 +70,7 @@ pub struct Client {
     id: u64,
     next_request: RequestId,
     options: ClientOptions,
+    key: Option<ClusterKey>,
 }
 
 impl Client {
@@ -81,13 +87,22 @@ impl Client {
             "[::]:0".parse().expect("a literal address")
         };
         let socket = UdpSocket::bind(local)?;
+        size_buffers(&socket);
         Ok(Client {
             socket,
             node,
             id: (rand::random::<u64>() | CLIENT_BIT) & !LOCAL_BIT,
             next_request: 0,
             options,
+            key: None,
         })
+    }
+
+    /// Tags every request with `key` and accepts only replies tagged with it:
+    /// needed to talk to nodes that have a `cluster_key_file`.
+    pub fn with_key(mut self, key: ClusterKey) -> Client {
+        self.key = Some(key);
+        self
     }
 
     /// The node this client talks to.
@@ -154,14 +169,17 @@ impl Client {
         wire: &Wire,
         mut answers: impl FnMut(Wire) -> Option<T>,
     ) -> Result<T, ClientError> {
-        let datagram = codec::encode(self.id, wire)?;
+        // Each request is one message of the client's; its number is the
+        // request's (resends reuse it: a duplicate is harmless).
+        let datagrams = codec::encode_message(self.id, self.next_request, wire, self.key.as_ref())?;
+        let mut reassembly = Reassembly::default();
         let start = Instant::now();
         let deadline = start + self.options.timeout;
         let mut buffer = vec![0; codec::RECV_BUFFER];
         let mut attempts = 0;
         while Instant::now() < deadline {
             // A send error (e.g. no route) counts as an unanswered attempt.
-            let _ = self.socket.send_to(&datagram, self.node);
+            send_message(&self.socket, self.node, &datagrams);
             attempts += 1;
             let resend_at = (Instant::now() + self.options.retry_after).min(deadline);
             loop {
@@ -174,8 +192,14 @@ impl Client {
                     Ok((len, from)) if from == self.node => {
                         // Anything undecodable or unrelated (a late answer to
                         // an earlier request) is skipped.
-                        if let Ok(frame) = codec::decode::<Wire>(&buffer[..len]) {
-                            if let Some(answer) = answers(frame.payload) {
+                        let Ok(fragment) = codec::open(&buffer[..len], self.key.as_ref()) else {
+                            continue;
+                        };
+                        let Some(bytes) = reassembly.push(from, &fragment, Instant::now()) else {
+                            continue;
+                        };
+                        if let Ok(wire) = codec::decode_payload::<Wire>(&bytes) {
+                            if let Some(answer) = answers(wire) {
                                 return Ok(answer);
                             }
                         }

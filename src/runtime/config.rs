@@ -8,6 +8,9 @@
 //! # replicas = 3                    # nodes holding each key (at most the number of nodes)
 //! # allow_fault_injection = false   # tests only: lets a client cut peers off
 //! # vnodes = 64
+//! # cluster_key_file = "cluster.key" # HMAC-SHA256 tags on every datagram (the same file on every node)
+//! # resp = "127.0.0.1:6380"         # serve Redis clients here (RESP2 and RESP3)
+//! # requirepass = "secret"          # Redis clients must AUTH first
 //!
 //! [peers]
 //! 2 = "127.0.0.1:7002"
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::codec::{ClusterKey, KeyError};
 use crate::NodeId;
 use crate::node::{ANSWER_CAPACITY, NodeConfig, NodeError, NodeTiming};
 
@@ -103,6 +107,19 @@ pub enum ConfigError {
     /// The node refused the settings.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// The cluster key could not be loaded.
+    #[error(transparent)]
+    ClusterKey(#[from] KeyError),
+    /// `requirepass` is set but there is no RESP endpoint to protect.
+    #[error(
+        "`requirepass` is set but `resp` is not; set resp = \"HOST:PORT\" (or --resp) to serve Redis clients"
+    )]
+    PasswordWithoutResp,
+    /// `requirepass` is empty.
+    #[error(
+        "`requirepass` is empty; remove it to let Redis clients in without AUTH, or set a password"
+    )]
+    EmptyPassword,
 }
 
 /// Timer settings, in milliseconds. Ranges are `[min, max]`: each time the
@@ -190,6 +207,13 @@ pub struct RawConfig {
     /// Accept the fault-injection request (tests only).
     #[serde(default)]
     pub allow_fault_injection: bool,
+    /// A file holding the cluster key: every datagram is then tagged and
+    /// checked with HMAC-SHA256 under it.
+    pub cluster_key_file: Option<PathBuf>,
+    /// Where to serve Redis clients (RESP), if anywhere.
+    pub resp: Option<String>,
+    /// The password Redis clients must give with AUTH.
+    pub requirepass: Option<String>,
     /// Timer settings.
     #[serde(default)]
     pub timers: TimerConfig,
@@ -214,6 +238,12 @@ pub struct Config {
     pub allow_fault_injection: bool,
     /// The node's timing.
     pub timing: NodeTiming,
+    /// The cluster key, if traffic is authenticated.
+    pub cluster_key: Option<ClusterKey>,
+    /// Where Redis clients connect, if the node serves them.
+    pub resp: Option<SocketAddr>,
+    /// The password Redis clients must give with AUTH.
+    pub requirepass: Option<String>,
 }
 
 /// Virtual nodes per node unless configured.
@@ -314,6 +344,19 @@ impl RawConfig {
             }
         }
         let timing = self.timers.timing()?;
+        let cluster_key = match &self.cluster_key_file {
+            Some(path) => Some(ClusterKey::from_file(path)?),
+            None => None,
+        };
+        let resp = match &self.resp {
+            Some(text) => Some(address("the RESP address".into(), text)?),
+            None => None,
+        };
+        match self.requirepass.as_deref() {
+            Some("") => return Err(ConfigError::EmptyPassword),
+            Some(_) if resp.is_none() => return Err(ConfigError::PasswordWithoutResp),
+            _ => {}
+        }
         let vnodes = self.vnodes.unwrap_or(DEFAULT_VNODES);
         let config = Config {
             id,
@@ -324,6 +367,9 @@ impl RawConfig {
             replicas: self.replicas.unwrap_or(DEFAULT_REPLICAS),
             allow_fault_injection: self.allow_fault_injection,
             timing,
+            cluster_key,
+            resp,
+            requirepass: self.requirepass,
         };
         // Let the node check the rest (detector settings, ring).
         let mut out = crate::node::NodeOutput::at(0);
@@ -383,6 +429,8 @@ mod tests {
             id = 1
             listen = "127.0.0.1:7001"
             data = "/tmp/haft-config-test"
+            resp = "127.0.0.1:6380"
+            requirepass = "pw"
             [peers]
             2 = "127.0.0.1:7002"
             3 = "127.0.0.1:7003"
@@ -391,6 +439,9 @@ mod tests {
         "#;
         let config = RawConfig::from_toml(text).unwrap().validate().unwrap();
         assert_eq!(config.nodes(), [1, 2, 3]);
+        assert_eq!(config.resp, Some("127.0.0.1:6380".parse().unwrap()));
+        assert_eq!(config.requirepass.as_deref(), Some("pw"));
+        assert!(config.cluster_key.is_none());
         assert_eq!(
             config.timing.vote_timeout,
             Duration::from_millis(300)..Duration::from_millis(400)
@@ -440,6 +491,19 @@ mod tests {
         );
         check(&|c| c.timers.resend_ms = [5, 1], "exceeds the maximum");
         check(&|c| c.timers.heartbeat_ms = 0, "heartbeat_interval");
+        check(&|c| c.requirepass = Some("pw".into()), "`resp` is not");
+        check(
+            &|c| {
+                c.resp = Some("127.0.0.1:6380".into());
+                c.requirepass = Some(String::new());
+            },
+            "`requirepass` is empty",
+        );
+        check(&|c| c.resp = Some("nowhere".into()), "the RESP address");
+        check(
+            &|c| c.cluster_key_file = Some("/nonexistent/cluster.key".into()),
+            "cannot read the cluster key file /nonexistent/cluster.key",
+        );
         assert!(matches!(
             raw().add_peer("2=127.0.0.1:9"),
             Err(ConfigError::DuplicatePeer(2))

@@ -29,6 +29,40 @@
 //! - A bad datagram is dropped and counted by [`DropKind`]; so is one from a
 //!   sender that is neither a member nor a client, and anything but a request
 //!   from a client. Nothing a peer sends can make the node panic.
+//! - A message larger than a datagram leaves as fragments ([`codec`]), paced
+//!   so that the receiver's socket buffer (raised to [`SOCKET_BUFFER`] where
+//!   the system allows) is not overrun; the receiver reassembles it in bounded
+//!   memory and age, so it arrives whole or not at all.
+//!
+//! # Authentication
+//!
+//! With `cluster_key_file` configured, every datagram the node sends carries
+//! an HMAC-SHA256 tag under the cluster key, and every datagram it receives —
+//! from a peer or a client — must carry a correct one: a datagram with a
+//! missing or wrong tag is dropped before it is decoded or buffered and
+//! counted as `drop_bad_tag`; it never reaches the machine. Clients
+//! (`haft txn`, `get`, `status`) are given the same key file. Whoever holds the
+//! key is trusted like a node, so it belongs to operators and their tools;
+//! applications use the RESP port, behind `requirepass`. Whatever the key, a
+//! sender with a client's id (top bit set) may only ask: the loop hands the
+//! machine nothing but [`NodeMsg::Request`] from such a sender, never a vote,
+//! a prepare, an outcome or a read reply. Without a key, the node warns once
+//! at start that its traffic is unauthenticated.
+//!
+//! A tag makes a datagram authentic, not fresh: someone on the network can
+//! record a datagram and send it again. A replay is a duplicate delivered late,
+//! and that is a behaviour the models already include — their network keeps
+//! every message deliverable for ever and delivers it any number of times, in
+//! any order, across crashes and restarts (models/network.rs). Concretely: a
+//! replayed Prepare of a finished transaction is below its coordinator's
+//! watermark and refused, or is answered from the participant's record; a
+//! replayed vote, outcome, acknowledgement or query is answered from the
+//! record or ignored; a replayed heartbeat carries an old sequence number and
+//! is ignored, a replayed suspicion an old incarnation; a replayed client
+//! request is recognised by its request id in the answer table; a replayed
+//! read reply finds its read answered. In-process callers are numbered from a
+//! random start in each life, so that a read reply from an earlier life never
+//! matches a read of this one.
 //! - The data directory is locked (a second node on it stops with an error
 //!   naming it) and holds the node's id (a node with another id is refused).
 //! - Storage is an append-only log (see [`crate::storage`]): each output's
@@ -46,12 +80,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::codec::{self, DropKind};
+use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
 use crate::NodeId;
 use crate::commit::{self, Outcome};
@@ -90,6 +124,47 @@ pub const LOCAL_BIT: u64 = 1 << 62;
 
 /// How many clients' addresses a node remembers.
 pub const CLIENT_CAPACITY: usize = 65_536;
+
+/// The socket receive and send buffers a node asks for: several fragmented
+/// 16 MiB messages' worth. The system may grant less (Linux caps it at twice
+/// `net.core.rmem_max`); fragments are paced to fit what it grants.
+pub const SOCKET_BUFFER: usize = 8 << 20;
+
+/// Fragments of one message leave in bursts of this many datagrams (about
+/// 1 MiB) ...
+const PACE_BURST: usize = 16;
+/// ... with this pause between bursts: at most about 1 GB/s per message, which
+/// a receiver thread keeps up with, and its socket buffer absorbs a stall of
+/// several milliseconds.
+const PACE_PAUSE: Duration = Duration::from_micros(1000);
+
+/// Sends the datagrams of one message to `to`; a send error is logged (the
+/// network may lose any datagram).
+pub(crate) fn send_message(socket: &UdpSocket, to: SocketAddr, datagrams: &[Vec<u8>]) {
+    for (index, datagram) in datagrams.iter().enumerate() {
+        if index > 0 && index % PACE_BURST == 0 {
+            std::thread::sleep(PACE_PAUSE);
+        }
+        if let Err(error) = socket.send_to(datagram, to) {
+            tracing::debug!(%to, %error, "send failed");
+        }
+    }
+}
+
+/// Asks for [`SOCKET_BUFFER`]-sized socket buffers; logs what was granted.
+pub(crate) fn size_buffers(socket: &UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < SOCKET_BUFFER {
+        tracing::debug!(
+            granted,
+            asked = SOCKET_BUFFER,
+            "smaller socket receive buffer than asked (raise net.core.rmem_max for large values)"
+        );
+    }
+}
 
 /// What travels in a datagram's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,7 +300,8 @@ enum Released {
 
 /// What the barrier holds until the saves before it are durable.
 enum Held {
-    Datagram(SocketAddr, Vec<u8>),
+    /// The datagrams of one message (several: its fragments).
+    Datagram(SocketAddr, Vec<Vec<u8>>),
     Back(Released),
 }
 
@@ -299,6 +375,7 @@ impl RunningNode {
 struct Counters {
     received: u64,
     sent: u64,
+    datagrams_sent: u64,
     loopback: u64,
     drops: [u64; DropKind::ALL.len()],
     from_client_not_request: u64,
@@ -314,6 +391,15 @@ struct Counters {
 /// Loads the record, binds the socket and starts the node's threads.
 pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let node_config = config.node_config();
+    if config.cluster_key.is_none() {
+        let warning = format!(
+            "node {}: cluster traffic is unauthenticated: no cluster_key_file is configured, \
+             so anyone who can reach {} can speak for a node; give every node the same key file",
+            config.id, config.listen
+        );
+        tracing::warn!("{warning}");
+        eprintln!("warning: {warning}");
+    }
     let data = DataDir::open(&config.data, u64::from(config.id))?;
     let mut log = data.open_log(log_options());
     let recovery = log.recover().map_err(NodeRunError::Load)?;
@@ -335,6 +421,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let socket_error = |addr| move |source| NodeRunError::Socket { addr, source };
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
     let local_addr = socket.local_addr().map_err(socket_error(config.listen))?;
+    size_buffers(&socket);
     let receiver_socket = socket.try_clone().map_err(socket_error(local_addr))?;
     let sender_socket = socket.try_clone().map_err(socket_error(local_addr))?;
     let (events, inbox) = mpsc::channel();
@@ -350,11 +437,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         let mut released = Vec::new();
         for held in batch {
             match held {
-                Held::Datagram(to, datagram) => {
-                    if let Err(error) = sender_socket.send_to(&datagram, to) {
-                        tracing::debug!(%to, %error, "send failed");
-                    }
-                }
+                Held::Datagram(to, datagrams) => send_message(&sender_socket, to, &datagrams),
                 Held::Back(item) => released.push(item),
             }
         }
@@ -371,6 +454,9 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         emitted: out.end(),
         peers,
         allow_fault_injection: config.allow_fault_injection,
+        key: config.cluster_key.clone(),
+        reassembly: Reassembly::new(ReassemblyLimits::default()),
+        next_message: rand::random(),
         socket,
         barrier: Some(barrier),
         logged_bytes: 0,
@@ -379,7 +465,8 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         clients: HashMap::new(),
         client_order: VecDeque::new(),
         local: HashMap::new(),
-        next_local: 0,
+        // A fresh random start each life: see the module doc on replays.
+        next_local: rand::random::<u64>() >> 4,
         loopback: VecDeque::new(),
         isolated: BTreeSet::new(),
         loss_percent: 0,
@@ -437,6 +524,10 @@ struct EventLoop {
     emitted: Position,
     peers: HashMap<u16, SocketAddr>,
     allow_fault_injection: bool,
+    key: Option<ClusterKey>,
+    reassembly: Reassembly,
+    /// This node's number for the next message it sends.
+    next_message: u64,
     socket: UdpSocket,
     barrier: Option<GroupCommit<FileStorage, Held>>,
     /// Bytes logged since the last checkpoint.
@@ -494,8 +585,8 @@ impl EventLoop {
                 Some(Event::Datagram(bytes, from)) => self.on_datagram(&bytes, from)?,
                 Some(Event::Local { request, reply }) => {
                     // Each call is its own client: callers do not retry.
-                    self.next_local += 1;
-                    let client = CLIENT_BIT | LOCAL_BIT | self.next_local;
+                    self.next_local = self.next_local.wrapping_add(1);
+                    let client = CLIENT_BIT | LOCAL_BIT | (self.next_local & (LOCAL_BIT - 1));
                     let id = 0;
                     self.local.insert((client, id), reply);
                     let mut out = self.output();
@@ -572,24 +663,49 @@ impl EventLoop {
             self.drop_datagram(DropKind::Truncated, from, &"empty datagram");
             return Ok(());
         }
-        let frame = match codec::decode::<Wire>(bytes) {
-            Ok(frame) => frame,
+        // The tag (under a cluster key) is checked before anything is read
+        // or buffered.
+        let fragment = match codec::open(bytes, self.key.as_ref()) {
+            Ok(fragment) => fragment,
             Err(error) => {
                 self.drop_datagram(error.kind(), from, &error);
                 return Ok(());
             }
         };
-        let sender = frame.sender;
-        if sender & CLIENT_BIT != 0 {
-            self.counters.received += 1;
-            return self.on_client(sender, from, frame.payload);
-        }
-        let peer = match u16::try_from(sender) {
-            Ok(peer) if self.peers.contains_key(&peer) && peer != self.me.0 => peer,
-            _ => {
-                self.drop_datagram(DropKind::UnknownSender, from, &format!("sender {sender}"));
+        let sender = fragment.sender;
+        let peer = if sender & CLIENT_BIT != 0 {
+            None
+        } else {
+            match u16::try_from(sender) {
+                Ok(peer) if self.peers.contains_key(&peer) && peer != self.me.0 => Some(peer),
+                _ => {
+                    self.drop_datagram(DropKind::UnknownSender, from, &format!("sender {sender}"));
+                    return Ok(());
+                }
+            }
+        };
+        let whole;
+        let bytes = if fragment.count == 1 {
+            fragment.payload
+        } else {
+            match self.reassembly.push(from, &fragment, Instant::now()) {
+                Some(message) => {
+                    whole = message;
+                    &whole[..]
+                }
+                None => return Ok(()),
+            }
+        };
+        let payload = match codec::decode_payload::<Wire>(bytes) {
+            Ok(payload) => payload,
+            Err(error) => {
+                self.drop_datagram(error.kind(), from, &error);
                 return Ok(());
             }
+        };
+        let Some(peer) = peer else {
+            self.counters.received += 1;
+            return self.on_client(sender, from, payload);
         };
         if self.isolated.contains(&peer) {
             self.counters.partitioned += 1;
@@ -600,7 +716,7 @@ impl EventLoop {
             return Ok(());
         }
         self.counters.received += 1;
-        match frame.payload {
+        match payload {
             Wire::Msg(msg) => {
                 let mut out = self.output();
                 self.node.handle_message(NodeId(peer), msg, &mut out);
@@ -718,11 +834,9 @@ impl EventLoop {
         }
         for (to, msg) in std::mem::take(&mut out.send_now) {
             match self.route(to, msg) {
-                Some(Held::Datagram(address, datagram)) => {
+                Some(Held::Datagram(address, datagrams)) => {
                     self.counters.sent += 1;
-                    if let Err(error) = self.socket.send_to(&datagram, address) {
-                        tracing::debug!(%address, %error, "send failed");
-                    }
+                    send_message(&self.socket, address, &datagrams);
                 }
                 Some(Held::Back(Released::Loopback(msg))) => self.loopback.push_back(msg),
                 Some(Held::Back(Released::Local(client, id, reply))) => {
@@ -811,8 +925,13 @@ impl EventLoop {
     }
 
     fn encode(&mut self, address: SocketAddr, wire: &Wire) -> Option<Held> {
-        match codec::encode(u64::from(self.me.0), wire) {
-            Ok(datagram) => Some(Held::Datagram(address, datagram)),
+        let message = self.next_message;
+        self.next_message = self.next_message.wrapping_add(1);
+        match codec::encode_message(u64::from(self.me.0), message, wire, self.key.as_ref()) {
+            Ok(datagrams) => {
+                self.counters.datagrams_sent += datagrams.len() as u64;
+                Some(Held::Datagram(address, datagrams))
+            }
             Err(error) => {
                 self.counters.unencodable += 1;
                 tracing::warn!(%address, %error, "message not sent");
@@ -822,9 +941,9 @@ impl EventLoop {
     }
 
     fn send_datagram(&mut self, address: SocketAddr, wire: &Wire) {
-        if let Some(Held::Datagram(address, datagram)) = self.encode(address, wire) {
+        if let Some(Held::Datagram(address, datagrams)) = self.encode(address, wire) {
             self.counters.sent += 1;
-            let _ = self.socket.send_to(&datagram, address);
+            send_message(&self.socket, address, &datagrams);
         }
     }
 
@@ -833,6 +952,20 @@ impl EventLoop {
         let c = &self.counters;
         map.insert("messages_in".into(), c.received);
         map.insert("messages_out".into(), c.sent);
+        map.insert("datagrams_out".into(), c.datagrams_sent);
+        let reassembly = self.reassembly.stats();
+        map.insert("fragments_in".into(), reassembly.fragments);
+        map.insert("drop_duplicate_fragment".into(), reassembly.duplicates);
+        map.insert("drop_inconsistent_fragment".into(), reassembly.inconsistent);
+        map.insert("drop_incomplete_message".into(), reassembly.incomplete);
+        map.insert(
+            "reassembly_pending".into(),
+            self.reassembly.pending() as u64,
+        );
+        map.insert(
+            "reassembly_bytes".into(),
+            self.reassembly.held_bytes() as u64,
+        );
         map.insert("messages_to_self".into(), c.loopback);
         for kind in DropKind::ALL {
             map.insert(format!("drop_{}", kind.as_str()), c.drops[kind as usize]);

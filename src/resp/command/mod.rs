@@ -64,6 +64,24 @@ impl Spec {
         self.flags.contains(&"no_auth")
     }
 
+    /// How many keys a request of `count` arguments (the name included)
+    /// names, by the key positions of the table.
+    pub fn keys_in(&self, count: usize) -> usize {
+        if self.first_key <= 0 || self.step <= 0 {
+            return 0;
+        }
+        let count = count as i64;
+        let last = if self.last_key < 0 {
+            count + self.last_key
+        } else {
+            self.last_key.min(count - 1)
+        };
+        if last < self.first_key {
+            return 0;
+        }
+        ((last - self.first_key) / self.step + 1) as usize
+    }
+
     fn arity_fits(&self, count: usize) -> bool {
         let count = count as i64;
         if self.arity >= 0 {
@@ -513,6 +531,18 @@ pub fn lower(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_positions_count_the_keys_of_a_request() {
+        let keys = |name: &str, count| lookup(name.as_bytes()).unwrap().keys_in(count);
+        assert_eq!(keys("get", 2), 1);
+        assert_eq!(keys("set", 5), 1);
+        assert_eq!(keys("mset", 7), 3);
+        assert_eq!(keys("mget", 4), 3);
+        assert_eq!(keys("del", 2), 1);
+        assert_eq!(keys("ping", 1), 0);
+        assert_eq!(keys("dbsize", 1), 0);
+    }
 
     fn args(words: &[&str]) -> Vec<Bytes> {
         words
