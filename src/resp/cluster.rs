@@ -23,10 +23,12 @@
 //!
 //! - an abort because a participant found a read key changed
 //!   ([`Refusal::Changed`]) is a [`CommitOutcome::Conflict`]: the front end
-//!   re-reads and retries (a Prepare that finds a key locked waits for the
-//!   holder's outcome at the participant, so locks refuse nothing);
-//! - any other abort (a vote timeout: a replica is down or unreachable, or
-//!   two transactions wait for each other's locks; a key not held yet) is
+//!   re-reads and retries (a Prepare that finds a key locked by an older
+//!   transaction waits for its outcome at the participant; one locked by a
+//!   younger transaction is refused, [`Refusal::Locked`], so no two wait for
+//!   each other);
+//! - any other abort (a key locked by a younger transaction; a vote timeout:
+//!   a replica is down or unreachable; a key not held yet) is
 //!   [`CommitOutcome::Aborted`], retried the same way until the retry budget
 //!   runs out, then reported as `TRYAGAIN`;
 //! - a request the node refused, or a node that has stopped, is
