@@ -70,7 +70,7 @@ use std::time::Duration;
 use crate::NodeId;
 use crate::commit::{
     self, AbortReason, BeginError, CommitOutput, Coordinator, CoordinatorConfig, Key, Origin,
-    Outcome, Participant, ParticipantConfig, Part, RecoverError, TxnId, TxnPlan, Versioned,
+    Outcome, Participant, ParticipantConfig, RecoverError, TxnId, TxnPlan, Versioned,
 };
 use crate::detector::machine::{DetectorOutput, HeartbeatTiming, Heartbeats};
 use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
@@ -421,7 +421,8 @@ impl Node {
     pub fn handle_persisted(&mut self, upto: Position) {
         self.coordinator.handle_persisted(upto);
         self.participant.handle_persisted(upto);
-        self.undurable_answers.retain(|_, position| *position >= upto);
+        self.undurable_answers
+            .retain(|_, position| *position >= upto);
     }
 
     /// Handles a request from a remote client (over the network, with the
@@ -503,12 +504,15 @@ impl Node {
                 out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });
             }
             NodeMsg::Read { client, id, keys } => {
-                self.serve_read(ParkedRead {
-                    from,
-                    client,
-                    id,
-                    keys,
-                }, out);
+                self.serve_read(
+                    ParkedRead {
+                        from,
+                        client,
+                        id,
+                        keys,
+                    },
+                    out,
+                );
             }
             NodeMsg::ReadReply { client, id, values } => {
                 self.deliver_values(client, id, values, out);
@@ -610,7 +614,7 @@ impl Node {
         for (key, version) in reads {
             for replica in self.placement.replicas_of(&key) {
                 plan.entry(replica)
-                    .or_insert_with(Part::default)
+                    .or_default()
                     .reads
                     .insert(key.clone(), version);
             }
@@ -618,7 +622,7 @@ impl Node {
         for (key, value) in writes {
             for replica in self.placement.replicas_of(&key) {
                 plan.entry(replica)
-                    .or_insert_with(Part::default)
+                    .or_default()
                     .writes
                     .insert(key.clone(), value.clone());
             }
@@ -744,7 +748,15 @@ impl Node {
         for (replica, keys) in by_replica {
             if replica == self.me {
                 let from = self.me;
-                self.serve_read(ParkedRead { from, client, id, keys }, out);
+                self.serve_read(
+                    ParkedRead {
+                        from,
+                        client,
+                        id,
+                        keys,
+                    },
+                    out,
+                );
             } else {
                 out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
             }
@@ -786,7 +798,11 @@ impl Node {
             return; // A late reply: the read was answered.
         };
         gather.values.extend(values);
-        if gather.keys.iter().any(|key| !gather.values.contains_key(key)) {
+        if gather
+            .keys
+            .iter()
+            .any(|key| !gather.values.contains_key(key))
+        {
             return;
         }
         let Some(gather) = self.gathers.remove(&(client, id)) else {

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::message::{ClientId, RequestId};
-use crate::commit::{
-    self, CoordinatorDelta, CoordinatorRecord, Outcome, ParticipantRecord, TxnId,
-};
+use crate::commit::{self, CoordinatorDelta, CoordinatorRecord, Outcome, ParticipantRecord, TxnId};
 
 /// A change a node must survive a crash with.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::*;
-use crate::detector::machine::DetectorTimer;
 use crate::commit::{Msg, Refusal, TxnRecord, Vote};
+use crate::detector::machine::DetectorTimer;
 
 const CLIENT: ClientId = 77;
 
@@ -103,7 +103,10 @@ impl Cluster {
 
     fn fire(&mut self, node: NodeId, timer: NodeTimer) {
         let mut out = NodeOutput::at(0);
-        self.nodes.get_mut(&node).unwrap().handle_timer(&timer, &mut out);
+        self.nodes
+            .get_mut(&node)
+            .unwrap()
+            .handle_timer(&timer, &mut out);
         self.carry_out(node, out);
     }
 
@@ -172,13 +175,19 @@ fn a_transaction_commits_at_every_replica_and_is_answered() {
         assert_eq!(replicas.len(), 2);
         for replica in replicas {
             let stored = cluster.disk[&replica].participant.store.get(key.as_bytes());
-            assert_eq!(stored.map(|v| (&v.value[..], v.version)), Some((&b"v"[..], txn)));
+            assert_eq!(
+                stored.map(|v| (&v.value[..], v.version)),
+                Some((&b"v"[..], txn))
+            );
         }
     }
     // The coordinator forgot it once everyone acknowledged; its answer stays.
     assert!(cluster.disk[&n(1)].coordinator.commits.is_empty());
     assert_eq!(
-        cluster.disk[&n(1)].answers.get(CLIENT).map(|a| (a.txn, a.outcome)),
+        cluster.disk[&n(1)]
+            .answers
+            .get(CLIENT)
+            .map(|a| (a.txn, a.outcome)),
         Some((txn, Outcome::Commit))
     );
 }
@@ -201,7 +210,11 @@ fn a_commit_answer_rests_on_the_commit_record_that_carries_the_request() {
     assert!(out.send_after_persist.iter().any(
         |(to, msg)| *to == Dest::Client(CLIENT) && matches!(msg, NodeMsg::Reply { id: 1, .. })
     ));
-    assert!(out.send_now.iter().all(|(to, _)| *to != Dest::Client(CLIENT)));
+    assert!(
+        out.send_now
+            .iter()
+            .all(|(to, _)| *to != Dest::Client(CLIENT))
+    );
 }
 
 #[test]
@@ -222,7 +235,10 @@ fn a_lock_conflict_aborts_the_second_transaction_and_says_why() {
         ..
     }) = cluster.replies(2).last()
     else {
-        panic!("expected an abort with its reason, got {:?}", cluster.replies(2))
+        panic!(
+            "expected an abort with its reason, got {:?}",
+            cluster.replies(2)
+        )
     };
     assert_eq!(*by, n(2));
     assert!(matches!(refusal, Refusal::Locked { key: k, .. } if k == key.as_bytes()));
@@ -297,7 +313,10 @@ fn a_retry_at_another_node_is_relayed_to_its_home() {
     assert_eq!(cluster.replies(9).len(), 1);
     let (txn, outcome) = cluster.outcome(9);
     assert_eq!((txn.node(), outcome), (n(1), Outcome::Commit));
-    assert_eq!(cluster.nodes[&n(1)].coordinator().incarnation(), txn.incarnation());
+    assert_eq!(
+        cluster.nodes[&n(1)].coordinator().incarnation(),
+        txn.incarnation()
+    );
     // A retry at node 2 after the answer: relayed, answered from the table.
     cluster.request(n(2), 9, n(1), txn_request(&writes));
     cluster.run();
@@ -331,13 +350,19 @@ fn a_read_waits_for_a_prepared_writer_then_sees_its_commit() {
     assert_eq!(cluster.outcome(2).1, Outcome::Commit);
     cluster.request(n(2), 3, n(2), Request::Read { keys: vec![b("k")] });
     cluster.run();
-    assert!(cluster.replies(3).is_empty(), "the read waits for the prepared writer");
+    assert!(
+        cluster.replies(3).is_empty(),
+        "the read waits for the prepared writer"
+    );
     cluster.queue.extend(held);
     cluster.run();
     let Some(Reply::Values(values)) = cluster.replies(3).last() else {
         panic!("no values")
     };
-    assert_eq!(values[0].1.as_ref().map(|v| &v.value[..]), Some(&b"new"[..]));
+    assert_eq!(
+        values[0].1.as_ref().map(|v| &v.value[..]),
+        Some(&b"new"[..])
+    );
 }
 
 #[test]
@@ -350,12 +375,23 @@ fn queries_reach_the_coordinator_only_for_its_own_transactions() {
     // Node 2 asks node 1, the coordinator, which forgot it: presumed abort
     // answers (node 2 already has the commit and ignores it).
     let out = cluster.deliver(n(2), n(1), NodeMsg::Commit(Msg::Query { txn }));
-    assert!(matches!(&out.send_now[..], [(Dest::Node(to), NodeMsg::Commit(Msg::Outcome { outcome: Outcome::Abort, .. }))] if *to == n(2)));
+    assert!(
+        matches!(&out.send_now[..], [(Dest::Node(to), NodeMsg::Commit(Msg::Outcome { outcome: Outcome::Abort, .. }))] if *to == n(2))
+    );
     // Node 1 asks node 2 about node 1's transaction: node 2 is only a peer and
     // answers from what it learned — here nothing, since it forgot nothing yet
     // and decided Commit.
     let out = cluster.deliver(n(1), n(2), NodeMsg::Commit(Msg::Query { txn }));
-    assert!(matches!(&out.send_now[..], [(_, NodeMsg::Commit(Msg::Outcome { outcome: Outcome::Commit, .. }))]));
+    assert!(matches!(
+        &out.send_now[..],
+        [(
+            _,
+            NodeMsg::Commit(Msg::Outcome {
+                outcome: Outcome::Commit,
+                ..
+            })
+        )]
+    ));
 }
 
 #[test]
@@ -371,7 +407,7 @@ fn participants_forget_finished_transactions_and_refuse_their_late_prepares() {
     // The next transaction's Prepare carries the watermark past the first.
     cluster.txn(n(1), 2, &[("k", "2")]);
     cluster.run();
-    assert!(cluster.disk[&n(2)].participant.txns.get(&first).is_none());
+    assert!(!cluster.disk[&n(2)].participant.txns.contains_key(&first));
     // A late copy of the first Prepare is refused, not prepared again.
     let late = Msg::Prepare {
         txn: first,
@@ -382,7 +418,16 @@ fn participants_forget_finished_transactions_and_refuse_their_late_prepares() {
     };
     let out = cluster.deliver(n(1), n(2), NodeMsg::Commit(late));
     assert!(out.persist.is_empty());
-    assert!(matches!(&out.send_now[..], [(_, NodeMsg::Commit(Msg::Vote { vote: Vote::No(Refusal::Finished), .. }))]));
+    assert!(matches!(
+        &out.send_now[..],
+        [(
+            _,
+            NodeMsg::Commit(Msg::Vote {
+                vote: Vote::No(Refusal::Finished),
+                ..
+            })
+        )]
+    ));
 }
 
 #[test]
@@ -405,11 +450,17 @@ fn peers_are_unknown_until_heard_and_a_restarted_node_is_alive_again() {
     let mut cluster = Cluster::start(2, 1);
     cluster.crash_and_restart(n(1));
     // Node 1's new life has not heard from node 2 yet.
-    assert_eq!(cluster.nodes[&n(1)].member_status(n(2)), MemberStatus::Unknown);
+    assert_eq!(
+        cluster.nodes[&n(1)].member_status(n(2)),
+        MemberStatus::Unknown
+    );
     assert_eq!(cluster.nodes[&n(1)].member_status(n(1)), MemberStatus::Me);
     cluster.fire(n(2), NodeTimer::Detector(DetectorTimer::Heartbeat));
     cluster.run();
-    assert_eq!(cluster.nodes[&n(1)].member_status(n(2)), MemberStatus::Alive);
+    assert_eq!(
+        cluster.nodes[&n(1)].member_status(n(2)),
+        MemberStatus::Alive
+    );
     // Node 2 falls silent (a partition: node 1's suspicion never reaches it)
     // until node 1 declares it Dead.
     for _ in 0..30 {
@@ -426,7 +477,10 @@ fn peers_are_unknown_until_heard_and_a_restarted_node_is_alive_again() {
         cluster.run();
         cluster.fire(n(1), NodeTimer::Detector(DetectorTimer::Check));
     }
-    assert_eq!(cluster.nodes[&n(1)].member_status(n(2)), MemberStatus::Alive);
+    assert_eq!(
+        cluster.nodes[&n(1)].member_status(n(2)),
+        MemberStatus::Alive
+    );
 }
 
 #[test]
@@ -438,7 +492,10 @@ fn status_lists_every_member() {
     };
     assert_eq!(status.node, 2);
     assert_eq!(status.replicas, 2);
-    assert_eq!(status.members.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        status.members.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
 }
 
 #[test]
