@@ -10,6 +10,7 @@ pub mod harness;
 pub mod heartbeat;
 pub mod host;
 pub mod network;
+pub mod node;
 pub mod params;
 pub mod refinement;
 pub mod ring_handoff;
@@ -175,6 +176,20 @@ static REGISTRY: &[ModelEntry] = &[
         explore: |params, addr| {
             serve(
                 two_phase::TwoPhaseConfig::from_params(params)?.into_model(),
+                None,
+                addr,
+            )
+        },
+    },
+    ModelEntry {
+        name: node::NAME,
+        summary: "the node `haft node` runs: clients with retries, gets, crashes and restarts, loss",
+        params: node::PARAMS,
+        symmetry: false,
+        check: |params, options| Ok(node::check(params, options)?),
+        explore: |params, addr| {
+            serve(
+                node::NodeModelConfig::from_params(params)?.into_model(),
                 None,
                 addr,
             )

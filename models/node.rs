@@ -1,0 +1,1537 @@
+//! `node`: the node that `haft node` runs — [`crate::node::Node`] itself, the
+//! same struct and handlers — with clients that retry, `get`s, whole-node
+//! crashes and restarts, on an unordered, duplicating, optionally lossy
+//! network. Only the network, the clock and the disk are simulated.
+//!
+//! # System
+//!
+//! - **Nodes** `1..=nodes`; every node holds every key (`replicas = nodes`), so
+//!   every transaction has every node as participant and every read is served
+//!   by the node asked. Each node is coordinator, participant and detector.
+//! - **Disk**: every step's deltas are durable within the step (the runtime's
+//!   group commit, with the crash never falling between a save and the sends
+//!   that wait for it — `two-phase` checks that gap with its async disk on the
+//!   same commit machines). A node's messages to itself are delivered in
+//!   process, in order, within the step, as the runtime does (`loopback`).
+//! - **Crash**: the whole node loses its memory and restarts: it runs
+//!   [`Node::recover`] on its durable record, in a new incarnation. `crashes`
+//!   bounds the crashes of the whole run. The restart is part of the crash
+//!   step: a node that stays down for a while does nothing but let messages
+//!   wait (the network delays them anyway) and let others act (which commutes
+//!   with a restart, which only touches the node's own state and sends), so
+//!   every behaviour with a down period is matched, step for step on every
+//!   other node, by one where the node restarted at once and its inputs were
+//!   delayed. This loses no behaviour and removes every "node down" state.
+//! - **Network**: a sent message stays deliverable for ever (delay,
+//!   reordering, duplication); with `lossy`, one step loses every message in
+//!   flight (see [`super::network`] for why that stands for any loss). The
+//!   one exception: a reply to a request its client has moved past is
+//!   dropped, since delivering it can change nothing.
+//! - **Clock**: every armed timer may fire at any point. The detector's own
+//!   timers (heartbeat, check) are never fired: each firing advances its
+//!   logical clock and sequence numbers without bound, so the state space would
+//!   be infinite. The detector still starts in each life and, with
+//!   `detector=true`, its restart announcements are delivered. Its timing is
+//!   checked by the `heartbeat` model; here its view is used by nothing, since
+//!   every node reads its own replica.
+//! - **Clients** `1..=clients` each run a script: one transaction writing
+//!   every key with its own value, then (with `reads`) a `get` of every key. A client sends a
+//!   request to any node (which becomes the request's *home*), and — its
+//!   timeout firing at any point — retries the same request id at any node,
+//!   naming the home, until it is answered.
+//!
+//! # Properties
+//!
+//! The model keeps a *history* (auxiliary variables) of what the nodes did and
+//! what the clients were told: every durable decision (a participant's
+//! `Prepared`, `Refused`, `Decided` deltas; a coordinator's decision), the
+//! order of commit decisions, and each client's answers.
+//!
+//! - **AC1 agreement**, **AC2 irrevocable**, **AC3 commit needs all Yes**
+//!   (Bernstein, Hadzilacos & Goodman 1987, §7.2), per transaction, across all
+//!   coordinators and all lives;
+//! - **answers are true**: a client told "committed" for a transaction is never
+//!   contradicted by an Abort decision of it; a client told "aborted" for a
+//!   request never sees any transaction of that request decided Commit by any
+//!   node, at any later point, crashes included;
+//! - **exactly once**: at most one transaction per request id commits;
+//! - **linearizable reads**: a `get` that starts after a client was told
+//!   "committed" for a write returns that value or a later one (in the order
+//!   of commit decisions, which the write locks make the order in which every
+//!   replica applies a key's writes) — never "no value", an older one, or one
+//!   never committed;
+//! - **durability**: at every participant of an acknowledged commit, the
+//!   durable record still holds the write — prepared, or applied and not
+//!   overwritten by an older one;
+//! - **AC4** and the client-visible outcomes as `sometimes`: a client told
+//!   committed, told aborted, a retry answered from the durable answer table
+//!   by a node that restarted since the decision, a read answered after a
+//!   restart;
+//! - **refinement** of Lamport's TwoPhase ([`super::two_phase_spec`]), per
+//!   transaction, on every transition: the participants' durable states are
+//!   `rmState`, the coordinator's decision is `tmState` (a restart that
+//!   presumes an undecided transaction aborted is `TMAbort`), the Yes votes it
+//!   counted are `tmPrepared`. One handler can take up to three TwoPhase steps
+//!   at once (the last Yes is counted, the coordinator commits, and its own
+//!   participant — in process — learns it).
+//!
+//! Liveness is AG EF (from every reachable state a goal is reachable; see
+//! [`crate::checker::Liveness`]), crashes and loss included, with crashed nodes
+//! free to restart: **every transaction finishes** (its coordinator has
+//! forgotten it — all participants acknowledged, or a restart presumed it
+//! aborted —, no participant still holds it prepared, and if it committed every
+//! participant applied it), and **every request is answered** (every client
+//! finishes its script). A property a configuration cannot judge (a restart
+//! when `crashes=0`) is reported as not judged.
+//!
+//! # Reads and defect 2
+//!
+//! A client is answered as soon as the coordinator decides; its replicas may
+//! not have applied the writes yet. The fix kept here is on the read side: a
+//! replica serves a key only if no prepared transaction holds its write lock,
+//! and otherwise parks the read until that writer's outcome is learned. This
+//! cannot miss an acknowledged write: the coordinator decided Commit only after
+//! every replica voted Yes, so at each replica the write is either applied or
+//! still locked by its prepared record (which survives crashes). Answering the
+//! client only once every owner has applied would cost a round trip on every
+//! commit; parking costs only the reads that race a commit. The
+//! `answer-before-apply` variant serves reads from the committed store,
+//! ignoring locks — the node before the fix — and the checker finds the stale
+//! read.
+//!
+//! # Variants
+//!
+//! Each seeded defect is a model-side wrapper: production types carry no
+//! variant.
+//!
+//! - `volatile-answers` (defect 1): the answer table's deltas never reach the
+//!   disk (abort answers are dropped, commit records lose their request), so a
+//!   retry after the home restarts runs a second transaction. Refuted by
+//!   *answers are true* and *exactly once*.
+//! - `answer-before-apply` (defect 2): reads ignore prepared writers. Refuted
+//!   by *linearizable reads*.
+//! - `resend-to-self`: the coordinator resends its decision to itself. Refuted
+//!   by *every transaction finishes* on a lossy network.
+//! - `no-retry`: clients never retry. Refuted by *every request is answered*.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use bytes::Bytes;
+use stateright::{Model, Property};
+
+use crate::NodeId;
+use crate::checker::{Refinement, Spec, Status};
+use crate::commit::{
+    self, CoordinatorDelta, Delta, Event, Key, Msg, Outcome, ParticipantDelta, Phase, TxnId,
+    TxnRecord, Vote,
+};
+use crate::node::{
+    ClientId, Dest, Node, NodeConfig, NodeDelta, NodeEvent, NodeMsg, NodeOutput, NodeRecord,
+    NodeTimer, Reply, Request, RequestId,
+};
+use crate::output::{Position, TimerOp};
+
+use super::commit_spec::RmState;
+use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
+
+/// The model's name in `haft check`.
+pub const NAME: &str = "node";
+
+/// Which defect, if any, the model seeds (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The node as it is.
+    #[default]
+    Correct,
+    /// The answer table is not saved (defect 1).
+    VolatileAnswers,
+    /// Reads ignore prepared writers (defect 2).
+    AnswerBeforeApply,
+    /// The coordinator resends its decision to itself.
+    ResendToSelf,
+    /// Clients never retry.
+    NoRetry,
+}
+
+impl Variant {
+    /// Every variant, `Correct` first.
+    pub const ALL: [Variant; 5] = [
+        Variant::Correct,
+        Variant::VolatileAnswers,
+        Variant::AnswerBeforeApply,
+        Variant::ResendToSelf,
+        Variant::NoRetry,
+    ];
+
+    /// The variants' names on the command line, in the order of [`Variant::ALL`].
+    pub const NAMES: [&'static str; 5] = [
+        "correct",
+        "volatile-answers",
+        "answer-before-apply",
+        "resend-to-self",
+        "no-retry",
+    ];
+
+    /// The variant's name on the command line.
+    pub fn name(self) -> &'static str {
+        Variant::NAMES[self as usize]
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parameters of `node`.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "nodes",
+        default: "2",
+        kind: ParamKind::Int { min: 2, max: 3 },
+        help: "nodes; each holds every key and is coordinator, participant and detector",
+    },
+    ParamSpec {
+        name: "clients",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 2 },
+        help: "clients; each runs one transaction writing every key, then a get of every key",
+    },
+    ParamSpec {
+        name: "keys",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 2 },
+        help: "keys (two clients writing one key contend for its lock)",
+    },
+    ParamSpec {
+        name: "reads",
+        default: "true",
+        kind: ParamKind::Bool,
+        help: "each client gets every key after its transaction is answered",
+    },
+    ParamSpec {
+        name: "crashes",
+        default: "1",
+        kind: ParamKind::Int { min: 0, max: 2 },
+        help: "whole-node crashes in the whole run (a crashed node restarts from its durable record)",
+    },
+    ParamSpec {
+        name: "lossy",
+        default: "false",
+        kind: ParamKind::Bool,
+        help: "the network may lose messages (one step loses all in flight; see models/network.rs)",
+    },
+    ParamSpec {
+        name: "detector",
+        default: "false",
+        kind: ParamKind::Bool,
+        help: "deliver the detectors' messages (their timers never fire; see the model's doc)",
+    },
+    ParamSpec {
+        name: "variant",
+        default: "correct",
+        kind: ParamKind::Choice(&Variant::NAMES),
+        help: "a named defect the checker must refute (see the model's doc)",
+    },
+];
+
+/// The configuration of a `node` system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeModelConfig {
+    /// Nodes.
+    pub nodes: usize,
+    /// Clients.
+    pub clients: usize,
+    /// Keys.
+    pub keys: usize,
+    /// Whether clients get the keys after their transaction.
+    pub reads: bool,
+    /// Crashes in the whole run.
+    pub crashes: usize,
+    /// Whether the network loses messages.
+    pub lossy: bool,
+    /// Whether the detectors' messages are delivered.
+    pub detector: bool,
+    /// The seeded defect, if any.
+    pub variant: Variant,
+}
+
+impl Default for NodeModelConfig {
+    fn default() -> Self {
+        NodeModelConfig {
+            nodes: 2,
+            clients: 1,
+            keys: 1,
+            reads: true,
+            crashes: 1,
+            lossy: false,
+            detector: false,
+            variant: Variant::Correct,
+        }
+    }
+}
+
+impl NodeModelConfig {
+    /// Reads a configuration from checked parameters.
+    pub fn from_params(params: &Params) -> Result<NodeModelConfig, ParamError> {
+        let variant = params.choice("variant");
+        Ok(NodeModelConfig {
+            nodes: params.usize("nodes"),
+            clients: params.usize("clients"),
+            keys: params.usize("keys"),
+            reads: params.bool("reads"),
+            crashes: params.usize("crashes"),
+            lossy: params.bool("lossy"),
+            detector: params.bool("detector"),
+            variant: Variant::from_name(variant)
+                .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
+        })
+    }
+
+    /// Builds the model.
+    pub fn into_model(self) -> NodeModel {
+        let members: Vec<NodeId> = (1..=self.nodes).map(|n| NodeId(n as u16)).collect();
+        let configs = members
+            .iter()
+            .map(|me| NodeConfig::new(*me, members.clone(), self.nodes))
+            .collect();
+        let keys: Vec<Key> = (0..self.keys)
+            .map(|k| Bytes::from(format!("k{k}")))
+            .collect();
+        let scripts = (1..=self.clients as ClientId)
+            .map(|client| {
+                let value = Bytes::from(format!("c{client}"));
+                let writes = keys
+                    .iter()
+                    .map(|k| (k.clone(), Some(value.clone())))
+                    .collect();
+                let mut script = vec![Request::Txn {
+                    reads: BTreeMap::new(),
+                    writes,
+                }];
+                if self.reads {
+                    script.push(Request::Read { keys: keys.clone() });
+                }
+                script
+            })
+            .collect();
+        NodeModel {
+            config: self,
+            configs,
+            scripts,
+        }
+    }
+}
+
+/// The system the checker explores.
+#[derive(Clone, Debug)]
+pub struct NodeModel {
+    /// The parameters.
+    pub config: NodeModelConfig,
+    /// Each node's configuration, node `n` at `n - 1`.
+    pub configs: Vec<NodeConfig>,
+    /// Each client's requests, client `c` at `c - 1`; request `i` has id `i + 1`.
+    pub scripts: Vec<Vec<Request>>,
+}
+
+// --- state --------------------------------------------------------------------
+
+/// One node: its memory while it runs, and its disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Host {
+    /// The running node and its armed timers; `None` while it is down.
+    pub life: Option<Life>,
+    /// What survives a crash.
+    pub durable: NodeRecord,
+}
+
+/// A running node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Life {
+    /// The production machine.
+    pub node: Node,
+    /// Its armed commit timers (the detector's are never fired; see the
+    /// module doc).
+    pub timers: BTreeSet<commit::Timer>,
+}
+
+/// A client: where its script stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Client {
+    /// The index of its current request in its script (the script's length
+    /// once it is done).
+    pub next: usize,
+    /// The home of the current request, once sent.
+    pub home: Option<NodeId>,
+}
+
+/// A sender or recipient on the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Addr {
+    /// A node.
+    Node(NodeId),
+    /// A client.
+    Client(ClientId),
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Node(node) => write!(f, "node {node}"),
+            Addr::Client(client) => write!(f, "client {client}"),
+        }
+    }
+}
+
+/// A message in flight.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Envelope {
+    /// The sender.
+    pub from: Addr,
+    /// The recipient.
+    pub to: Addr,
+    /// The message.
+    pub msg: NodeMsg,
+}
+
+/// Which half of a node decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// The coordinator.
+    Coordinator,
+    /// The participant.
+    Participant,
+}
+
+/// A transaction some coordinator began.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TxnInfo {
+    /// Its id.
+    pub txn: TxnId,
+    /// The request it runs for.
+    pub request: (ClientId, RequestId),
+    /// Its participants.
+    pub participants: BTreeSet<NodeId>,
+}
+
+/// What a pending `get` must see: per key, the last write (in commit order)
+/// some client had been told was committed when the `get` started.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReadFloor {
+    /// Per key, that write.
+    pub floor: Vec<(Key, Option<TxnId>)>,
+    /// Whether some node had restarted before the `get` started.
+    pub after_restart: bool,
+}
+
+/// What the model remembers beyond the nodes' and clients' states.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct History {
+    /// Every transaction begun, in the order begun.
+    pub txns: Vec<TxnInfo>,
+    /// Every decision: a participant's durable Decided or Refused, a
+    /// coordinator's decision (a commit is durable before it is announced).
+    pub decisions: BTreeSet<(Role, NodeId, TxnId, Outcome)>,
+    /// Durable Yes votes: the participant saved its prepared record and voted.
+    pub prepared: BTreeSet<(NodeId, TxnId)>,
+    /// Yes votes a coordinator counted while still voting.
+    pub counted_yes: BTreeSet<(NodeId, TxnId)>,
+    /// Commit decisions in the order made.
+    pub commit_order: Vec<TxnId>,
+    /// What clients were told about their transactions.
+    pub told: BTreeMap<(ClientId, RequestId), (TxnId, Outcome)>,
+    /// The `get`s under way.
+    pub reads: BTreeMap<(ClientId, RequestId), ReadFloor>,
+    /// A `get` returned less than an acknowledged commit.
+    pub stale_read: bool,
+    /// A node answered a retry from its durable answer table, across a
+    /// restart since the decision.
+    pub retry_from_memory: bool,
+    /// A `get` that started after a restart was answered with values.
+    pub read_after_restart: bool,
+}
+
+/// A state of the `node` model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeState {
+    /// Node `n` at `n - 1`.
+    pub hosts: Vec<Host>,
+    /// Client `c` at `c - 1`.
+    pub clients: Vec<Client>,
+    /// Messages in flight.
+    pub network: BTreeSet<Envelope>,
+    /// The history.
+    pub history: History,
+}
+
+/// A step of the `node` model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NodeAction {
+    /// Deliver a message (it stays in flight: the network duplicates).
+    Deliver(Envelope),
+    /// A node's commit timer fires.
+    Fire(NodeId, commit::Timer),
+    /// A node crashes and restarts from its durable record (see the module
+    /// doc for why the restart need not wait).
+    Crash(NodeId),
+    /// A client sends its next request to a node, its home.
+    Send(ClientId, NodeId),
+    /// A client's timeout fires: it sends its request again, to a node.
+    Retry(ClientId, NodeId),
+    /// The network loses every message in flight.
+    LoseAll,
+}
+
+/// One input to a node.
+enum Input {
+    Boot,
+    Message(NodeId, NodeMsg),
+    Request(ClientId, RequestId, Option<NodeId>, Request),
+    Timer(commit::Timer),
+}
+
+fn index(node: NodeId) -> usize {
+    usize::from(node.0) - 1
+}
+
+fn client_index(client: ClientId) -> usize {
+    client as usize - 1
+}
+
+impl NodeState {
+    fn host(&self, node: NodeId) -> &Host {
+        &self.hosts[index(node)]
+    }
+
+    /// The node's current incarnation (its last one while it is down).
+    fn incarnation(&self, node: NodeId) -> u64 {
+        self.host(node).durable.incarnation()
+    }
+
+    /// Crashes so far: one per restart.
+    fn crashes(&self) -> usize {
+        self.hosts
+            .iter()
+            .map(|h| h.durable.incarnation().saturating_sub(1) as usize)
+            .sum()
+    }
+
+    fn decided(&self, txn: TxnId, outcome: Outcome) -> bool {
+        self.history
+            .decisions
+            .iter()
+            .any(|(_, _, t, o)| *t == txn && *o == outcome)
+    }
+
+    fn commit_position(&self, txn: TxnId) -> Option<usize> {
+        self.history.commit_order.iter().position(|t| *t == txn)
+    }
+
+    /// The participant record of `node`: its memory, or its disk while down.
+    fn participant_record(&self, node: NodeId) -> &commit::ParticipantRecord {
+        let host = self.host(node);
+        match &host.life {
+            Some(life) => life.node.participant().record(),
+            None => &host.durable.participant,
+        }
+    }
+}
+
+// --- the system -------------------------------------------------------------
+
+impl NodeModel {
+    fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (1..=self.config.nodes).map(|n| NodeId(n as u16))
+    }
+
+    fn client_ids(&self) -> impl Iterator<Item = ClientId> + '_ {
+        1..=self.config.clients as ClientId
+    }
+
+    fn request(&self, client: ClientId, id: RequestId) -> Option<&Request> {
+        self.scripts
+            .get(client_index(client))
+            .and_then(|script| script.get(id as usize - 1))
+    }
+
+    /// The keys the transaction of `request` writes.
+    fn writes_of(&self, request: (ClientId, RequestId)) -> Vec<Key> {
+        match self.request(request.0, request.1) {
+            Some(Request::Txn { writes, .. }) => writes.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Hands `input` to `me`, then its messages to itself, in order, each
+    /// output carried out before the next input (the runtime's loop).
+    fn step(&self, state: &mut NodeState, me: NodeId, input: Input) {
+        let mut loopback = VecDeque::new();
+        let mut next = Some(input);
+        while let Some(input) = next
+            .take()
+            .or_else(|| loopback.pop_front().map(|msg| Input::Message(me, msg)))
+        {
+            let mut out = NodeOutput::at(0);
+            self.feed(state, me, input, &mut out);
+            self.carry_out(state, me, out, &mut loopback);
+        }
+    }
+
+    /// Feeds one input to the node (or, for a seeded defect, answers in its
+    /// stead), and records what the history needs from the input itself.
+    fn feed(&self, state: &mut NodeState, me: NodeId, input: Input, out: &mut NodeOutput) {
+        let host = &mut state.hosts[index(me)];
+        let Some(life) = &mut host.life else {
+            if let Input::Boot = input {
+                let node = Node::recover(&self.configs[index(me)], host.durable.clone(), out)
+                    .expect("the model's configuration is valid and its incarnations few");
+                host.life = Some(Life {
+                    node,
+                    timers: BTreeSet::new(),
+                });
+            }
+            return;
+        };
+        let node = &mut life.node;
+        let mut answered_request = None;
+        match input {
+            Input::Boot => {}
+            Input::Message(from, msg) => {
+                // TwoPhase's tmPrepared: a Yes the coordinator counts.
+                if let NodeMsg::Commit(Msg::Vote {
+                    txn,
+                    vote: Vote::Yes,
+                }) = &msg
+                {
+                    let counted = txn.node() == me
+                        && node.coordinator().txns().get(txn).is_some_and(|t| {
+                            matches!(t.phase, Phase::Voting { .. })
+                                && t.participants.contains(&from)
+                        });
+                    if counted {
+                        state.history.counted_yes.insert((from, *txn));
+                    }
+                }
+                if let NodeMsg::Request { client, id, .. } = &msg {
+                    answered_request = Some((*client, *id));
+                }
+                node.handle_message(from, msg, out);
+            }
+            Input::Request(client, id, home, request) => {
+                answered_request = Some((client, id));
+                match (self.config.variant, request) {
+                    // Defect 2: the committed store, ignoring prepared writers.
+                    (Variant::AnswerBeforeApply, Request::Read { keys }) => {
+                        let values = keys
+                            .iter()
+                            .map(|k| (k.clone(), node.participant().committed(k).cloned()))
+                            .collect();
+                        let reply = Reply::Values(values);
+                        out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });
+                    }
+                    (_, request) => node.handle_request(client, id, home, request, out),
+                }
+            }
+            Input::Timer(timer) => {
+                let resend = matches!(timer, commit::Timer::Resend(_));
+                node.handle_timer(&NodeTimer::Commit(timer), out);
+                if resend && self.config.variant == Variant::ResendToSelf {
+                    for (to, msg) in out.send_now.iter_mut().chain(&mut out.send_after_persist) {
+                        if matches!(msg, NodeMsg::Commit(Msg::Outcome { .. })) {
+                            *to = Dest::Node(me);
+                        }
+                    }
+                }
+            }
+        }
+        // A retry answered from the answer table by a node that has restarted
+        // since the transaction was decided.
+        if let Some(request) = answered_request {
+            let incarnation = node.incarnation();
+            let from_memory = out.send_now.iter().chain(&out.send_after_persist).any(|(_, msg)| {
+                matches!(msg, NodeMsg::Reply { client, id, reply: Reply::Txn { txn, .. } }
+                    if (*client, *id) == request && txn.node() == me && txn.incarnation() < incarnation)
+            });
+            state.history.retry_from_memory |= from_memory;
+        }
+        // Transactions begun: their requests and participants.
+        for (txn, t) in node.coordinator().txns() {
+            if let Some(origin) = t.origin {
+                if !state.history.txns.iter().any(|info| info.txn == *txn) {
+                    state.history.txns.push(TxnInfo {
+                        txn: *txn,
+                        request: (origin.client, origin.request),
+                        participants: t.participants.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Carries out one output: saves, timers, sends (to itself in process).
+    fn carry_out(
+        &self,
+        state: &mut NodeState,
+        me: NodeId,
+        out: NodeOutput,
+        loopback: &mut VecDeque<NodeMsg>,
+    ) {
+        let NodeOutput {
+            persist,
+            send_now,
+            send_after_persist,
+            timers,
+            events,
+            ..
+        } = out;
+        let history = &mut state.history;
+        let host = &mut state.hosts[index(me)];
+        for delta in persist {
+            let delta = match (self.config.variant, delta) {
+                // Defect 1: the answer table's deltas never reach the disk.
+                (Variant::VolatileAnswers, NodeDelta::Aborted { .. }) => continue,
+                (
+                    Variant::VolatileAnswers,
+                    NodeDelta::Commit(Delta::Coordinator(CoordinatorDelta::Committed {
+                        txn,
+                        participants,
+                        ..
+                    })),
+                ) => NodeDelta::Commit(Delta::Coordinator(CoordinatorDelta::Committed {
+                    txn,
+                    participants,
+                    origin: None,
+                })),
+                (_, delta) => delta,
+            };
+            if let NodeDelta::Commit(Delta::Participant(delta)) = &delta {
+                match delta {
+                    ParticipantDelta::Prepared { txn, .. } => {
+                        history.prepared.insert((me, *txn));
+                    }
+                    ParticipantDelta::Refused { txn, .. } => {
+                        history
+                            .decisions
+                            .insert((Role::Participant, me, *txn, Outcome::Abort));
+                    }
+                    ParticipantDelta::Decided { txn, outcome } => {
+                        history
+                            .decisions
+                            .insert((Role::Participant, me, *txn, *outcome));
+                    }
+                    ParticipantDelta::Finished { .. } => {}
+                }
+            }
+            host.durable.apply(&delta);
+        }
+        let Some(life) = &mut host.life else {
+            return;
+        };
+        life.node.handle_persisted(Position::MAX);
+        for event in events {
+            let NodeEvent::Commit(Event::Decided { txn, outcome, .. }) = event else {
+                continue;
+            };
+            history
+                .decisions
+                .insert((Role::Coordinator, me, txn, outcome));
+            if outcome == Outcome::Commit && !history.commit_order.contains(&txn) {
+                history.commit_order.push(txn);
+            }
+        }
+        for op in timers {
+            match op {
+                TimerOp::Set {
+                    timer: NodeTimer::Commit(timer),
+                    ..
+                } => {
+                    life.timers.insert(timer);
+                }
+                TimerOp::Cancel(NodeTimer::Commit(timer)) => {
+                    life.timers.remove(&timer);
+                }
+                // The detector's timers are never fired (see the module doc).
+                TimerOp::Set {
+                    timer: NodeTimer::Detector(_),
+                    ..
+                }
+                | TimerOp::Cancel(NodeTimer::Detector(_)) => {}
+            }
+        }
+        // The disk is atomic: what waited for the save leaves now.
+        for (to, msg) in send_now.into_iter().chain(send_after_persist) {
+            if matches!(msg, NodeMsg::Detector(_)) && !self.config.detector {
+                continue;
+            }
+            let to = match to {
+                Dest::Node(node) if node == me => {
+                    loopback.push_back(msg);
+                    continue;
+                }
+                Dest::Node(node) => Addr::Node(node),
+                Dest::Client(client) => Addr::Client(client),
+            };
+            state.network.insert(Envelope {
+                from: Addr::Node(me),
+                to,
+                msg,
+            });
+        }
+    }
+
+    /// A client receives a message.
+    fn receive(&self, state: &mut NodeState, client: ClientId, msg: &NodeMsg) {
+        let NodeMsg::Reply { id, reply, .. } = msg else {
+            return;
+        };
+        let current = state.clients[client_index(client)];
+        if current.home.is_none() || *id != current.next as RequestId + 1 {
+            return; // A late or duplicate answer.
+        }
+        let request = (client, *id);
+        match reply {
+            Reply::Txn { txn, outcome, .. } => {
+                state.history.told.insert(request, (*txn, *outcome));
+            }
+            Reply::Values(values) => {
+                if let Some(read) = state.history.reads.remove(&request) {
+                    let fresh = read.floor.iter().all(|(key, floor)| {
+                        let Some(floor) = floor else {
+                            return true;
+                        };
+                        let seen = values
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .and_then(|(_, v)| v.as_ref())
+                            .and_then(|v| state.commit_position(v.version));
+                        seen.is_some_and(|seen| Some(seen) >= state.commit_position(*floor))
+                    });
+                    state.history.stale_read |= !fresh;
+                    let all_values = values.iter().all(|(_, v)| v.is_some());
+                    state.history.read_after_restart |= read.after_restart && all_values;
+                }
+            }
+            Reply::Status(_) | Reply::Refused { .. } => {}
+        }
+        let client = &mut state.clients[client_index(client)];
+        client.next += 1;
+        client.home = None;
+    }
+
+    /// A client sends its current request to `to`.
+    fn send(&self, state: &mut NodeState, client: ClientId, to: NodeId) {
+        let current = state.clients[client_index(client)];
+        let id = current.next as RequestId + 1;
+        let Some(request) = self.request(client, id) else {
+            return;
+        };
+        let home = match current.home {
+            Some(home) => home,
+            None => {
+                // A first send: the request's home is `to`. A `get` starts now.
+                if let Request::Read { keys } = request {
+                    let floor = keys
+                        .iter()
+                        .map(|key| (key.clone(), self.last_acknowledged_write(state, key)))
+                        .collect();
+                    let after_restart = state.hosts.iter().any(|h| h.durable.incarnation() > 1);
+                    state.history.reads.insert(
+                        (client, id),
+                        ReadFloor {
+                            floor,
+                            after_restart,
+                        },
+                    );
+                }
+                state.clients[client_index(client)].home = Some(to);
+                to
+            }
+        };
+        state.network.insert(Envelope {
+            from: Addr::Client(client),
+            to: Addr::Node(to),
+            msg: NodeMsg::Request {
+                client,
+                id,
+                home: Some(home),
+                request: request.clone(),
+            },
+        });
+    }
+
+    /// The last write of `key`, in commit order, that a client was told
+    /// committed.
+    fn last_acknowledged_write(&self, state: &NodeState, key: &Key) -> Option<TxnId> {
+        let history = &state.history;
+        history
+            .told
+            .values()
+            .filter(|(_, outcome)| *outcome == Outcome::Commit)
+            .filter(|(txn, _)| {
+                history
+                    .txns
+                    .iter()
+                    .find(|info| info.txn == *txn)
+                    .is_some_and(|info| self.writes_of(info.request).contains(key))
+            })
+            .filter_map(|(txn, _)| state.commit_position(*txn).map(|p| (p, *txn)))
+            .max()
+            .map(|(_, txn)| txn)
+    }
+}
+
+impl Model for NodeModel {
+    type State = NodeState;
+    type Action = NodeAction;
+
+    fn init_states(&self) -> Vec<NodeState> {
+        let mut state = NodeState {
+            hosts: self
+                .members()
+                .map(|_| Host {
+                    life: None,
+                    durable: NodeRecord::default(),
+                })
+                .collect(),
+            clients: self
+                .client_ids()
+                .map(|_| Client {
+                    next: 0,
+                    home: None,
+                })
+                .collect(),
+            network: BTreeSet::new(),
+            history: History::default(),
+        };
+        for node in self.members() {
+            self.step(&mut state, node, Input::Boot);
+        }
+        vec![state]
+    }
+
+    fn actions(&self, state: &NodeState, actions: &mut Vec<NodeAction>) {
+        for envelope in &state.network {
+            let deliverable = match envelope.to {
+                Addr::Node(node) => state.host(node).life.is_some(),
+                Addr::Client(_) => true,
+            };
+            if deliverable {
+                actions.push(NodeAction::Deliver(envelope.clone()));
+            }
+        }
+        let may_crash = state.crashes() < self.config.crashes;
+        for node in self.members() {
+            if let Some(life) = &state.host(node).life {
+                for timer in &life.timers {
+                    actions.push(NodeAction::Fire(node, timer.clone()));
+                }
+                if may_crash {
+                    actions.push(NodeAction::Crash(node));
+                }
+            }
+        }
+        for client in self.client_ids() {
+            let current = state.clients[client_index(client)];
+            if current.next >= self.scripts[client_index(client)].len() {
+                continue;
+            }
+            match current.home {
+                None => actions.extend(self.members().map(|n| NodeAction::Send(client, n))),
+                Some(_) if self.config.variant != Variant::NoRetry => {
+                    actions.extend(self.members().map(|n| NodeAction::Retry(client, n)))
+                }
+                Some(_) => {}
+            }
+        }
+        // Offered only when something is in flight: losing nothing is no step.
+        if self.config.lossy && !state.network.is_empty() {
+            actions.push(NodeAction::LoseAll);
+        }
+    }
+
+    fn next_state(&self, last: &NodeState, action: NodeAction) -> Option<NodeState> {
+        let mut state = last.clone();
+        match action {
+            NodeAction::Deliver(Envelope { from, to, msg }) => match (from, to) {
+                (Addr::Client(client), Addr::Node(node)) => {
+                    let NodeMsg::Request {
+                        id, home, request, ..
+                    } = msg
+                    else {
+                        return None;
+                    };
+                    self.step(&mut state, node, Input::Request(client, id, home, request));
+                }
+                (Addr::Node(from), Addr::Node(node)) => {
+                    self.step(&mut state, node, Input::Message(from, msg));
+                }
+                (_, Addr::Client(client)) => self.receive(&mut state, client, &msg),
+            },
+            NodeAction::Fire(node, timer) => {
+                let life = state.hosts[index(node)].life.as_mut()?;
+                life.timers.remove(&timer);
+                self.step(&mut state, node, Input::Timer(timer));
+            }
+            NodeAction::Crash(node) => {
+                state.hosts[index(node)].life = None;
+                self.step(&mut state, node, Input::Boot);
+            }
+            NodeAction::Send(client, node) | NodeAction::Retry(client, node) => {
+                self.send(&mut state, client, node)
+            }
+            NodeAction::LoseAll => state.network.clear(),
+        }
+        forget_dead_replies(&mut state);
+        Some(state)
+    }
+
+    fn format_action(&self, action: &NodeAction) -> String {
+        match action {
+            NodeAction::Deliver(Envelope { from, to, msg }) => format!("{from} → {to}: {msg:?}"),
+            NodeAction::Fire(node, timer) => format!("node {node} fires {timer:?}"),
+            NodeAction::Crash(node) => {
+                format!("node {node} crashes and restarts from its durable record")
+            }
+            NodeAction::Send(client, node) => {
+                format!("client {client} sends its request to node {node}")
+            }
+            NodeAction::Retry(client, node) => {
+                format!("client {client} times out and retries at node {node}")
+            }
+            NodeAction::LoseAll => "the network loses every message in flight".to_string(),
+        }
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("AC1 agreement", |_, s: &NodeState| agreement(s)),
+            Property::always("AC2 irrevocable", |_, s: &NodeState| irrevocable(s)),
+            Property::always("AC3 commit needs all Yes", |_, s: &NodeState| validity(s)),
+            Property::always("answers are true", |_, s: &NodeState| answers_true(s)),
+            Property::always("exactly once", |_, s: &NodeState| exactly_once(s)),
+            Property::always(LINEARIZABLE_READS, |_, s: &NodeState| !s.history.stale_read),
+            Property::always("durability", |m: &NodeModel, s: &NodeState| durable(m, s)),
+            Property::sometimes("AC4 all commit", |_, s: &NodeState| {
+                some_txn_all_decided(s, Outcome::Commit)
+            }),
+            Property::sometimes("AC4 abort", |_, s: &NodeState| {
+                s.history
+                    .decisions
+                    .iter()
+                    .any(|(role, _, _, o)| *role == Role::Coordinator && *o == Outcome::Abort)
+            }),
+            Property::sometimes("a client is told committed", |_, s: &NodeState| {
+                s.history.told.values().any(|(_, o)| *o == Outcome::Commit)
+            }),
+            Property::sometimes("a client is told aborted", |_, s: &NodeState| {
+                s.history.told.values().any(|(_, o)| *o == Outcome::Abort)
+            }),
+            Property::sometimes(RETRY_FROM_MEMORY, |_, s: &NodeState| {
+                s.history.retry_from_memory
+            }),
+            Property::sometimes(READ_AFTER_RESTART, |_, s: &NodeState| {
+                s.history.read_after_restart
+            }),
+        ]
+    }
+}
+
+/// Drops the replies to requests their client has moved past: a client
+/// ignores them, and a node only passes them on, so delivering one changes
+/// nothing, ever. (An exact quotient: states that differ only in such
+/// messages have the same futures.)
+fn forget_dead_replies(state: &mut NodeState) {
+    let clients = &state.clients;
+    state.network.retain(|envelope| match &envelope.msg {
+        NodeMsg::Reply { client, id, .. } => *id > clients[client_index(*client)].next as RequestId,
+        _ => true,
+    });
+}
+
+const LINEARIZABLE_READS: &str = "linearizable reads";
+const RETRY_FROM_MEMORY: &str = "a retry answered from durable memory";
+const READ_AFTER_RESTART: &str = "a read after a restart";
+const EVERY_TXN_FINISHES: &str = "every transaction finishes";
+const EVERY_REQUEST_ANSWERED: &str = "every request is answered";
+
+// --- properties ---------------------------------------------------------------
+
+fn agreement(s: &NodeState) -> bool {
+    s.history
+        .decisions
+        .iter()
+        .all(|(_, _, txn, outcome)| *outcome == Outcome::Abort || !s.decided(*txn, Outcome::Abort))
+}
+
+fn irrevocable(s: &NodeState) -> bool {
+    let d = &s.history.decisions;
+    d.iter().all(|(role, node, txn, outcome)| {
+        *outcome == Outcome::Abort || !d.contains(&(*role, *node, *txn, Outcome::Abort))
+    })
+}
+
+fn validity(s: &NodeState) -> bool {
+    s.history.txns.iter().all(|info| {
+        !s.decided(info.txn, Outcome::Commit)
+            || info
+                .participants
+                .iter()
+                .all(|p| s.history.prepared.contains(&(*p, info.txn)))
+    })
+}
+
+/// The transactions that ran for `request`.
+fn txns_of(s: &NodeState, request: (ClientId, RequestId)) -> impl Iterator<Item = TxnId> + '_ {
+    s.history
+        .txns
+        .iter()
+        .filter(move |info| info.request == request)
+        .map(|info| info.txn)
+}
+
+fn answers_true(s: &NodeState) -> bool {
+    s.history
+        .told
+        .iter()
+        .all(|(request, (txn, outcome))| match outcome {
+            Outcome::Commit => !s.decided(*txn, Outcome::Abort),
+            Outcome::Abort => !txns_of(s, *request).any(|t| s.decided(t, Outcome::Commit)),
+        })
+}
+
+fn exactly_once(s: &NodeState) -> bool {
+    let requests: BTreeSet<_> = s.history.txns.iter().map(|info| info.request).collect();
+    requests.into_iter().all(|request| {
+        txns_of(s, request)
+            .filter(|t| s.decided(*t, Outcome::Commit))
+            .count()
+            <= 1
+    })
+}
+
+/// At every participant of an acknowledged commit, the durable record holds
+/// the write: still prepared, or applied and not replaced by an older write.
+fn durable(m: &NodeModel, s: &NodeState) -> bool {
+    s.history
+        .told
+        .iter()
+        .filter(|(_, (_, outcome))| *outcome == Outcome::Commit)
+        .all(|(request, (txn, _))| {
+            let Some(info) = s.history.txns.iter().find(|info| info.txn == *txn) else {
+                return false;
+            };
+            let position = s.commit_position(*txn);
+            info.participants.iter().all(|p| {
+                let record = &s.host(*p).durable.participant;
+                matches!(record.txns.get(txn), Some(TxnRecord::Prepared { .. }))
+                    || m.writes_of(*request).iter().all(|key| {
+                        record
+                            .store
+                            .get(key)
+                            .and_then(|v| s.commit_position(v.version))
+                            .is_some_and(|kept| Some(kept) >= position)
+                    })
+            })
+        })
+}
+
+fn some_txn_all_decided(s: &NodeState, outcome: Outcome) -> bool {
+    s.history.txns.iter().any(|info| {
+        info.participants.iter().all(|p| {
+            s.history
+                .decisions
+                .contains(&(Role::Participant, *p, info.txn, outcome))
+        })
+    })
+}
+
+/// The liveness goal of transactions: each has finished at its coordinator
+/// (acknowledged by all, or presumed aborted by a restart), no participant
+/// still holds it prepared, and a committed one is applied everywhere.
+fn every_txn_finished(_: &NodeModel, s: &NodeState) -> bool {
+    s.history.txns.iter().all(|info| {
+        let txn = info.txn;
+        let coordinator = s.host(txn.node());
+        let held = match &coordinator.life {
+            Some(life) => life.node.coordinator().txns().contains_key(&txn),
+            None => coordinator.durable.coordinator.commits.contains_key(&txn),
+        };
+        let committed = s.decided(txn, Outcome::Commit);
+        !held
+            && info.participants.iter().all(|p| {
+                let prepared = matches!(
+                    s.participant_record(*p).txns.get(&txn),
+                    Some(TxnRecord::Prepared { .. })
+                );
+                let applied =
+                    s.history
+                        .decisions
+                        .contains(&(Role::Participant, *p, txn, Outcome::Commit));
+                !prepared && (!committed || applied)
+            })
+    })
+}
+
+/// The liveness goal of clients: every script is done.
+fn every_request_answered(m: &NodeModel, s: &NodeState) -> bool {
+    s.clients
+        .iter()
+        .zip(&m.scripts)
+        .all(|(client, script)| client.next >= script.len())
+}
+
+// --- refinement -----------------------------------------------------------------
+
+/// How many transactions a run can begin: only a request's home begins its
+/// transaction, at most once per life.
+fn txn_capacity(config: &NodeModelConfig) -> usize {
+    config.clients * (config.crashes + 1)
+}
+
+/// Projects a state onto TwoPhase, one component per transaction slot, in the
+/// order begun; slots not yet used are TwoPhase's initial state (beginning a
+/// transaction is a stutter).
+pub fn to_two_phase(config: &NodeModelConfig, s: &NodeState) -> Vec<TwoPhaseState> {
+    let rms = config.nodes;
+    let idle = TwoPhaseState {
+        rm_state: vec![RmState::Working; rms],
+        tm_state: TmState::Init,
+        tm_prepared: vec![false; rms],
+        prepared_msg: vec![false; rms],
+        commit_msg: false,
+        abort_msg: false,
+    };
+    let mut projected: Vec<TwoPhaseState> = s
+        .history
+        .txns
+        .iter()
+        .map(|info| {
+            let txn = info.txn;
+            let h = &s.history;
+            let members = (1..=rms).map(|n| NodeId(n as u16));
+            let coordinator = txn.node();
+            let tm_state =
+                if h.decisions
+                    .contains(&(Role::Coordinator, coordinator, txn, Outcome::Commit))
+                {
+                    TmState::Committed
+                } else if h.decisions.contains(&(
+                    Role::Coordinator,
+                    coordinator,
+                    txn,
+                    Outcome::Abort,
+                )) || s.incarnation(coordinator) > txn.incarnation()
+                {
+                    // Presumed abort: a restart ends every undecided transaction.
+                    TmState::Aborted
+                } else {
+                    TmState::Init
+                };
+            TwoPhaseState {
+                rm_state: members
+                    .clone()
+                    .map(|p| {
+                        let decided = |o| h.decisions.contains(&(Role::Participant, p, txn, o));
+                        if decided(Outcome::Commit) {
+                            RmState::Committed
+                        } else if decided(Outcome::Abort) {
+                            RmState::Aborted
+                        } else if h.prepared.contains(&(p, txn)) {
+                            RmState::Prepared
+                        } else {
+                            RmState::Working
+                        }
+                    })
+                    .collect(),
+                tm_state,
+                tm_prepared: members
+                    .clone()
+                    .map(|p| h.counted_yes.contains(&(p, txn)))
+                    .collect(),
+                prepared_msg: members.map(|p| h.prepared.contains(&(p, txn))).collect(),
+                commit_msg: tm_state == TmState::Committed,
+                abort_msg: tm_state == TmState::Aborted,
+            }
+        })
+        .collect();
+    let capacity = txn_capacity(config);
+    if projected.len() < capacity {
+        projected.resize(capacity, idle);
+    }
+    projected
+}
+
+/// The refinement of TwoPhase, checked on every transition (see the module
+/// doc): one handler may take three TwoPhase steps.
+pub fn refinement(model: &NodeModel) -> Refinement<NodeModel, TwoPhase> {
+    let config = model.config.clone();
+    let spec = TwoPhase { rms: config.nodes };
+    Refinement::new("refines TwoPhase", spec, move |s| to_two_phase(&config, s)).max_steps(3)
+}
+
+/// Everything `haft check node` checks, in one search.
+pub fn spec(model: &NodeModel) -> Spec<NodeModel> {
+    Spec::of(model)
+        .liveness(EVERY_TXN_FINISHES, every_txn_finished)
+        .liveness(EVERY_REQUEST_ANSWERED, every_request_answered)
+        .transition(refinement(model))
+}
+
+/// Marks the properties this configuration cannot judge: never witnessed
+/// because nothing in it could witness them, not because they fail.
+fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
+    for property in &mut report.properties {
+        let why = match property.name {
+            READ_AFTER_RESTART | LINEARIZABLE_READS if !config.reads => {
+                "no client reads when reads=false"
+            }
+            RETRY_FROM_MEMORY | READ_AFTER_RESTART if config.crashes == 0 => {
+                "no node restarts when crashes=0"
+            }
+            _ => continue,
+        };
+        // A property that held or was never witnessed was not judged; a
+        // violation stands.
+        if matches!(property.status, Status::Holds | Status::NotWitnessed) {
+            *property = PropertyReport {
+                status: Status::Unknown,
+                note: Some(why.to_string()),
+                ..property.clone()
+            };
+        }
+    }
+}
+
+/// Checks the model: its properties, liveness and refinement, in one search.
+pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
+    let config = NodeModelConfig::from_params(params)?;
+    let model = config.clone().into_model();
+    let mut report = harness::run_spec(NAME, params.clone(), &model, &spec(&model), options);
+    mark_unjudged(&config, &mut report);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(config: NodeModelConfig) -> CheckReport {
+        let model = config.clone().into_model();
+        let options = CheckOptions {
+            threads: 2,
+            ..CheckOptions::default()
+        };
+        let params = Params::defaults(NAME, PARAMS);
+        let mut report = harness::run_spec(NAME, params, &model, &spec(&model), &options);
+        mark_unjudged(&config, &mut report);
+        assert!(report.complete);
+        report
+    }
+
+    fn config(reads: bool, crashes: usize, lossy: bool, variant: Variant) -> NodeModelConfig {
+        NodeModelConfig {
+            reads,
+            crashes,
+            lossy,
+            variant,
+            ..NodeModelConfig::default()
+        }
+    }
+
+    /// The properties refuted, `sometimes` ones excepted.
+    fn broken(report: &CheckReport) -> Vec<&'static str> {
+        report
+            .properties
+            .iter()
+            .filter(|p| p.expectation != "sometimes" && p.refuted())
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// The actions of the counterexample to `property`.
+    fn trace(report: &CheckReport, property: &str) -> Vec<String> {
+        report
+            .property(property)
+            .and_then(|p| p.counterexample.clone())
+            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
+            .into_iter()
+            .map(|step| step.action)
+            .collect()
+    }
+
+    /// The names of the properties that are not judged, each with a note
+    /// saying why.
+    fn unjudged(report: &CheckReport) -> Vec<&'static str> {
+        report
+            .properties
+            .iter()
+            .filter(|p| p.status == Status::Unknown)
+            .map(|p| {
+                assert!(p.note.as_deref().is_some_and(|n| n.contains('=')), "{p:#?}");
+                p.name
+            })
+            .collect()
+    }
+
+    /// Nothing refuted.
+    fn assert_nothing_refuted(report: &CheckReport) {
+        let refuted: Vec<&str> = report
+            .properties
+            .iter()
+            .filter(|p| p.refuted())
+            .map(|p| p.name)
+            .collect();
+        assert!(refuted.is_empty(), "{refuted:?}");
+    }
+
+    #[test]
+    fn default_configuration_passes_with_pinned_counts() {
+        let report = run(NodeModelConfig::default());
+        assert!(report.passed(), "{report:#?}");
+        assert_eq!(report.unique_states, 245_135);
+        assert_eq!(
+            report
+                .properties
+                .iter()
+                .filter(|p| p.expectation == "liveness")
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn without_crashes_everything_holds_and_restarts_are_not_judged() {
+        let report = run(config(true, 0, false, Variant::Correct));
+        assert_nothing_refuted(&report);
+        assert_eq!(report.unique_states, 11_059);
+        assert_eq!(unjudged(&report), [RETRY_FROM_MEMORY, READ_AFTER_RESTART]);
+    }
+
+    #[test]
+    fn a_lossy_network_without_reads_passes_and_reads_are_not_judged() {
+        let report = run(config(false, 0, true, Variant::Correct));
+        assert_nothing_refuted(&report);
+        assert_eq!(report.unique_states, 8_667);
+        assert_eq!(
+            unjudged(&report),
+            [LINEARIZABLE_READS, RETRY_FROM_MEMORY, READ_AFTER_RESTART]
+        );
+    }
+
+    #[test]
+    fn volatile_answers_tell_aborted_for_a_request_that_committed() {
+        // Defect 1. Its whole space is large (2,068,987 states without reads),
+        // so the test stops a breadth-first search early: the violations are
+        // found within 200,000 states, and each trace is shortest.
+        let config = config(false, 1, false, Variant::VolatileAnswers);
+        let model = config.clone().into_model();
+        let options = CheckOptions {
+            threads: 2,
+            strategy: harness::Strategy::Bfs,
+            max_states: Some(200_000),
+            ..CheckOptions::default()
+        };
+        let params = Params::defaults(NAME, PARAMS);
+        let mut report = harness::run_spec(NAME, params, &model, &spec(&model), &options);
+        mark_unjudged(&config, &mut report);
+        assert!(!report.complete);
+        assert_eq!(broken(&report), ["answers are true", "exactly once"]);
+        // The home commits, crashes, loses its answer, and runs the request
+        // again: the second transaction aborts on a vote timeout and the
+        // client is told so.
+        let trace = trace(&report, "answers are true");
+        let crash = trace.iter().position(|a| a.contains("crashes")).unwrap();
+        assert!(
+            trace[..crash]
+                .iter()
+                .any(|a| a.contains("Vote(t1.1.0, Yes)")),
+            "{trace:?}"
+        );
+        assert!(
+            trace
+                .last()
+                .unwrap()
+                .contains("txn: t1.2.0, outcome: Abort"),
+            "{trace:?}"
+        );
+        // The same request committed twice.
+        let trace = self::trace(&report, "exactly once");
+        assert!(
+            trace.last().unwrap().contains("Vote(t1.2.0, Yes)"),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn answer_before_apply_returns_a_stale_read_after_an_acknowledged_commit() {
+        // Defect 2: no crash and no loss are needed.
+        let report = run(config(true, 0, false, Variant::AnswerBeforeApply));
+        assert_eq!(report.unique_states, 12_331);
+        assert_eq!(broken(&report), [LINEARIZABLE_READS]);
+        let trace = trace(&report, LINEARIZABLE_READS);
+        let told = trace
+            .iter()
+            .position(|a| a.contains("outcome: Commit"))
+            .expect("the client is told committed");
+        assert!(
+            trace[told..].iter().any(|a| a.contains("Read {")),
+            "{trace:?}"
+        );
+        assert!(
+            trace.last().unwrap().contains(r#"Values([(b"k0", None)])"#),
+            "{trace:?}"
+        );
+    }
+
+    #[test]
+    fn resend_to_self_leaves_a_transaction_unfinished_after_a_loss() {
+        let report = run(config(false, 0, true, Variant::ResendToSelf));
+        assert_eq!(report.unique_states, 8_127);
+        assert_eq!(broken(&report), [EVERY_TXN_FINISHES]);
+        let property = report.property(EVERY_TXN_FINISHES).unwrap();
+        let trace = trace(&report, EVERY_TXN_FINISHES);
+        assert_eq!(
+            trace.last().unwrap(),
+            "the network loses every message in flight"
+        );
+        assert!(property.trap.is_some(), "{property:#?}");
+    }
+
+    #[test]
+    fn no_retry_leaves_a_lost_request_unanswered() {
+        let report = run(config(false, 0, true, Variant::NoRetry));
+        assert_eq!(report.unique_states, 691);
+        assert_eq!(broken(&report), [EVERY_REQUEST_ANSWERED]);
+        assert_eq!(
+            trace(&report, EVERY_REQUEST_ANSWERED),
+            [
+                "initial state",
+                "client 1 sends its request to node 1",
+                "the network loses every message in flight"
+            ]
+        );
+    }
+
+    #[test]
+    fn parameters_select_the_configuration() {
+        let params = Params::parse(
+            NAME,
+            PARAMS,
+            &["crashes=0", "lossy=true", "reads=false", "variant=no-retry"],
+        )
+        .unwrap();
+        let config = NodeModelConfig::from_params(&params).unwrap();
+        assert_eq!(config, self::config(false, 0, true, Variant::NoRetry));
+        assert!(Params::parse(NAME, PARAMS, &["nodes=4"]).is_err());
+        assert!(Params::parse(NAME, PARAMS, &["variant=nope"]).is_err());
+    }
+}
