@@ -140,7 +140,14 @@ where
                     }
                     return true;
                 }
-                self.held.extend(send_after_persist);
+                // On a duplicating network a message sent twice is sent once:
+                // holding a copy again (a resend timer firing before the sync)
+                // would only grow the state without end.
+                for message in send_after_persist {
+                    if !self.held.contains(&message) {
+                        self.held.push(message);
+                    }
+                }
                 o.set_timer(sync, model_timeout());
                 false
             }

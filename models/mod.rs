@@ -5,6 +5,7 @@
 //! state counts and assert each variant's counterexample. [`registry`] lists them
 //! all; `haft check` and the tests reach every model through it.
 
+pub mod bank;
 pub mod commit_spec;
 pub mod harness;
 pub mod heartbeat;
@@ -190,6 +191,20 @@ static REGISTRY: &[ModelEntry] = &[
         explore: |params, addr| {
             serve(
                 node::NodeModelConfig::from_params(params)?.into_model(),
+                None,
+                addr,
+            )
+        },
+    },
+    ModelEntry {
+        name: bank::NAME,
+        summary: "transfers between accounts on different nodes as read-validate-write transactions of src/commit",
+        params: bank::PARAMS,
+        symmetry: false,
+        check: |params, options| Ok(bank::check(params, options)?),
+        explore: |params, addr| {
+            serve(
+                bank::BankConfig::from_params(params)?.into_model(),
                 None,
                 addr,
             )

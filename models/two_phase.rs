@@ -167,24 +167,14 @@ pub const PARAMS: &[ParamSpec] = &[
         kind: ParamKind::Int { min: 1, max: 2 },
         help: "transactions run by the coordinator (two contend for a key at participant 1)",
     },
-    ParamSpec {
-        name: "lossy",
-        default: "false",
-        kind: ParamKind::Bool,
-        help: "the network may lose messages (modelled as losing all in flight; see models/network.rs)",
-    },
+    LOSSY,
     ParamSpec {
         name: "crashes",
         default: "0",
         kind: ParamKind::Int { min: 0, max: 2 },
         help: "how many actors may be down at once; the coordinator crashes at most this often in all",
     },
-    ParamSpec {
-        name: "disk",
-        default: "atomic",
-        kind: ParamKind::Choice(&["atomic", "async"]),
-        help: "atomic: a step's saves are durable within it; async: durable only at a sync step (see models/host.rs)",
-    },
+    DISK,
     ParamSpec {
         name: "variant",
         default: "correct",
@@ -193,16 +183,42 @@ pub const PARAMS: &[ParamSpec] = &[
     },
 ];
 
+/// The `lossy` parameter, shared by the models on [`OnNetwork`].
+pub(crate) const LOSSY: ParamSpec = ParamSpec {
+    name: "lossy",
+    default: "false",
+    kind: ParamKind::Bool,
+    help: "the network may lose messages (modelled as losing all in flight; see models/network.rs)",
+};
+
+/// The `disk` parameter, shared by the models on [`super::host`]'s disk.
+pub(crate) const DISK: ParamSpec = ParamSpec {
+    name: "disk",
+    default: "atomic",
+    kind: ParamKind::Choice(&["atomic", "async"]),
+    help: "atomic: a step's saves are durable within it; async: durable only at a sync step (see models/host.rs)",
+};
+
+/// The disk the `disk` parameter names.
+pub(crate) fn disk_param(params: &Params) -> Disk {
+    match params.choice("disk") {
+        "async" => Disk::Async,
+        _ => Disk::Atomic,
+    }
+}
+
 /// The coordinator's id (actor 0).
 pub fn coordinator_id() -> Id {
     Id::from(0)
 }
 
-fn node(id: Id) -> NodeId {
+/// The node an actor stands for: actor `n` is node `n`.
+pub(crate) fn node(id: Id) -> NodeId {
     NodeId(usize::from(id) as u16)
 }
 
-fn actor(node: NodeId) -> Id {
+/// The actor of a node.
+pub(crate) fn actor(node: NodeId) -> Id {
     Id::from(usize::from(node.0))
 }
 
@@ -314,14 +330,17 @@ pub enum CommitActor {
 /// The key of the constraint a refusing participant fails.
 const CONSTRAINT: &[u8] = b"constraint";
 
-fn coordinator_config() -> CoordinatorConfig {
+/// The coordinator's settings in a model: the checker fires timers at any
+/// point, so their delays do not matter.
+pub(crate) fn coordinator_config() -> CoordinatorConfig {
     CoordinatorConfig {
         vote_timeout: model_timeout(),
         resend_every: model_timeout(),
     }
 }
 
-fn participant_config() -> ParticipantConfig {
+/// The participant's settings in a model.
+pub(crate) fn participant_config() -> ParticipantConfig {
     ParticipantConfig {
         uncertain_after: model_timeout(),
     }
@@ -375,21 +394,7 @@ impl CommitActor {
                 )
             });
         }
-        carry_out_timers(out.timers, HostTimer::Machine, o);
-        let to_actor = |sends: Vec<(NodeId, Msg)>| -> Vec<(Id, Msg)> {
-            sends
-                .into_iter()
-                .map(|(to, msg)| (actor(to), msg))
-                .collect()
-        };
-        disk.carry_out(
-            self.disk(),
-            out.persist,
-            to_actor(out.send_now),
-            to_actor(out.send_after_persist),
-            HostTimer::Sync,
-            o,
-        )
+        carry_out_commit(self.disk(), disk, out, |msg| msg, |timer| timer, o)
     }
 
     fn with_coordinator(
@@ -685,24 +690,39 @@ impl Actor for CommitActor {
 }
 
 impl CommitActor {
-    /// Carries out a start's output: durable before anything else happens.
+    /// Carries out a start's output: durable before anything else happens
+    /// (the driver's contract), whatever the disk.
     fn carry_out_at_start(&self, disk: &mut CommitDisk, out: CommitOutput, o: &mut Out<Self>) {
-        carry_out_timers(out.timers, HostTimer::Machine, o);
-        let sends = out
-            .send_now
-            .into_iter()
-            .chain(out.send_after_persist)
-            .map(|(to, msg)| (actor(to), msg))
-            .collect();
-        disk.carry_out(
-            Disk::Atomic,
-            out.persist,
-            sends,
-            Vec::new(),
-            HostTimer::Sync,
-            o,
-        );
+        carry_out_commit(Disk::Atomic, disk, out, |msg| msg, |timer| timer, o);
     }
+}
+
+/// Carries out a commit machine's output on a model's disk and network, its
+/// messages and timers wrapped as the hosting actor's (`msg`, `timer`).
+/// Returns whether everything the machine emitted is durable.
+pub(crate) fn carry_out_commit<A, T>(
+    kind: Disk,
+    disk: &mut DiskState<CommitRecord, Delta, A::Msg>,
+    out: CommitOutput,
+    msg: impl Fn(Msg) -> A::Msg,
+    timer: impl Fn(crate::commit::Timer) -> T,
+    o: &mut Out<A>,
+) -> bool
+where
+    A: Actor<Storage = CommitRecord, Timer = HostTimer<T>>,
+{
+    carry_out_timers(out.timers, |t| HostTimer::Machine(timer(t)), o);
+    let sends = |sends: Vec<(NodeId, Msg)>| -> Vec<(Id, A::Msg)> {
+        sends.into_iter().map(|(to, m)| (actor(to), msg(m))).collect()
+    };
+    disk.carry_out(
+        kind,
+        out.persist,
+        sends(out.send_now),
+        sends(out.send_after_persist),
+        HostTimer::Sync,
+        o,
+    )
 }
 
 /// What the model remembers beyond the actors' states (TLA+'s auxiliary
@@ -798,10 +818,7 @@ impl TwoPhaseConfig {
             txns: params.usize("txns"),
             lossy: params.bool("lossy"),
             crashes: params.usize("crashes"),
-            disk: match params.choice("disk") {
-                "async" => Disk::Async,
-                _ => Disk::Atomic,
-            },
+            disk: disk_param(params),
             variant: Variant::from_name(variant)
                 .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
         })
