@@ -32,7 +32,7 @@
 //!   the round trip a refutation needs.
 //! - The network delivers each message within `delay` (D) ticks, in any order
 //!   (`Tick` is disabled while a message is D ticks old), or, when `lossy`, may
-//!   drop it. Messages are not duplicated: heartbeats carry sequence numbers and
+//!   drop it (at most `losses` messages in all, if that is set above 0). Messages are not duplicated: heartbeats carry sequence numbers and
 //!   SWIM's claims carry incarnations, so a duplicate is a no-op for the core.
 //! - Up to `crashes` crashes, each at some tick of the first H; up to
 //!   `restarts` of the crashed nodes come back, at any later tick until
@@ -98,15 +98,29 @@
 //!   heartbeats stale by the old life's sequence numbers when the announcement
 //!   did not arrive first; fixed in src/detector/mod.rs.) A test shows B is
 //!   tight.
-//! - `agreement` (without loss): if one *settled* up node holds Y Dead and
-//!   another does not, the disagreement is over within D ticks: everyone
-//!   declares Y Dead too, or Y refutes, or a new life of Y is taken back by
-//!   all. A node is settled in its first life, or T + S ticks after it
-//!   restarted (a fresh detector needs that long to declare a silent peer
-//!   Dead). A node that ignored Y's refutation, or Y's new life, while another
-//!   took it would keep the disagreement going, and the property fails. A test
-//!   shows D is tight (a new life's announcement reaches one node D ticks
-//!   before another).
+//! - `agreement`: if one *settled* up node holds Y Dead and another does
+//!   not, the disagreement is over within D ticks: everyone declares Y Dead
+//!   too, or Y refutes, or a new life of Y is taken back by all. A node is
+//!   settled in its first life, or T + S ticks after it restarted (a fresh
+//!   detector needs that long to declare a silent peer Dead). A node that
+//!   ignored Y's refutation, or Y's new life, while another took it would keep
+//!   the disagreement going, and the property fails. A test shows D is tight
+//!   (a new life's announcement reaches one node D ticks before another).
+//!
+//!   With loss, agreement can only come once the loss stops: the bound is
+//!   H + 3D ticks after the later of the disagreement's start and the last
+//!   loss during it (a loss restarts the clock). If Y is up, its next
+//!   heartbeat leaves within H and reaches the node holding it Dead within
+//!   D; that node, seeing Y beat at the incarnation it holds Dead, tells it
+//!   the suspicion again (the remind), Y refutes, and the refutation arrives:
+//!   3D in all. If Y is down, the others reach Dead by the completeness
+//!   deadline, at most H + D after the earliest Dead (T + S into the first
+//!   life, with every crash by H). This found the defect the remind fixes: a
+//!   Suspect lost on its way to Y (and to the third node) left Y Dead at one
+//!   node for ever and Alive at the other (the `no-remind` variant). Two
+//!   nodes cannot disagree (each peer has one observer), and three nodes on
+//!   an unbounded lossy network are beyond a unit test (over 8 million states
+//!   in a minute), so it is checked with `losses` set.
 //!
 //! Under synchrony (D < T − H, no loss):
 //!
@@ -121,8 +135,8 @@
 //! - `false suspicion refuted` (when not synchronous): a suspicion of an up
 //!   node's current life was cleared by its refutation.
 //!
-//! Nothing is dropped silently: a claim the configuration cannot judge (the
-//! no-loss claims with `lossy`, `completeness` and `crash detected` without a
+//! Nothing is dropped silently: a claim the configuration cannot judge (`live
+//! nodes are never declared dead` with `lossy`, `completeness` and `crash detected` without a
 //! crash, `restart taken back` without a restart) is reported as not judged,
 //! with the reason, and `haft check` exits 3 rather than 0.
 //!
@@ -163,6 +177,13 @@
 //! - `check-not-rearmed`: the machine's check timer is not armed again after
 //!   it fires, so the estimators run once → breaks `completeness` (and
 //!   `crash detected` is never seen).
+//! - `no-remind`: the detector before the remind fix — a heartbeat at the
+//!   suspected incarnation of a suspected or Dead peer is taken silently (the
+//!   model drops the machine's Suspect answer to a heartbeat) → breaks
+//!   `agreement` under loss. Without loss the suspect hears every suspicion
+//!   directly, so `haft check` refuses it there (exit 2) and names
+//!   `-p lossy=true -p losses=3 -p delay=0 -p timeout=3 -p crashes=0
+//!   -p restarts=0`, where it is refuted in seconds.
 //!
 //! The default size is synchronous, where no live node is ever suspected: there
 //! `no-refute` and `no-incarnation` are harmless, and `haft check` refuses them
@@ -232,6 +253,12 @@ pub const PARAMS: &[ParamSpec] = &[
         help: "the network may drop any message",
     },
     ParamSpec {
+        name: "losses",
+        default: "0",
+        kind: ParamKind::Int { min: 0, max: 8 },
+        help: "with lossy, at most this many messages are dropped (0: no bound)",
+    },
+    ParamSpec {
         name: "crashes",
         default: "1",
         kind: ParamKind::Int { min: 0, max: 2 },
@@ -255,6 +282,7 @@ pub const PARAMS: &[ParamSpec] = &[
             "dead-is-forever",
             "reused-incarnation",
             "check-not-rearmed",
+            "no-remind",
         ]),
         help: "correct, or a known bug the checker must refute",
     },
@@ -282,6 +310,10 @@ pub enum Variant {
     /// The check timer is not armed again once it has fired: the estimators
     /// run once, at the first tick of a life.
     CheckNotRearmed,
+    /// A heartbeat at the suspected incarnation of a suspected or Dead peer
+    /// is taken without telling the peer the suspicion again: the detector
+    /// before the remind fix.
+    NoRemind,
 }
 
 impl Variant {
@@ -361,12 +393,15 @@ pub struct HeartbeatState {
     /// Per ordered pair `from * nodes + to`.
     pub links: Vec<Link>,
     /// Per node Y: since when settled up nodes have disagreed on whether Y is
-    /// Dead (see `agreement`), if they do.
+    /// Dead (see `agreement`), if they do; a loss during the disagreement
+    /// moves it to the time of the loss.
     pub disagreement: Vec<Option<Millis>>,
     /// Crashes so far.
     pub crashes: u8,
     /// Restarts so far.
     pub restarts: u8,
+    /// Messages dropped so far, counted only when the model bounds them.
+    pub losses: u8,
     /// Some suspicion of an up node's current life was cleared by a refutation.
     pub refuted: bool,
 }
@@ -561,6 +596,8 @@ pub struct HeartbeatModel {
     pub delay: Millis,
     /// Whether messages may be lost.
     pub lossy: bool,
+    /// With `lossy`, at most this many messages are dropped; `None`: no bound.
+    pub losses: Option<u8>,
     /// How many crashes may happen.
     pub crashes: u8,
     /// How many restarts may happen.
@@ -587,6 +624,7 @@ impl HeartbeatModel {
             timeout,
             delay,
             lossy: false,
+            losses: None,
             crashes: 0,
             restarts: 0,
             variant: Variant::Correct,
@@ -603,9 +641,18 @@ impl HeartbeatModel {
         self
     }
 
-    /// The same system on a network that may drop any message.
+    /// The same system on a network that may drop any message: settled nodes
+    /// may then disagree for up to H + 3D ticks after the later of the
+    /// disagreement's start and the last loss.
     pub fn lossy(mut self) -> HeartbeatModel {
         self.lossy = true;
+        self.agreement_bound = self.interval + 3 * self.delay;
+        self
+    }
+
+    /// The same lossy system with at most `losses` messages dropped.
+    pub fn with_losses(mut self, losses: u8) -> HeartbeatModel {
+        self.losses = Some(losses);
         self
     }
 
@@ -627,6 +674,7 @@ impl HeartbeatModel {
             "dead-is-forever" => Variant::DeadIsForever,
             "reused-incarnation" => Variant::ReusedIncarnation,
             "check-not-rearmed" => Variant::CheckNotRearmed,
+            "no-remind" => Variant::NoRemind,
             _ => Variant::Correct,
         };
         let (interval, timeout) = (params.int("interval"), params.int("timeout"));
@@ -655,7 +703,13 @@ impl HeartbeatModel {
         let mut model = HeartbeatModel::new(nodes, interval, timeout, params.int("delay"))
             .with_faults(crashes as u8, restarts as u8)
             .with_variant(variant);
-        model.lossy = params.bool("lossy");
+        if params.bool("lossy") {
+            model = model.lossy();
+            let losses = params.int("losses");
+            if losses > 0 {
+                model = model.with_losses(losses as u8);
+            }
+        }
         if variant.needs_false_suspicion() && model.synchronous() {
             return Err(params.combination_error(format!(
                 "variant={} goes wrong only once a live node is suspected, and with \
@@ -664,6 +718,15 @@ impl HeartbeatModel {
                  -p nodes=2 -p lossy=true",
                 params.choice("variant")
             )));
+        }
+        if variant == Variant::NoRemind && !model.lossy {
+            return Err(params.combination_error(
+                "variant=no-remind goes wrong only once a Suspect is lost: without loss the \
+                 suspect hears every suspicion of itself directly, so nothing here could refute \
+                 it; add -p lossy=true -p losses=3 -p delay=0 -p timeout=3 -p crashes=0 \
+                 -p restarts=0"
+                    .to_string(),
+            ));
         }
         Ok(model)
     }
@@ -699,12 +762,20 @@ impl HeartbeatModel {
     }
 
     /// The last tick explored: the completeness deadline of the last crash,
-    /// and with restarts T + S more after the last restart.
+    /// and with restarts T + S more after the last restart; with loss and
+    /// three nodes or more, the agreement bound and one tick more, so that a
+    /// disagreement that starts by then is judged (two nodes cannot disagree:
+    /// each peer has one observer).
     pub fn horizon(&self) -> Millis {
-        if self.restarts > 0 {
+        let faults = if self.restarts > 0 {
             self.last_restart() + self.settle_time()
         } else {
             self.last_crash() + self.completeness_bound
+        };
+        if self.lossy && self.nodes > 2 {
+            faults + self.agreement_bound + 1
+        } else {
+            faults
         }
     }
 
@@ -849,6 +920,12 @@ impl HeartbeatModel {
                 if stale_floor.is_some_and(|floor| sequence <= floor) => {}
             (Variant::DeadIsForever, _)
                 if before.as_ref().is_some_and(|p| p.status == Status::Dead) => {}
+            (Variant::NoRemind, Message::Heartbeat { .. }) => {
+                running.machine.handle_message(from, message, &mut out);
+                // A heartbeat's only answer is the remind: drop it.
+                out.send_now
+                    .retain(|(_, m)| !matches!(m, Message::Suspect { .. }));
+            }
             _ => running.machine.handle_message(from, message, &mut out),
         }
         let after = running.machine.detector().peer(from).cloned();
@@ -1014,6 +1091,7 @@ impl Model for HeartbeatModel {
             disagreement: vec![None; self.nodes],
             crashes: 0,
             restarts: 0,
+            losses: 0,
             refuted: false,
         };
         // Every node is up from 0 on: start them all, then carry out their
@@ -1045,7 +1123,7 @@ impl Model for HeartbeatModel {
             }
             previous = Some(envelope);
             actions.push(HeartbeatAction::Deliver(*envelope));
-            if self.lossy {
+            if self.lossy && self.losses.is_none_or(|bound| state.losses < bound) {
                 actions.push(HeartbeatAction::Drop(*envelope));
             }
         }
@@ -1088,6 +1166,13 @@ impl Model for HeartbeatModel {
                     self.deliver(&mut next, envelope);
                 } else {
                     mark_late_or_lost(&mut next, &envelope);
+                    if self.losses.is_some() {
+                        next.losses += 1;
+                    }
+                    // `agreement` under loss counts from the last loss.
+                    for since in next.disagreement.iter_mut().flatten() {
+                        *since = next.now;
+                    }
                 }
             }
             HeartbeatAction::Crash(node) => self.crash(&mut next, node),
@@ -1152,16 +1237,16 @@ impl Model for HeartbeatModel {
                     })
                 },
             ));
-            properties.push(Property::always(
-                "agreement",
-                |model: &Self, state: &HeartbeatState| {
-                    state
-                        .disagreement
-                        .iter()
-                        .all(|since| since.is_none_or(|s| state.now <= s + model.agreement_bound))
-                },
-            ));
         }
+        properties.push(Property::always(
+            "agreement",
+            |model: &Self, state: &HeartbeatState| {
+                state
+                    .disagreement
+                    .iter()
+                    .all(|since| since.is_none_or(|s| state.now <= s + model.agreement_bound))
+            },
+        ));
         if self.crashes > 0 {
             properties.push(Property::sometimes(
                 "crash detected",
@@ -1230,10 +1315,12 @@ impl HeartbeatModel {
             ));
         }
         if self.lossy {
-            let why = "not claimed with lossy=true: a suspicion lost on its way to the suspect \
-                       is never refuted, and Dead is final for an incarnation";
-            claims.push(("live nodes are never declared dead", "always", why));
-            claims.push(("agreement", "always", why));
+            claims.push((
+                "live nodes are never declared dead",
+                "always",
+                "not claimed with lossy=true: while a suspicion is lost on its way to the \
+                 suspect, it is not refuted, and the suspect is declared Dead",
+            ));
         }
         if self.crashes == 0 {
             claims.push((
@@ -1359,8 +1446,8 @@ mod tests {
         let defaults = Params::defaults(NAME, PARAMS);
         assert_eq!(
             defaults.to_string(),
-            "nodes=3 interval=2 timeout=4 delay=1 lossy=false crashes=1 restarts=1 \
-             variant=correct"
+            "nodes=3 interval=2 timeout=4 delay=1 lossy=false losses=0 crashes=1 \
+             restarts=1 variant=correct"
         );
         let model = HeartbeatModel::from_params(&defaults).unwrap();
         assert!(model.synchronous());
@@ -1451,8 +1538,8 @@ mod tests {
         let report = check(at_bound);
         assert!(report.passed(), "{report:?}");
         assert!(holds(&report, "false suspicion refuted"));
-        assert_eq!(report.unique_states, 114_560);
-        assert_eq!(report.total_states, 249_368);
+        assert_eq!(report.unique_states, 283_176);
+        assert_eq!(report.total_states, 769_372);
         let below = reachable_states(&model(2, 4, 1).with_faults(1, 1));
         assert!(below.iter().all(|s| !s.refuted));
     }
@@ -1533,7 +1620,7 @@ mod tests {
     #[test]
     fn timeout_too_short_breaks_accuracy() {
         let report = check(model(2, 4, 1).with_variant(Variant::TimeoutTooShort));
-        assert_eq!(report.unique_states, 16_309);
+        assert_eq!(report.unique_states, 43_408);
         let (actions, last) = counterexample(&report, "accuracy");
         assert!(
             actions.iter().all(|a| !a.starts_with("Drop")),
@@ -1554,7 +1641,7 @@ mod tests {
     #[test]
     fn no_refute_declares_a_live_node_dead() {
         let report = check(model(2, 3, 1).with_variant(Variant::NoRefute));
-        assert_eq!(report.unique_states, 1_300);
+        assert_eq!(report.unique_states, 3_589);
         assert_eq!(
             refuted(&report),
             [
@@ -1579,7 +1666,7 @@ mod tests {
     #[test]
     fn no_incarnation_declares_a_live_node_dead() {
         let report = check(model(2, 3, 1).with_variant(Variant::NoIncarnation));
-        assert_eq!(report.unique_states, 2_209);
+        assert_eq!(report.unique_states, 24_103);
         assert_eq!(
             refuted(&report),
             [
@@ -1614,7 +1701,7 @@ mod tests {
         assert_eq!(correct.unique_states, 3_231);
 
         let report = check(base.with_variant(Variant::StaleIncarnation));
-        assert_eq!(report.unique_states, 8_059);
+        assert_eq!(report.unique_states, 10_007);
         assert_eq!(
             refuted(&report),
             ["accuracy", "alive within bound", "no false suspicion"]
@@ -1680,7 +1767,7 @@ mod tests {
                 .with_faults(1, 1)
                 .with_variant(Variant::ReusedIncarnation),
         );
-        assert_eq!(report.unique_states, 7_567);
+        assert_eq!(report.unique_states, 12_003);
         assert!(!holds(&report, "alive within bound"));
         let (actions, last) = counterexample(&report, "live nodes are never declared dead");
         assert_eq!(actions.last().map(String::as_str), Some("Restart(n0)"));
@@ -1696,7 +1783,7 @@ mod tests {
         let crash = check(model(2, 4, 1).with_faults(1, 0).lossy());
         assert!(crash.complete && refuted(&crash).is_empty(), "{crash:?}");
         assert!(holds(&crash, "false suspicion refuted"));
-        assert_eq!(crash.unique_states, 104_471);
+        assert_eq!(crash.unique_states, 370_037);
 
         let restart = check(HeartbeatModel::new(2, 2, 3, 0).with_faults(1, 1).lossy());
         assert!(
@@ -1704,7 +1791,42 @@ mod tests {
             "{restart:?}"
         );
         assert!(holds(&restart, "restart taken back"));
-        assert_eq!(restart.unique_states, 44_600);
+        assert_eq!(restart.unique_states, 77_222);
+    }
+
+    /// `no-remind` (the detector before the remind fix): a node suspects a
+    /// live peer whose heartbeats to it were lost, and the Suspect to the
+    /// others, the suspect included, is lost too. The suspect never refutes,
+    /// so the node declares it Dead for good while the third node, which
+    /// heard nothing, holds it Alive: after the last loss the disagreement
+    /// outlasts H + 3D. The correct detector reminds the suspect at its next
+    /// heartbeat, and agreement holds at the same size.
+    #[test]
+    fn no_remind_breaks_agreement_under_loss() {
+        let base = HeartbeatModel::new(3, 2, 3, 0).lossy().with_losses(3);
+        assert_eq!(base.agreement_bound, 2);
+        // H + D + T + S, then the agreement bound and one tick (D = 0).
+        assert_eq!(base.horizon(), 2 + 3 + 1 + 2 + 1);
+        let correct = check(base.clone());
+        assert!(
+            correct.complete && refuted(&correct).is_empty(),
+            "{correct:?}"
+        );
+        assert!(holds(&correct, "agreement"));
+        assert_eq!(correct.unique_states, 1_271_077);
+
+        let report = check(base.with_variant(Variant::NoRemind));
+        assert_eq!(refuted(&report), ["agreement"]);
+        assert_eq!(report.unique_states, 492_220);
+        let (actions, last) = counterexample(&report, "agreement");
+        assert!(
+            actions
+                .iter()
+                .any(|a| a.starts_with("Drop") && a.contains("Suspect(")),
+            "{actions:?}"
+        );
+        assert!(last.contains(": D/1.0"), "{last}");
+        assert!(last.contains(": A/1.0"), "{last}");
     }
 
     /// `check-not-rearmed`: the estimators run once, so a crashed node is
@@ -1744,7 +1866,6 @@ mod tests {
             [
                 ("completeness", true),
                 ("live nodes are never declared dead", true),
-                ("agreement", true),
                 ("crash detected", true),
                 ("restart taken back", true),
             ]
@@ -1766,6 +1887,17 @@ mod tests {
                 Params::parse(NAME, PARAMS, &["nodes=2", "timeout=3", pair.as_str()]).unwrap();
             assert!(HeartbeatModel::from_params(&params).is_ok());
         }
+    }
+
+    /// `no-remind` is harmless without loss, and refused there.
+    #[test]
+    fn no_remind_is_refused_without_loss() {
+        let params = Params::parse(NAME, PARAMS, &["variant=no-remind"]).unwrap();
+        let err = HeartbeatModel::from_params(&params).unwrap_err();
+        assert!(err.to_string().contains("-p lossy=true"), "{err}");
+        let params = Params::parse(NAME, PARAMS, &["lossy=true", "variant=no-remind"]).unwrap();
+        let model = HeartbeatModel::from_params(&params).unwrap();
+        assert_eq!(model.agreement_bound, 2 + 3);
     }
 
     #[test]
