@@ -713,7 +713,10 @@ where
 {
     carry_out_timers(out.timers, |t| HostTimer::Machine(timer(t)), o);
     let sends = |sends: Vec<(NodeId, Msg)>| -> Vec<(Id, A::Msg)> {
-        sends.into_iter().map(|(to, m)| (actor(to), msg(m))).collect()
+        sends
+            .into_iter()
+            .map(|(to, m)| (actor(to), msg(m)))
+            .collect()
     };
     disk.carry_out(
         kind,
