@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,42 +57,9 @@ impl Drop for Server {
 
 // ---------------------------------------------------------------- the clients
 
-const ALLOW_MISSING: &str = "HAFT_ALLOW_MISSING_REDIS_CLIENTS";
-
-/// A client program, or `None` (after a loud message) when it is missing and
-/// skipping is allowed; panics when it is missing and skipping is not.
-fn tool(what: &str, path: PathBuf, probe: &[&str]) -> Option<PathBuf> {
-    let works = Command::new(&path)
-        .args(probe)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(path);
-    }
-    let message = format!(
-        "{what} is not usable at {}; run verification/install-test-deps",
-        path.display()
-    );
-    if std::env::var(ALLOW_MISSING).as_deref() == Ok("1") {
-        eprintln!("\n!!!!! SKIPPED: {message} ({ALLOW_MISSING}=1) !!!!!\n");
-        None
-    } else {
-        panic!("{message} (or set {ALLOW_MISSING}=1 to skip)");
-    }
-}
-
-fn redis_cli() -> Option<PathBuf> {
-    let path = std::env::var_os("HAFT_REDIS_CLI").map_or_else(|| "redis-cli".into(), PathBuf::from);
-    tool("redis-cli", path, &["--version"])
-}
-
-fn python() -> Option<PathBuf> {
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
-    let path = std::env::var_os("HAFT_TEST_PYTHON").map_or(default, PathBuf::from);
-    tool("python with redis-py", path, &["-c", "import redis"])
-}
+#[path = "common/redis_clients.rs"]
+mod redis_clients;
+use redis_clients::{python, redis_cli};
 
 /// Runs redis-cli with `args` (and `input` on stdin); returns its output.
 fn run_cli(cli: &Path, port: u16, args: &[&str], input: &str) -> String {
