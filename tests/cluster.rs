@@ -25,32 +25,15 @@ use haft::runtime::codec;
 use haft::runtime::node::{CLIENT_BIT, Wire, load_record};
 use rand::Rng;
 
-const TIMERS: &str = r#"
-[timers]
-vote_timeout_ms = [300, 500]
-resend_ms = [100, 200]
-uncertain_ms = [200, 400]
-heartbeat_ms = 100
-check_ms = 50
-failure_timeout_ms = 600
-suspicion_timeout_ms = 600
-"#;
+#[path = "common/cluster_env.rs"]
+mod cluster_env;
+use cluster_env::{TIMERS, free_udp_ports};
 
 /// How long the detector may take to believe a restarted node alive again:
 /// its announcement and first heartbeats need one heartbeat period; the
 /// bound allows a failure timeout and a suspicion timeout on top, for a
 /// loaded machine.
 const ALIVE_BOUND: Duration = Duration::from_millis(100 + 600 + 600);
-
-fn free_ports(count: usize) -> Vec<u16> {
-    let sockets: Vec<UdpSocket> = (0..count)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect()
-}
 
 /// A cluster of `haft node` processes; kills them all when dropped.
 struct Cluster {
@@ -76,7 +59,7 @@ impl Cluster {
     /// and starts the nodes.
     fn start(ids: &[u16], phantoms: &[u16], replicas: usize) -> Cluster {
         let all: Vec<u16> = ids.iter().chain(phantoms).copied().collect();
-        let ports = free_ports(all.len());
+        let ports = free_udp_ports(all.len());
         let addrs = all
             .iter()
             .zip(ports)

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,16 +24,9 @@ use haft::runtime::client::{Client, ClientOptions};
 use haft::runtime::codec::{self, ClusterKey};
 use haft::runtime::node::{CLIENT_BIT, Wire};
 
-const TIMERS: &str = r#"
-[timers]
-vote_timeout_ms = [300, 500]
-resend_ms = [100, 200]
-uncertain_ms = [200, 400]
-heartbeat_ms = 100
-check_ms = 50
-failure_timeout_ms = 600
-suspicion_timeout_ms = 600
-"#;
+#[path = "common/cluster_env.rs"]
+mod cluster_env;
+use cluster_env::{TIMERS, free_tcp_ports, free_udp_ports};
 
 const KEY: &str = "the test cluster's secret key";
 
@@ -63,26 +56,6 @@ impl Drop for Cluster {
             let _ = child.wait();
         }
     }
-}
-
-fn free_udp_ports(count: usize) -> Vec<u16> {
-    let sockets: Vec<UdpSocket> = (0..count)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect()
-}
-
-fn free_tcp_ports(count: usize) -> Vec<u16> {
-    let sockets: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    sockets
-        .iter()
-        .map(|s| s.local_addr().unwrap().port())
-        .collect()
 }
 
 impl Cluster {
