@@ -80,6 +80,7 @@ use crate::output::{Position, TimerOp};
 use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, HostTimer};
 use super::network::OnNetwork;
+use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::two_phase::{
     CommitRecord, DISK, LOSSY, actor, carry_out_commit, coordinator_config, disk_param, node,
@@ -106,29 +107,10 @@ pub enum Variant {
     SkipValidation,
 }
 
-impl Variant {
-    /// Every variant, `Correct` first.
-    pub const ALL: [Variant; 2] = [Variant::Correct, Variant::SkipValidation];
-
-    /// The variants' names on the command line, in the order of [`Variant::ALL`].
-    pub const NAMES: [&'static str; 2] = ["correct", "skip-validation"];
-
-    /// The variant's name on the command line.
-    pub fn name(self) -> &'static str {
-        Variant::NAMES[self as usize]
-    }
-
-    /// The variant called `name`.
-    pub fn from_name(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named_variants!(Variant {
+    Correct => "correct",
+    SkipValidation => "skip-validation",
+});
 
 /// Parameters of `bank`.
 pub const PARAMS: &[ParamSpec] = &[

@@ -136,6 +136,7 @@ use crate::output::{Position, TimerOp};
 
 use super::commit_spec::RmState;
 use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
+use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
@@ -158,41 +159,13 @@ pub enum Variant {
     NoRetry,
 }
 
-impl Variant {
-    /// Every variant, `Correct` first.
-    pub const ALL: [Variant; 5] = [
-        Variant::Correct,
-        Variant::VolatileAnswers,
-        Variant::AnswerBeforeApply,
-        Variant::ResendToSelf,
-        Variant::NoRetry,
-    ];
-
-    /// The variants' names on the command line, in the order of [`Variant::ALL`].
-    pub const NAMES: [&'static str; 5] = [
-        "correct",
-        "volatile-answers",
-        "answer-before-apply",
-        "resend-to-self",
-        "no-retry",
-    ];
-
-    /// The variant's name on the command line.
-    pub fn name(self) -> &'static str {
-        Variant::NAMES[self as usize]
-    }
-
-    /// The variant called `name`.
-    pub fn from_name(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named_variants!(Variant {
+    Correct => "correct",
+    VolatileAnswers => "volatile-answers",
+    AnswerBeforeApply => "answer-before-apply",
+    ResendToSelf => "resend-to-self",
+    NoRetry => "no-retry",
+});
 
 /// Parameters of `node`.
 pub const PARAMS: &[ParamSpec] = &[

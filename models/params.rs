@@ -275,6 +275,38 @@ fn parse_value(
     }
 }
 
+/// Gives a model's `Variant` enum its names on the command line: `ALL` (every
+/// variant, in declaration order), `NAMES` (theirs, in the same order, for
+/// [`ParamKind::Choice`]), `name`, `from_name` and `Display`.
+macro_rules! named_variants {
+    ($enum:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $enum {
+            /// Every variant, `Correct` first.
+            pub const ALL: [$enum; [$($name),+].len()] = [$($enum::$variant),+];
+
+            /// The variants' names on the command line, in the order of `ALL`.
+            pub const NAMES: [&'static str; [$($name),+].len()] = [$($name),+];
+
+            /// The variant's name on the command line.
+            pub fn name(self) -> &'static str {
+                $enum::NAMES[self as usize]
+            }
+
+            /// The variant called `name`.
+            pub fn from_name(name: &str) -> Option<$enum> {
+                $enum::ALL.into_iter().find(|v| v.name() == name)
+            }
+        }
+
+        impl std::fmt::Display for $enum {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+pub(crate) use named_variants;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,6 @@
 //! its output is carried out. Production code has no variant.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -66,6 +65,7 @@ use super::commit_spec::RmState;
 use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
 use super::network::OnNetwork;
+use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
@@ -109,49 +109,17 @@ pub enum Variant {
     ResendToSelf,
 }
 
-impl Variant {
-    /// Every variant, `Correct` first.
-    pub const ALL: [Variant; 9] = [
-        Variant::Correct,
-        Variant::IgnoreVotes,
-        Variant::NoDurableVote,
-        Variant::AbortAfterYes,
-        Variant::ForgetDecision,
-        Variant::ForgetTooEarly,
-        Variant::NoResend,
-        Variant::VolatileApply,
-        Variant::ResendToSelf,
-    ];
-
-    /// The variants' names on the command line, in the order of [`Variant::ALL`].
-    pub const NAMES: [&'static str; 9] = [
-        "correct",
-        "ignore-votes",
-        "no-durable-vote",
-        "abort-after-yes",
-        "forget-decision",
-        "forget-too-early",
-        "no-resend",
-        "volatile-apply",
-        "resend-to-self",
-    ];
-
-    /// The variant's name on the command line.
-    pub fn name(self) -> &'static str {
-        Variant::NAMES[self as usize]
-    }
-
-    /// The variant called `name`.
-    pub fn from_name(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+named_variants!(Variant {
+    Correct => "correct",
+    IgnoreVotes => "ignore-votes",
+    NoDurableVote => "no-durable-vote",
+    AbortAfterYes => "abort-after-yes",
+    ForgetDecision => "forget-decision",
+    ForgetTooEarly => "forget-too-early",
+    NoResend => "no-resend",
+    VolatileApply => "volatile-apply",
+    ResendToSelf => "resend-to-self",
+});
 
 /// Parameters of `two-phase`.
 pub const PARAMS: &[ParamSpec] = &[
