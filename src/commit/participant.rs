@@ -417,20 +417,16 @@ impl Participant {
                 .filter(|holder| *holder != txn)
                 .max()
         };
-        let mut conflict: Option<(Key, TxnId)> = None;
-        let conflicts = writes
+        let conflict = writes
             .keys()
             .filter_map(|key| Some((key.clone(), held(key, false)?)))
             .chain(
                 reads
                     .keys()
                     .filter_map(|key| Some((key.clone(), held(key, true)?))),
-            );
-        for (key, by) in conflicts {
-            if conflict.as_ref().is_none_or(|(_, most)| by > *most) {
-                conflict = Some((key, by));
-            }
-        }
+            )
+            // The first key held by the youngest holder.
+            .min_by_key(|(_, by)| std::cmp::Reverse(*by));
         if let Some(conflict) = conflict {
             return Err(conflict);
         }
