@@ -1047,12 +1047,30 @@ fn all_decided(
     })
 }
 
+/// A participant's record as its disk holds it: what survives a crash.
+fn durable_record(state: &SystemState, id: Id) -> &ParticipantRecord {
+    match &*state.actor_states[usize::from(id)] {
+        CommitState::Participant { disk, .. } => match &disk.durable {
+            CommitRecord::Participant(record) => record,
+            CommitRecord::Coordinator(_) => unreachable!("a participant's disk"),
+        },
+        CommitState::Coordinator { .. } => unreachable!("actors 1.. are participants"),
+    }
+}
+
 /// Projects a system state onto TwoPhase's variables, one TwoPhase state per
-/// transaction: `rmState` from each participant's records, `tmState` from the
-/// coordinator's recorded decision, `tmPrepared` from the Yes votes it counted,
-/// and `msgs` from the votes and decisions ever sent. (The model runs no
-/// transaction after the first ones, so no watermark passes them and no
+/// transaction: `rmState` from each participant's durable record, `tmState`
+/// from the coordinator's recorded decision, `tmPrepared` from the Yes votes it
+/// counted, and `msgs` from the votes and decisions ever sent. (The model runs
+/// no transaction after the first ones, so no watermark passes them and no
 /// participant forgets their records.)
+///
+/// `rmState` is read from the disk, not from memory: with `disk=async` a
+/// participant records Prepared in memory and holds its Yes until the record is
+/// durable, and a crash before that takes it back to Working. Its durable
+/// record and its sends move together (the sync step makes the record durable
+/// and releases the vote), which is TwoPhase's RMPrepare. With `disk=atomic`
+/// memory and disk agree after every step, so the two readings are one.
 pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseState> {
     let h = &state.history;
     cfg.txns()
@@ -1061,7 +1079,7 @@ pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseSt
             TwoPhaseState {
                 rm_state: cfg
                     .participant_ids()
-                    .map(|p| match participant(state, p).record().txns.get(&txn) {
+                    .map(|p| match durable_record(state, p).txns.get(&txn) {
                         None => RmState::Working,
                         Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
                         Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
@@ -1200,6 +1218,25 @@ mod tests {
         let (report, refinement) = run(config(2, true, 1, Variant::Correct));
         assert_passes(&report, &refinement);
         assert_eq!(report.unique_states, 41_768);
+    }
+
+    #[test]
+    fn the_runtime_disk_passes_and_an_undurable_vote_is_refuted_on_it() {
+        let on_async = |participants, crashes, variant| TwoPhaseConfig {
+            disk: Disk::Async,
+            ..config(participants, false, crashes, variant)
+        };
+        for (participants, crashes, states) in [(1, 1, 384), (2, 0, 5_639), (2, 1, 142_895)] {
+            let (report, refinement) = run(on_async(participants, crashes, Variant::Correct));
+            assert_passes(&report, &refinement);
+            assert_eq!(report.unique_states, states, "{participants} {crashes}");
+        }
+        let (report, refinement) = run(on_async(1, 1, Variant::NoDurableVote));
+        assert_eq!(report.unique_states, 676);
+        assert_eq!(
+            broken(&report, &refinement),
+            ["AC1 agreement", "durability", "refines TwoPhase"]
+        );
     }
 
     #[test]

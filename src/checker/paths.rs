@@ -80,21 +80,23 @@ impl<S: Clone, A: Clone> Tree<S, A> {
 
 /// The shortest counterexample to each check in `wanted` (indices into
 /// `spec.checks()`; `always`, `eventually` and transition checks), or `None`
-/// where the search gave up: the memory limit was reached.
+/// where the search gave up: the memory limit was reached. A transition
+/// check's counterexample comes with why its last step was refused: that
+/// step, not the one the parallel search happened to meet first.
 pub(crate) fn shortest<M>(
     model: &M,
     spec: &Spec<M>,
     key: &dyn Fn(&M::State) -> u64,
     wanted: &[usize],
     max_memory: Option<u64>,
-) -> Vec<Option<Trace<M>>>
+) -> Vec<Option<(Trace<M>, Option<String>)>>
 where
     M: Model,
     M::State: Clone + Hash,
     M::Action: Clone,
 {
     let first_transition = spec.properties.len() + spec.liveness.len();
-    let mut found: Vec<Option<Trace<M>>> = wanted.iter().map(|_| None).collect();
+    let mut found: Vec<Option<(Trace<M>, Option<String>)>> = wanted.iter().map(|_| None).collect();
     // `always` and transition checks share one search; each `eventually`
     // property has its own, restricted to states where it does not hold.
     let shared: Vec<usize> = (0..wanted.len())
@@ -113,18 +115,18 @@ where
                 let i = wanted[w];
                 if i < first_transition {
                     if !(spec.properties[i].condition)(model, state) {
-                        found[w] = Some(tree.path_to(at));
+                        found[w] = Some((tree.path_to(at), None));
                     }
                     continue;
                 }
                 let states: Vec<M::State> = successors.iter().map(|(_, s)| s.clone()).collect();
-                if let Some((j, _)) =
+                if let Some((j, why)) =
                     spec.transitions[i - first_transition].check_transitions(model, state, &states)
                 {
                     let mut trace = tree.path_to(at);
                     let (action, next) = successors[j].clone();
                     trace.steps.push((Some(action), next));
-                    found[w] = Some(trace);
+                    found[w] = Some((trace, Some(why)));
                 }
             }
             shared.iter().all(|&w| found[w].is_some())
@@ -142,7 +144,7 @@ where
             Some(&|s: &M::State| !condition(model, s)),
             |tree, at, successors| {
                 if successors.is_empty() {
-                    found[w] = Some(tree.path_to(at));
+                    found[w] = Some((tree.path_to(at), None));
                     return true;
                 }
                 false

@@ -553,12 +553,21 @@ where
         let found_paths = std::mem::take(&mut *lock(&shared.found.paths));
         let key = |s: &M::State| shared.key(s);
         let shortest = paths::shortest(model, spec, &key, &violated, options.max_memory);
-        for (i, trace) in violated.iter().zip(shortest) {
-            verdicts[*i].trace = trace.or_else(|| {
-                found_paths[*i]
-                    .as_ref()
-                    .and_then(|keys| paths::replay(model, &key, keys))
-            });
+        for (i, found) in violated.iter().zip(shortest) {
+            let verdict = &mut verdicts[*i];
+            match found {
+                Some((trace, why)) => {
+                    verdict.trace = Some(trace);
+                    if why.is_some() {
+                        verdict.note = why;
+                    }
+                }
+                None => {
+                    verdict.trace = found_paths[*i]
+                        .as_ref()
+                        .and_then(|keys| paths::replay(model, &key, keys));
+                }
+            }
         }
         phases.push(("counterexamples", counterexamples_started.elapsed()));
     }

@@ -185,14 +185,21 @@ fn liveness_is_unknown_when_the_search_stops_early() {
     );
 }
 
-/// A model whose `eventually` property depends on the path: the goal holds at
-/// 1, and both 1 and 2 lead to 3, which is terminal. 0 → 2 → 3 never passes
-/// through 1, so "eventually at 1" is violated; a search that visits 3 first
-/// through 1 must still find it.
+/// A model given by its edges: from a state, the actions are the targets of
+/// its edges, in the order listed. Its one property is "eventually at 1".
 #[derive(Clone)]
-struct Diamond;
+struct Graph {
+    edges: &'static [(u8, u8)],
+}
 
-impl Model for Diamond {
+/// The goal holds at 1, and both 1 and 2 lead to 3, which is terminal. 0 → 2
+/// → 3 never passes through 1, so "eventually at 1" is violated; a search that
+/// visits 3 first through 1 must still find it.
+const DIAMOND: Graph = Graph {
+    edges: &[(0, 1), (0, 2), (1, 3), (2, 3)],
+};
+
+impl Model for Graph {
     type State = u8;
     type Action = u8;
 
@@ -201,11 +208,8 @@ impl Model for Diamond {
     }
 
     fn actions(&self, state: &u8, actions: &mut Vec<u8>) {
-        match state {
-            0 => actions.extend([1, 2]),
-            1 | 2 => actions.push(3),
-            _ => {}
-        }
+        let from_here = self.edges.iter().filter(|(from, _)| from == state);
+        actions.extend(from_here.map(|&(_, to)| to));
     }
 
     fn next_state(&self, _: &u8, action: u8) -> Option<u8> {
@@ -225,7 +229,7 @@ fn eventually_is_judged_on_every_path_not_only_the_first() {
             threads,
             ..Options::default()
         };
-        let outcome = check(&Diamond, &Spec::of(&Diamond), &options);
+        let outcome = check(&DIAMOND, &Spec::of(&DIAMOND), &options);
         assert_eq!(outcome.unique_states, 4);
         let verdict = outcome.verdict("passes 1").unwrap();
         assert_eq!(verdict.status, Status::Violated, "{strategy:?} {threads}");
@@ -253,4 +257,55 @@ fn a_liveness_property_can_be_declared_beside_the_others() {
     assert_eq!(names, ["non-negative", "at the top", "back to zero"]);
     let liveness: Vec<Liveness<Counter>> = spec.liveness.clone();
     assert_eq!(liveness[0].name, "back to zero");
+}
+
+/// Two branches from 0: a long one, 1 → 2 → 3 → 4, and a short one, 10 → 11,
+/// listed long or short first: one of the two orders makes a depth-first
+/// search meet the long branch's end first.
+const FORKS: [Graph; 2] = [
+    Graph {
+        edges: &[(0, 1), (0, 10), (1, 2), (2, 3), (3, 4), (10, 11)],
+    },
+    Graph {
+        edges: &[(0, 10), (0, 1), (1, 2), (2, 3), (3, 4), (10, 11)],
+    },
+];
+
+/// Refuses the last edge of each of [`FORKS`]' branches, each with its own
+/// reason.
+struct RefuseBranchEnds;
+
+impl super::TransitionCheck<Graph> for RefuseBranchEnds {
+    fn name(&self) -> &'static str {
+        "branch ends refused"
+    }
+
+    fn check_transitions(&self, _: &Graph, from: &u8, to: &[u8]) -> Option<(usize, String)> {
+        to.iter()
+            .position(|next| matches!((*from, *next), (3, 4) | (10, 11)))
+            .map(|j| (j, format!("{from} → {} refused", to[j])))
+    }
+}
+
+#[test]
+fn a_refused_transition_is_reported_with_the_reason_of_its_own_last_step() {
+    for (order, model) in FORKS.iter().enumerate() {
+        let spec = Spec::of(model).transition(RefuseBranchEnds);
+        for (strategy, threads) in every_search() {
+            let options = Options {
+                strategy,
+                threads,
+                ..Options::default()
+            };
+            let outcome = check(model, &spec, &options);
+            let verdict = outcome.verdict("branch ends refused").unwrap();
+            let run = format!("order {order} {strategy:?}/{threads}");
+            assert_eq!(verdict.status, Status::Violated, "{run}");
+            let trace = verdict.trace.as_ref().expect("a counterexample");
+            let states: Vec<u8> = trace.steps.iter().map(|(_, s)| *s).collect();
+            assert_eq!(states, [0, 10, 11], "{run}");
+            // Whichever edge the search met first, the reason is the trace's.
+            assert_eq!(verdict.note.as_deref(), Some("10 → 11 refused"), "{run}");
+        }
+    }
 }
