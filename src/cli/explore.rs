@@ -167,9 +167,17 @@ enum Check {
 /// A finished check.
 struct Checked {
     report: CheckReport,
-    /// For each property of the report, its counterexample's path, and for a
-    /// liveness violation the path on through its trap.
-    paths: Vec<(Option<Vec<usize>>, Option<Vec<usize>>)>,
+    /// For each property of the report, where its counterexample leads.
+    paths: Vec<Paths>,
+}
+
+/// A counterexample as paths of the Explorer (`None` where there is none, or
+/// it cannot be replayed).
+struct Paths {
+    /// The counterexample's path.
+    counterexample: Option<Vec<usize>>,
+    /// For a liveness violation, the path on round the trap it ends in.
+    through_trap: Option<Vec<usize>>,
 }
 
 /// A lock that a panicking request thread cannot make unusable: the data it
@@ -390,15 +398,15 @@ impl Session {
                     .properties
                     .iter()
                     .zip(&checked.paths)
-                    .map(|(property, (path, trap_path))| {
+                    .map(|(property, paths)| {
                         json!({
                             "name": property.name,
                             "kind": property.expectation,
                             "status": property.status,
                             "note": property.note,
                             "steps": property.counterexample.as_ref().map(|steps| steps.len() - 1),
-                            "path": path,
-                            "trap_path": trap_path,
+                            "path": paths.counterexample,
+                            "trap_path": paths.through_trap,
                         })
                     })
                     .collect();
@@ -449,14 +457,18 @@ fn run_check(session: &Arc<Session>) {
                 .iter()
                 .map(|property| {
                     let Some(steps) = &property.counterexample else {
-                        return (None, None);
+                        return Paths {
+                            counterexample: None,
+                            through_trap: None,
+                        };
                     };
-                    let path = session.browser.locate(steps);
-                    let trap_path = property.trap.as_ref().and_then(|trap| {
-                        let through: Vec<_> = steps.iter().chain(trap).cloned().collect();
-                        session.browser.locate(&through)
-                    });
-                    (path, trap_path)
+                    Paths {
+                        counterexample: session.browser.locate(steps),
+                        through_trap: property.trap.as_ref().and_then(|trap| {
+                            let through: Vec<_> = steps.iter().chain(trap).cloned().collect();
+                            session.browser.locate(&through)
+                        }),
+                    }
                 })
                 .collect();
             Check::Done(Box::new(Checked { report, paths }))

@@ -220,25 +220,28 @@ function showWalk(info, walk) {
     ...walk.here.map((judged) => {
       const text = el("td", {}, judgedText(judged, steps.length === 1));
       if (judged.note) text.append(el("div", { class: "note" }, judged.note));
-      return el("tr", { "data-name": judged.name, "data-holds": String(judged.holds) },
+      return el("tr", { "data-name": judged.name, "data-kind": judged.kind, "data-holds": String(judged.holds) },
         el("td", {}, judged.name), el("td", {}, judged.kind), text);
     }),
   );
   const last = steps[steps.length - 1];
+  const changes = last?.changes ?? [];
   $("changes").replaceChildren(
-    ...(last?.changes ?? []).map((c) => {
+    ...(steps.length === 1 ? [el("li", {}, "(the initial state)")] : []),
+    ...changes.map((c) => {
       const change = c.before == null ? `+ ${c.after}`
         : c.after == null ? `− ${c.before}` : `${c.before} → ${c.after}`;
       return el("li", {}, `${c.path}: ${change}`);
     }),
   );
   $("state").textContent = last ? JSON.stringify(last.state, null, 2) : "";
-  drawSequence(walk.sequence);
+  drawSequence(walk.sequence, (step) => at(path.slice(0, step + 1)));
   $("mermaid").textContent = walk.mermaid;
 }
 
-/** The path's sequence diagram: a column per actor, a row per step. */
-function drawSequence({ actors, events }) {
+/** The path's sequence diagram: a column per actor, a row per step, each row
+ * a link to the path up to its step (`link(step)`). */
+function drawSequence({ actors, events }, link) {
   const box = $("sequence");
   if (events.length === 0) {
     box.replaceChildren(el("p", {}, "No step yet."));
@@ -257,7 +260,7 @@ function drawSequence({ actors, events }) {
   const defs = svg("defs");
   const marker = svg("marker", {
     id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
-    markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse",
+    markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse",
   });
   marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z" }));
   defs.append(marker);
@@ -297,7 +300,9 @@ function drawSequence({ actors, events }) {
       g.append(svg("rect", { x: x - gap / 2 + 6, y: y - 10, width: gap - 12, height: 20, rx: 3 }));
       g.append(svg("text", { x, y: y + 4, "text-anchor": "middle" }, fit(event.text, gap - 20)));
     }
-    root.append(g);
+    const row = svg("a", { href: link(event.step) });
+    row.append(g);
+    root.append(row);
   });
   box.replaceChildren(root);
 }
