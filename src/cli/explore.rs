@@ -59,8 +59,12 @@ const MAX_PATH: usize = 10_000;
 pub fn explore(args: ExploreArgs) -> Result<ExitCode, UsageError> {
     let entry = models::find(&args.model)?;
     let params = entry.params(&args.params)?;
-    // Refused combinations of parameters are found when the model is built.
-    entry.browse(&params)?;
+    let explorer = Explorer::start(entry, params.clone());
+    // Opened (and its check started) before the page asks; a combination of
+    // parameters the model refuses is found here.
+    explorer
+        .session(entry.name, &query_of(&params))
+        .map_err(|error| UsageError(error.message))?;
     let server = tiny_http::Server::http(args.addr).map_err(|error| {
         UsageError(format!(
             "cannot serve the Explorer on {}: {error}; choose another --addr",
@@ -68,11 +72,6 @@ pub fn explore(args: ExploreArgs) -> Result<ExitCode, UsageError> {
         ))
     })?;
     let addr = server.server_addr().to_ip().unwrap_or(args.addr);
-    let explorer = Explorer::start(entry, params.clone());
-    // The first model is checked at once, before the page asks.
-    if let Err(reply) = explorer.session(entry.name, &query_of(&params)) {
-        return Err(UsageError(reply.body));
-    }
     eprintln!(
         "Explorer for {} ({params}) on http://{addr}/ — Ctrl-C to stop",
         entry.name
@@ -102,7 +101,7 @@ pub fn explore(args: ExploreArgs) -> Result<ExitCode, UsageError> {
 
 /// An HTTP answer.
 #[derive(Debug)]
-pub struct Reply {
+struct Reply {
     status: u16,
     content_type: &'static str,
     body: String,
@@ -117,19 +116,38 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, message: impl std::fmt::Display) -> Reply {
-        Reply {
-            status,
-            content_type: "application/json",
-            body: json!({ "error": message.to_string() }).to_string(),
-        }
-    }
-
     fn file(content_type: &'static str, body: &str) -> Reply {
         Reply {
             status: 200,
             content_type,
             body: body.to_string(),
+        }
+    }
+}
+
+/// A request the API refuses: 400 (bad input) or 404 (nothing there), and
+/// why.
+#[derive(Debug)]
+struct ApiError {
+    status: u16,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<ApiError> for Reply {
+    fn from(error: ApiError) -> Reply {
+        Reply {
+            status: error.status,
+            content_type: "application/json",
+            body: json!({ "error": error.message }).to_string(),
         }
     }
 }
@@ -204,15 +222,15 @@ impl Explorer {
 
     /// The session of model `name` at the parameters in `query`, opened (and
     /// its check queued) if it is new.
-    fn session(&self, name: &str, query: &str) -> Result<Arc<Session>, Reply> {
-        let entry = models::find(name).map_err(|error| Reply::error(404, error))?;
-        let pairs = parse_query(query).map_err(|error| Reply::error(400, error))?;
+    fn session(&self, name: &str, query: &str) -> Result<Arc<Session>, ApiError> {
+        let entry = models::find(name).map_err(|error| ApiError::new(404, error))?;
+        let pairs = parse_query(query).map_err(|error| ApiError::new(400, error))?;
         let pairs: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let params = Params::from_pairs(entry.name, entry.params, &pairs)
-            .map_err(|error| Reply::error(400, error))?;
+            .map_err(|error| ApiError::new(400, error))?;
         let key = format!("{} {params}", entry.name);
         let mut sessions = lock(&self.sessions);
         if let Some(session) = sessions.get(&key) {
@@ -220,7 +238,7 @@ impl Explorer {
         }
         let browser = entry
             .browse(&params)
-            .map_err(|error| Reply::error(400, error))?;
+            .map_err(|error| ApiError::new(400, error))?;
         let session = Arc::new(Session {
             entry,
             params,
@@ -236,7 +254,8 @@ impl Explorer {
     /// The answer to a request.
     fn respond(&self, method: &str, url: &str) -> Reply {
         if method != "GET" && method != "HEAD" {
-            return Reply::error(405, format!("the Explorer answers GET only, not {method}"));
+            let message = format!("the Explorer answers GET only, not {method}");
+            return ApiError::new(405, message).into();
         }
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
         match path {
@@ -245,16 +264,18 @@ impl Explorer {
             "/explorer.css" => Reply::file("text/css; charset=utf-8", STYLE),
             "/api/models" => Reply::json(&self.models_json()),
             _ => match path.strip_prefix("/api/model/") {
-                Some(rest) => self.model_api(rest, query).unwrap_or_else(|reply| reply),
-                None => Reply::error(404, format!("nothing at {path}; the Explorer is at /")),
+                Some(rest) => self.model_api(rest, query).unwrap_or_else(Reply::from),
+                None => {
+                    ApiError::new(404, format!("nothing at {path}; the Explorer is at /")).into()
+                }
             },
         }
     }
 
     /// `/api/model/NAME…`.
-    fn model_api(&self, rest: &str, query: &str) -> Result<Reply, Reply> {
+    fn model_api(&self, rest: &str, query: &str) -> Result<Reply, ApiError> {
         let mut segments = rest.split('/');
-        let name = decode(segments.next().unwrap_or("")).map_err(|e| Reply::error(400, e))?;
+        let name = decode(segments.next().unwrap_or("")).map_err(|e| ApiError::new(400, e))?;
         let session = self.session(&name, query)?;
         match segments.next() {
             None | Some("") => Ok(Reply::json(&session.json())),
@@ -263,12 +284,12 @@ impl Explorer {
                     .filter(|s| !s.is_empty())
                     .map(|s| {
                         s.parse::<usize>().map_err(|_| {
-                            Reply::error(400, format!("`{s}` in the path is not a choice number"))
+                            ApiError::new(400, format!("`{s}` in the path is not a choice number"))
                         })
                     })
-                    .collect::<Result<Vec<usize>, Reply>>()?;
+                    .collect::<Result<Vec<usize>, ApiError>>()?;
                 if path.len() > MAX_PATH {
-                    return Err(Reply::error(
+                    return Err(ApiError::new(
                         400,
                         format!("the path has {} steps; at most {MAX_PATH}", path.len()),
                     ));
@@ -276,7 +297,7 @@ impl Explorer {
                 let walk = session
                     .browser
                     .walk(&path)
-                    .map_err(|error| Reply::error(404, error))?;
+                    .map_err(|error| ApiError::new(404, error))?;
                 let sequence = Sequence::of(&walk.steps);
                 let mermaid = sequence.mermaid(&format!(
                     "{} ({}): a path of {} steps",
@@ -305,7 +326,7 @@ impl Explorer {
                     "mermaid": mermaid,
                 })))
             }
-            Some(other) => Err(Reply::error(
+            Some(other) => Err(ApiError::new(
                 404,
                 format!("nothing at `{other}` under a model; did you mean `path`?"),
             )),
@@ -404,7 +425,10 @@ impl Session {
                             "kind": property.expectation,
                             "status": property.status,
                             "note": property.note,
-                            "steps": property.counterexample.as_ref().map(|steps| steps.len() - 1),
+                            "steps": property
+                                .counterexample
+                                .as_ref()
+                                .map(|steps| steps.len().saturating_sub(1)),
                             "path": paths.counterexample,
                             "trap_path": paths.through_trap,
                         })
