@@ -125,8 +125,8 @@ impl Reply {
     }
 }
 
-/// A request the API refuses: 400 (bad input) or 404 (nothing there), and
-/// why.
+/// A request the API refuses — 400 (bad input), 404 (nothing there) or 405
+/// (not a GET) — and why.
 #[derive(Debug)]
 struct ApiError {
     status: u16,
@@ -159,7 +159,7 @@ struct Explorer {
     /// By model name and parameters.
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     /// To the thread that checks the models, one at a time.
-    to_checker: Mutex<mpsc::Sender<Arc<Session>>>,
+    to_checker: mpsc::Sender<Arc<Session>>,
 }
 
 /// One model at one set of parameters.
@@ -194,7 +194,7 @@ struct Checked {
 struct Paths {
     /// The counterexample's path.
     counterexample: Option<Vec<usize>>,
-    /// For a liveness violation, the path on round the trap it ends in.
+    /// For a liveness violation, the path on through the trap it ends in.
     through_trap: Option<Vec<usize>>,
 }
 
@@ -216,7 +216,7 @@ impl Explorer {
         Explorer {
             start: (entry, params),
             sessions: Mutex::new(HashMap::new()),
-            to_checker: Mutex::new(to_checker),
+            to_checker,
         }
     }
 
@@ -247,7 +247,7 @@ impl Explorer {
         });
         sessions.insert(key, session.clone());
         // The checker thread lives as long as the process.
-        let _ = lock(&self.to_checker).send(session.clone());
+        let _ = self.to_checker.send(session.clone());
         Ok(session)
     }
 
