@@ -6,6 +6,7 @@
 //! all; `haft check` and the tests reach every model through it.
 
 pub mod bank;
+pub mod browse;
 pub mod commit_spec;
 pub mod harness;
 pub mod heartbeat;
@@ -21,12 +22,9 @@ pub mod two_phase_spec;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::fmt::Debug;
-use std::hash::Hash;
-use std::net::{SocketAddr, TcpListener};
+use crate::checker::Spec;
 
-use stateright::Model;
-
+pub use browse::{BadPath, Browse, Browser, Judged, Walk};
 pub use harness::{
     CheckOptions, CheckReport, Phase, Progress, PropertyReport, SimulationReport, Step, Strategy,
 };
@@ -43,7 +41,7 @@ pub struct ModelEntry {
     /// Whether `--symmetry` is supported.
     pub symmetry: bool,
     check: fn(&Params, &CheckOptions) -> Result<CheckReport, ModelError>,
-    explore: fn(&Params, SocketAddr) -> Result<(), ModelError>,
+    browse: fn(&Params) -> Result<Box<dyn Browse>, ModelError>,
 }
 
 impl ModelEntry {
@@ -69,9 +67,10 @@ impl ModelEntry {
         (self.check)(params, options)
     }
 
-    /// Serves stateright's Explorer for the model on `addr` (blocks).
-    pub fn explore(&self, params: &Params, addr: SocketAddr) -> Result<(), ModelError> {
-        (self.explore)(params, addr)
+    /// The model at `params`, to browse step by step (`haft explore`), with
+    /// what `haft check` checks on it.
+    pub fn browse(&self, params: &Params) -> Result<Box<dyn Browse>, ModelError> {
+        (self.browse)(params)
     }
 }
 
@@ -94,14 +93,6 @@ pub enum ModelError {
     NoSymmetry {
         /// The model.
         model: &'static str,
-    },
-    /// The Explorer could not listen on the address.
-    #[error("cannot serve the Explorer on {addr}: {source}; choose another --addr")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
     },
 }
 
@@ -142,7 +133,7 @@ static REGISTRY: &[ModelEntry] = &[
                 options,
             ))
         },
-        explore: |params, addr| serve(commit_spec::TCommit::from_params(params)?, None, addr),
+        browse: |params| browser(commit_spec::TCommit::from_params(params)?, Spec::of),
     },
     ModelEntry {
         name: two_phase_spec::NAME,
@@ -160,12 +151,9 @@ static REGISTRY: &[ModelEntry] = &[
                 options,
             ))
         },
-        explore: |params, addr| {
-            serve(
-                two_phase_spec::TwoPhase::from_params(params)?,
-                Some(two_phase_spec::representative),
-                addr,
-            )
+        browse: |params| {
+            let model = two_phase_spec::TwoPhase::from_params(params)?;
+            browser(model, |model| two_phase_spec::spec(model, false))
         },
     },
     ModelEntry {
@@ -174,12 +162,9 @@ static REGISTRY: &[ModelEntry] = &[
         params: two_phase::PARAMS,
         symmetry: false,
         check: |params, options| Ok(two_phase::check(params, options)?),
-        explore: |params, addr| {
-            serve(
-                two_phase::TwoPhaseConfig::from_params(params)?.into_model(),
-                None,
-                addr,
-            )
+        browse: |params| {
+            let model = two_phase::TwoPhaseConfig::from_params(params)?.into_model();
+            browser(model, two_phase::spec)
         },
     },
     ModelEntry {
@@ -188,12 +173,9 @@ static REGISTRY: &[ModelEntry] = &[
         params: node::PARAMS,
         symmetry: false,
         check: |params, options| Ok(node::check(params, options)?),
-        explore: |params, addr| {
-            serve(
-                node::NodeModelConfig::from_params(params)?.into_model(),
-                None,
-                addr,
-            )
+        browse: |params| {
+            let model = node::NodeModelConfig::from_params(params)?.into_model();
+            browser(model, node::spec)
         },
     },
     ModelEntry {
@@ -202,11 +184,10 @@ static REGISTRY: &[ModelEntry] = &[
         params: bank::PARAMS,
         symmetry: false,
         check: |params, options| Ok(bank::check(params, options)?),
-        explore: |params, addr| {
-            serve(
+        browse: |params| {
+            browser(
                 bank::BankConfig::from_params(params)?.into_model(),
-                None,
-                addr,
+                bank::spec,
             )
         },
     },
@@ -216,7 +197,7 @@ static REGISTRY: &[ModelEntry] = &[
         params: heartbeat::PARAMS,
         symmetry: false,
         check: |params, options| Ok(heartbeat::check(params, options)?),
-        explore: |params, addr| serve(heartbeat::HeartbeatModel::from_params(params)?, None, addr),
+        browse: |params| browser(heartbeat::HeartbeatModel::from_params(params)?, Spec::of),
     },
     ModelEntry {
         name: ring_handoff::NAME,
@@ -233,28 +214,18 @@ static REGISTRY: &[ModelEntry] = &[
                 options,
             ))
         },
-        explore: |params, addr| serve(ring_handoff::from_params(params)?, None, addr),
+        browse: |params| browser(ring_handoff::from_params(params)?, Spec::of),
     },
 ];
 
-/// Serves stateright's Explorer for `model`. Checks first that the address can
-/// be bound, so that a busy port is a clear error rather than a panic inside the
-/// Explorer.
-fn serve<M>(
-    model: M,
-    symmetry: Option<harness::Representative<M>>,
-    addr: SocketAddr,
-) -> Result<(), ModelError>
+/// A [`Browser`] of `model`, judging what `spec` lists on it: the
+/// [`ModelEntry::browse`] of each entry.
+fn browser<M>(model: M, spec: fn(&M) -> Spec<M>) -> Result<Box<dyn Browse>, ModelError>
 where
-    M: Model + Send + Sync + 'static,
-    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
-    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+    M: stateright::Model + Send + Sync + 'static,
+    M::State: Clone + std::fmt::Debug + Send + Sync,
+    M::Action: Clone + std::fmt::Debug + Send + Sync,
 {
-    drop(TcpListener::bind(addr).map_err(|source| ModelError::Listen { addr, source })?);
-    let mut builder = model.checker();
-    if let Some(representative) = symmetry {
-        builder = builder.symmetry_fn(representative);
-    }
-    builder.serve(addr);
-    Ok(())
+    let spec = spec(&model);
+    Ok(Box::new(Browser::new(model, spec)))
 }

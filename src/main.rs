@@ -1,11 +1,9 @@
 //! The `haft` command: check and explore the models; run a node and talk to it.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use haft::models;
+use clap::{Parser, Subcommand};
 
 /// `println!` and `print!` for the whole binary that never panic: when
 /// standard output is closed (a pipe into `head`), haft stops quietly with the
@@ -30,6 +28,8 @@ macro_rules! eprintln {
 mod bench;
 #[path = "cli/check.rs"]
 mod check;
+#[path = "cli/explore.rs"]
+mod explore;
 #[path = "cli/out.rs"]
 mod out;
 #[path = "cli/run.rs"]
@@ -55,8 +55,10 @@ enum Command {
     /// was never witnessed in a complete search); 3 incomplete (timeout, state
     /// or memory limit, or a simulation) with no violation found; 2 usage error.
     Check(check::CheckArgs),
-    /// Serve stateright's Explorer for a model in the browser.
-    Explore(ExploreArgs),
+    /// Serve haft's Explorer in the browser: a model's properties with the
+    /// checker's verdicts, its states step by step, counterexamples as links,
+    /// and a sequence diagram of the path.
+    Explore(explore::ExploreArgs),
     /// Run one node of a cluster until SIGINT or SIGTERM.
     Node(run::NodeArgs),
     /// Run a transaction: `haft txn --node ADDR set k1=v1 k2=v2` (exit 1 if aborted).
@@ -70,18 +72,6 @@ enum Command {
     /// Measure UDP round trip, durable-save latency, and commit latency and
     /// throughput of a 3-node cluster on loopback.
     Bench(bench::BenchArgs),
-}
-
-#[derive(Args)]
-struct ExploreArgs {
-    /// The model to explore.
-    model: String,
-    /// A parameter, as key=value (repeatable).
-    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
-    params: Vec<String>,
-    /// Where to serve the Explorer.
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    addr: SocketAddr,
 }
 
 /// A usage error: exit status 2, like clap's own.
@@ -105,7 +95,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Check(args) => check::check(args),
-        Command::Explore(args) => explore(args),
+        Command::Explore(args) => explore::explore(args),
         Command::Node(args) => run::node(args),
         Command::Txn(args) => run::txn(args),
         Command::Get(args) => run::get(args),
@@ -120,15 +110,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn explore(args: ExploreArgs) -> Result<ExitCode, UsageError> {
-    let entry = models::find(&args.model)?;
-    let params = entry.params(&args.params)?;
-    eprintln!(
-        "Explorer for {} ({params}) on http://{}/ — Ctrl-C to stop",
-        entry.name, args.addr
-    );
-    entry.explore(&params, args.addr)?;
-    Ok(ExitCode::SUCCESS)
 }

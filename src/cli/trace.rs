@@ -5,6 +5,7 @@
 use clap::ValueEnum;
 use haft::checker::value::{self, Change, Value};
 use haft::models::{CheckReport, PropertyReport, Step};
+use serde::Serialize;
 use serde_json::json;
 
 /// How to print counterexamples.
@@ -36,7 +37,9 @@ fn structured(steps: &[Step]) -> Vec<(String, Value, Vec<Change>)> {
         .collect()
 }
 
-fn steps_json(steps: &[Step]) -> serde_json::Value {
+/// Steps as JSON: each action with its state as a structure and what it
+/// changed.
+pub fn steps_json(steps: &[Step]) -> serde_json::Value {
     serde_json::Value::Array(
         structured(steps)
             .into_iter()
@@ -170,58 +173,213 @@ fn participant(name: &str) -> String {
     format!("p{id}")
 }
 
-fn mermaid(report: &CheckReport, property: &PropertyReport, steps: &[Step]) -> String {
-    let mut actors: Vec<String> = Vec::new();
-    let mut lines = Vec::new();
-    let note_actor = |name: &str, actors: &mut Vec<String>| {
-        if !actors.iter().any(|a| a == name) {
-            actors.push(name.to_string());
+/// The messages of a path, for a sequence diagram: `haft check
+/// --trace-format mermaid` and the Explorer's diagram.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sequence {
+    /// The actors, sorted by name: the diagram's columns.
+    pub actors: Vec<String>,
+    /// One event per step after the initial state, in order.
+    pub events: Vec<Event>,
+}
+
+/// What one step of a path shows in a sequence diagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Event {
+    /// A message delivered: stateright's actor deliveries read `src → msg → dst`.
+    Message {
+        /// The step's number in the path (the initial state is step 0).
+        step: usize,
+        /// The sender.
+        from: String,
+        /// The receiver.
+        to: String,
+        /// The message.
+        label: String,
+    },
+    /// Any other step, as a note over the actor it names (`Id(n)`), else over
+    /// `system`.
+    Note {
+        /// The step's number in the path.
+        step: usize,
+        /// The actor.
+        over: String,
+        /// The action.
+        text: String,
+    },
+}
+
+impl Sequence {
+    /// The sequence of `steps`, a path from its initial state.
+    pub fn of(steps: &[Step]) -> Sequence {
+        let mut actors: Vec<String> = Vec::new();
+        let mut actor = |name: &str| {
+            if !actors.iter().any(|a| a == name) {
+                actors.push(name.to_string());
+            }
+            name.to_string()
+        };
+        let events = steps
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(step, s)| match delivery(&s.action) {
+                Some((from, to, label)) => Event::Message {
+                    step,
+                    from: actor(from),
+                    to: actor(to),
+                    label: label.to_string(),
+                },
+                None => Event::Note {
+                    step,
+                    over: actor(actor_named(&s.action).unwrap_or("system")),
+                    text: s.action.clone(),
+                },
+            })
+            .collect();
+        actors.sort();
+        Sequence { actors, events }
+    }
+
+    /// The sequence as a Mermaid `sequenceDiagram`, after a `%%` comment line.
+    pub fn mermaid(&self, comment: &str) -> String {
+        let mut out = format!("%% {comment}\nsequenceDiagram\n");
+        for actor in &self.actors {
+            out.push_str(&format!(
+                "    participant {} as {actor}\n",
+                participant(actor)
+            ));
         }
-        participant(name)
+        for event in &self.events {
+            let line = match event {
+                Event::Message {
+                    from, to, label, ..
+                } => format!(
+                    "{}->>{}: {}",
+                    participant(from),
+                    participant(to),
+                    escape(label)
+                ),
+                Event::Note { over, text, .. } => {
+                    format!("Note over {}: {}", participant(over), escape(text))
+                }
+            };
+            out.push_str(&format!("    {line}\n"));
+        }
+        out
+    }
+}
+
+/// The message an action delivers, as (sender, receiver, message), in the
+/// forms haft's models write: stateright's actors `src → msg → dst`, the node
+/// model's `src → dst: msg`, the heartbeat model's `Deliver src→dst msg`.
+/// Actor names have no spaces; that tells a delivery from an action the checker
+/// appended a note to (which may contain arrows).
+fn delivery(action: &str) -> Option<(&str, &str, &str)> {
+    let (from, to, label) = match action.strip_prefix("Deliver ") {
+        Some(rest) => {
+            let (route, label) = rest.split_once(' ')?;
+            let (from, to) = route.split_once('→')?;
+            (from, to, label)
+        }
+        None => {
+            let (from, rest) = action.split_once(" → ")?;
+            match rest.rsplit_once(" → ") {
+                Some((label, to)) => (from, to, label),
+                None => {
+                    let (to, label) = rest.split_once(": ")?;
+                    (from, to, label)
+                }
+            }
+        }
     };
-    for step in steps.iter().skip(1) {
-        let parts: Vec<&str> = step.action.split(" → ").collect();
-        match parts.as_slice() {
-            // stateright's actor deliveries: `src → msg → dst`.
-            [src, msg, dst] => {
-                let (s, d) = (note_actor(src, &mut actors), note_actor(dst, &mut actors));
-                lines.push(format!("    {s}->>{d}: {}", escape(msg)));
-            }
-            _ => {
-                let who = step
-                    .action
-                    .find("Id(")
-                    .and_then(|at| {
-                        step.action[at..]
-                            .find(')')
-                            .map(|end| &step.action[at..=at + end])
-                    })
-                    .unwrap_or("system");
-                let p = note_actor(who, &mut actors);
-                lines.push(format!("    Note over {p}: {}", escape(&step.action)));
-            }
-        }
-    }
-    let mut out = format!(
-        "%% {} ({}): `{}` is violated\nsequenceDiagram\n",
+    let name = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    (name(from) && name(to)).then_some((from, to, label))
+}
+
+/// The first actor an action names, `Id(n)`.
+fn actor_named(action: &str) -> Option<&str> {
+    let at = action.find("Id(")?;
+    let end = action[at..].find(')')?;
+    Some(&action[at..=at + end])
+}
+
+fn mermaid(report: &CheckReport, property: &PropertyReport, steps: &[Step]) -> String {
+    Sequence::of(steps).mermaid(&format!(
+        "{} ({}): `{}` is violated",
         report.model, report.params, property.name
-    );
-    actors.sort();
-    for actor in &actors {
-        out.push_str(&format!(
-            "    participant {} as {}\n",
-            participant(actor),
-            actor
-        ));
-    }
-    for line in lines {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
+    ))
 }
 
 /// Mermaid text may not contain `;` or `#` unescaped.
 fn escape(text: &str) -> String {
     text.replace('#', "#35;").replace(';', "#59;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_read_in_every_models_form() {
+        let cases = [
+            (
+                "Id(0) → Prepare(t0, {}) → Id(1)",
+                Some(("Id(0)", "Id(1)", "Prepare(t0, {})")),
+            ),
+            (
+                "n0 → n1: Vote(t0, Yes)",
+                Some(("n0", "n1", "Vote(t0, Yes)")),
+            ),
+            (
+                "Deliver n0→n1 Alive(inc 1.0) (sent t=0)",
+                Some(("n0", "n1", "Alive(inc 1.0) (sent t=0)")),
+            ),
+            ("Id(1) select random Accept(t0.1.0)", None),
+            ("node 1 fires Resend", None),
+            // A refused transition: the checker's note holds arrows too.
+            (
+                "Id(0) → Outcome(t0) → Id(1) — a=[P] → a=[A] is no step of the spec",
+                None,
+            ),
+        ];
+        for (action, expected) in cases {
+            assert_eq!(delivery(action), expected, "{action}");
+        }
+    }
+
+    #[test]
+    fn a_sequence_has_sorted_actors_and_one_event_per_step() {
+        let step = |action: &str| Step {
+            action: action.to_string(),
+            state: String::new(),
+        };
+        let steps = [
+            step("initial state"),
+            step("Id(1) → Vote(Yes) → Id(0)"),
+            step("Id(1) crashes"),
+            step("Tick"),
+        ];
+        let sequence = Sequence::of(&steps);
+        assert_eq!(sequence.actors, ["Id(0)", "Id(1)", "system"]);
+        assert_eq!(sequence.events.len(), 3);
+        let mermaid = sequence.mermaid("a test");
+        assert!(
+            mermaid.starts_with("%% a test\nsequenceDiagram\n"),
+            "{mermaid}"
+        );
+        assert!(
+            mermaid.contains("    pId1->>pId0: Vote(Yes)\n"),
+            "{mermaid}"
+        );
+        assert!(
+            mermaid.contains("    Note over pId1: Id(1) crashes\n"),
+            "{mermaid}"
+        );
+        assert!(
+            mermaid.contains("    Note over psystem: Tick\n"),
+            "{mermaid}"
+        );
+    }
 }
