@@ -151,6 +151,9 @@ impl ClusterBackend {
         let values = match reply {
             Reply::Values(values) => values,
             Reply::Refused { reason } => return Err(BackendError::Unavailable(reason)),
+            Reply::Unreachable(unreachable) => {
+                return Err(BackendError::Unavailable(unreachable.to_string()));
+            }
             other => return Err(unexpected(&other)),
         };
         if values.len() != asked
