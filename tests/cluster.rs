@@ -953,6 +953,59 @@ fn client_commands_refuse_bad_input_with_a_clear_error() {
 }
 
 #[test]
+fn node_refuses_a_bad_configuration_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "id = \"one\"\n").unwrap();
+    let config = config.display().to_string();
+    let node = |more: &[&str]| {
+        let mut args = vec!["node", "--data", &data];
+        args.extend_from_slice(more);
+        haft(&args)
+    };
+    for (args, says) in [
+        (&["--id", "1"][..], "`listen` is missing"),
+        (
+            &["--id", "70000", "--listen", "127.0.0.1:0"],
+            "node id 70000 is too large",
+        ),
+        (
+            &["--id", "1", "--listen", "nowhere"],
+            "the listen address `nowhere`",
+        ),
+        (
+            &["--id", "1", "--listen", "127.0.0.1:0", "--peer", "2"],
+            "peer `2` is not ID=ADDRESS",
+        ),
+        (
+            &[
+                "--id",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                "1=127.0.0.1:5",
+            ],
+            "node 1 lists itself among its peers",
+        ),
+        (&["--config", "/no/such.toml"], "/no/such.toml"),
+        (&["--config", &config], "is invalid"),
+    ] {
+        let (code, _, err) = node(args);
+        assert_eq!(code, 2, "haft node {args:?}: {err}");
+        assert!(
+            err.contains(says),
+            "haft node {args:?} must say {says:?}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start creates nothing"
+    );
+}
+
+#[test]
 fn get_names_the_node_it_cannot_reach_and_why() {
     // A detector slow to suspect, so that a read can be caught before it does.
     let timers = timers_with("failure_timeout_ms = 600", "failure_timeout_ms = 3000");

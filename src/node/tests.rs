@@ -129,6 +129,12 @@ impl Cluster {
         self.request(node, id, node, request);
     }
 
+    /// A client's read of `key` at `node`, as request `id`.
+    fn read(&mut self, node: NodeId, id: RequestId, key: &str) {
+        let keys = vec![b(key)];
+        self.request(node, id, node, Request::Read { keys });
+    }
+
     fn replies(&self, id: RequestId) -> Vec<&Reply> {
         self.to_clients
             .iter()
@@ -551,14 +557,7 @@ fn a_read_moves_off_a_replica_that_falls_under_suspicion() {
     cluster.txn(n(2), 1, &[(&key, "v")]);
     cluster.run();
     // Node 1 asks node 3, which never answers, and comes to suspect it.
-    cluster.request(
-        n(1),
-        2,
-        n(1),
-        Request::Read {
-            keys: vec![b(&key)],
-        },
-    );
+    cluster.read(n(1), 2, &key);
     assert!(matches!(
         cluster.queue.pop_front(),
         Some((_, to, NodeMsg::Read { .. })) if to == n(3)
@@ -571,14 +570,7 @@ fn a_read_moves_off_a_replica_that_falls_under_suspicion() {
         MemberStatus::Alive
     );
     // The client's retry moves the read to node 2.
-    cluster.request(
-        n(1),
-        2,
-        n(1),
-        Request::Read {
-            keys: vec![b(&key)],
-        },
-    );
+    cluster.read(n(1), 2, &key);
     cluster.run();
     let Some(Reply::Values(values)) = cluster.replies(2).last() else {
         panic!("no values: {:?}", cluster.replies(2))
@@ -590,14 +582,7 @@ fn a_read_moves_off_a_replica_that_falls_under_suspicion() {
 fn a_read_whose_replicas_are_all_suspected_names_them() {
     let mut cluster = Cluster::start(3, 1);
     let key = cluster.key_on(&[n(3)]);
-    cluster.request(
-        n(1),
-        1,
-        n(1),
-        Request::Read {
-            keys: vec![b(&key)],
-        },
-    );
+    cluster.read(n(1), 1, &key);
     cluster.queue.clear(); // node 3 never answers
     cluster.silence(n(1), n(3), 30);
     let status = cluster.nodes[&n(1)].member_status(n(3));
@@ -612,24 +597,10 @@ fn a_read_whose_replicas_are_all_suspected_names_them() {
         }],
     });
     // A retry of the read under way is answered at once…
-    cluster.request(
-        n(1),
-        1,
-        n(1),
-        Request::Read {
-            keys: vec![b(&key)],
-        },
-    );
+    cluster.read(n(1), 1, &key);
     assert_eq!(cluster.replies(1), [&expected]);
     // …and so is a new read: nothing is sent to a suspected replica.
-    cluster.request(
-        n(1),
-        2,
-        n(1),
-        Request::Read {
-            keys: vec![b(&key)],
-        },
-    );
+    cluster.read(n(1), 2, &key);
     assert_eq!(cluster.replies(2), [&expected]);
     assert!(cluster.queue.is_empty());
     let Reply::Unreachable(unreachable) = expected else {
