@@ -1080,9 +1080,19 @@ fn txn_says_why_it_aborted_and_retries_conflicts_as_new_transactions() {
     let keys = spread_keys(&cluster.placement(), "contended", &[1, 3]);
     let (k, j) = (&keys[0], &keys[1]);
     // Node 2 coordinates a transaction over k (on node 1) and j (on node 3,
-    // which never runs): node 1 locks k, node 3 never votes.
+    // which never runs): node 1 locks k, node 3 never votes. Its abort is no
+    // conflict, so --retry must not run it again.
     let holder = Command::new(env!("CARGO_BIN_EXE_haft"))
-        .args(["txn", "--node", &a2, "--timeout", "20", "set"])
+        .args([
+            "txn",
+            "--node",
+            &a2,
+            "--timeout",
+            "20",
+            "--retry",
+            "3",
+            "set",
+        ])
         .args([format!("{k}=held"), format!("{j}=held")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1155,6 +1165,8 @@ fn txn_says_why_it_aborted_and_retries_conflicts_as_new_transactions() {
         "{out}"
     );
     assert!(held.starts_with("2."), "{out}");
+    let err = String::from_utf8_lossy(&holder.stderr);
+    assert!(err.is_empty(), "a vote timeout is not retried: {err}");
     let (_, out, _) = haft(&["get", "--node", &a1, k]);
     assert_eq!(out, "c\n");
 }

@@ -392,9 +392,9 @@ fn unanswered_read(
         .collect();
     eprintln!(
         "error: node {} at {} is up, but its read of key {} got no answer within {timeout:?}: \
-         the replica it asked has not answered (down or cut off, and not suspected yet), or \
-         the key is locked by a transaction whose outcome it is waiting for; it sees {}. \
-         Try again, or with a longer --timeout",
+         the replica it asked has not answered (it may be down or cut off), or the key is \
+         locked by a transaction whose outcome it is waiting for; it sees {}. Try again, or \
+         with a longer --timeout",
         view.node,
         probe.node(),
         show(args.key.as_bytes()),
@@ -415,8 +415,16 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = format!(
-        "node {} (incarnation {}), ring epoch {}, {} replicas per key\n",
-        view.node, view.incarnation, view.epoch, view.replicas
+        "node {} (incarnation {}), ring epoch {}, {} {} per key\n",
+        view.node,
+        view.incarnation,
+        view.epoch,
+        view.replicas,
+        if view.replicas == 1 {
+            "replica"
+        } else {
+            "replicas"
+        }
     );
     let members: Vec<String> = view
         .members
