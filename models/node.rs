@@ -795,7 +795,7 @@ impl NodeModel {
                     state.history.read_after_restart |= read.after_restart && all_values;
                 }
             }
-            Reply::Status(_) | Reply::Refused { .. } => {}
+            Reply::Status(_) | Reply::Refused { .. } | Reply::Unreachable(_) => {}
         }
         let client = &mut state.clients[client_index(client)];
         client.next += 1;

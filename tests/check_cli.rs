@@ -4,17 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-fn haft(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_haft"))
-        .args(args)
-        .output()
-        .expect("haft runs");
-    (
-        output.status.code().expect("haft exits with a status"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+#[path = "common/haft_command.rs"]
+mod haft_command;
+use haft_command::haft;
 
 const FORGET_TOO_EARLY: &[&str] = &[
     "check",

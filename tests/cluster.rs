@@ -28,6 +28,9 @@ use rand::Rng;
 #[path = "common/cluster_env.rs"]
 mod cluster_env;
 use cluster_env::{TIMERS, free_udp_ports};
+#[path = "common/haft_command.rs"]
+mod haft_command;
+use haft_command::haft;
 
 /// How long the detector may take to believe a restarted node alive again:
 /// its announcement and first heartbeats need one heartbeat period; the
@@ -43,6 +46,8 @@ struct Cluster {
     /// Peers that exist in the configuration but run no process.
     phantoms: BTreeSet<u16>,
     replicas: usize,
+    /// The `[timers]` table of every node's configuration.
+    timers: String,
 }
 
 impl Drop for Cluster {
@@ -58,6 +63,11 @@ impl Cluster {
     /// Configures nodes `ids` (and `phantoms`, configured but never started)
     /// and starts the nodes.
     fn start(ids: &[u16], phantoms: &[u16], replicas: usize) -> Cluster {
+        Cluster::with_timers(ids, phantoms, replicas, TIMERS)
+    }
+
+    /// [`Cluster::start`] with the `[timers]` table `timers`.
+    fn with_timers(ids: &[u16], phantoms: &[u16], replicas: usize, timers: &str) -> Cluster {
         let all: Vec<u16> = ids.iter().chain(phantoms).copied().collect();
         let ports = free_udp_ports(all.len());
         let addrs = all
@@ -71,6 +81,7 @@ impl Cluster {
             children: BTreeMap::new(),
             phantoms: phantoms.iter().copied().collect(),
             replicas,
+            timers: timers.to_owned(),
         };
         for &id in &all {
             cluster.write_config(id);
@@ -105,7 +116,7 @@ impl Cluster {
                 text += &format!("{peer} = \"{addr}\"\n");
             }
         }
-        text += TIMERS;
+        text += &self.timers;
         std::fs::write(self.config_path(id), text).unwrap();
     }
 
@@ -845,4 +856,391 @@ fn a_data_directory_serves_one_node_at_a_time_and_only_its_own() {
     let (code, stderr) = run_briefly(&cluster, 2, Duration::from_secs(10));
     assert_eq!(code, Some(1), "stderr: {stderr}");
     assert!(stderr.contains("belongs to node 1"), "{stderr}");
+}
+
+// --- the client commands, through the binary ---------------------------------
+
+/// [`TIMERS`] with `setting` (e.g. `failure_timeout_ms = 600`) replaced by
+/// `with`.
+fn timers_with(setting: &str, with: &str) -> String {
+    assert!(TIMERS.contains(setting), "no `{setting}` in TIMERS");
+    TIMERS.replace(setting, with)
+}
+
+/// The transaction id a `haft txn` line ("committed 1.1.0", "aborted 2.1.0:
+/// why") names, checked to read `node.incarnation.sequence`.
+fn txn_id_in(line: &str) -> String {
+    let id = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(':');
+    assert!(is_txn_id(id), "no node.incarnation.sequence id in {line:?}");
+    id.to_owned()
+}
+
+fn is_txn_id(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn client_commands_refuse_bad_input_with_a_clear_error() {
+    let free = format!("127.0.0.1:{}", free_udp_ports(1)[0]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let file = file.path().display().to_string();
+    for (args, says) in [
+        (
+            &["txn", "--node", &free, "set", "novalue"][..],
+            "`novalue` is not KEY=VALUE",
+        ),
+        (
+            &["txn", "--node", &free, "set", "=v"],
+            "`=v` is not KEY=VALUE",
+        ),
+        (
+            &["txn", "--node", &free, "set", "k=1", "k=2"],
+            "key `k` is written twice",
+        ),
+        (
+            &["txn", "--node", "no-such-host", "set", "k=v"],
+            "is not a node address",
+        ),
+        (
+            &["txn", "--node", &free, "--retry", "many", "set", "k=v"],
+            "'--retry <N>'",
+        ),
+        (
+            &["txn", "--node", &free, "--retry", "-1", "set", "k=v"],
+            "unexpected argument '-1'",
+        ),
+        (
+            &["get", "--node", &free, "--timeout", "0", "k"],
+            "--timeout must be a positive",
+        ),
+        (
+            &["get", "--node", &free, "--timeout", "NaN", "k"],
+            "--timeout must be a positive",
+        ),
+        (
+            &["get", "--node", &free, "--timeout", "1e300", "k"],
+            "--timeout is too large",
+        ),
+        (
+            &[
+                "status",
+                "--node",
+                &free,
+                "--cluster-key-file",
+                "/no/such/key",
+            ],
+            "/no/such/key",
+        ),
+        (&["inspect", "--data", &file], "is not a directory"),
+    ] {
+        let (code, _, err) = haft(args);
+        assert_eq!(code, 2, "haft {args:?}: {err}");
+        assert!(err.contains(says), "haft {args:?} must say {says:?}: {err}");
+    }
+    // An empty data directory: nothing to inspect, and it says so.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = haft(&["inspect", "--data", &empty.path().display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds no record yet"), "{err}");
+}
+
+#[test]
+fn node_refuses_a_bad_configuration_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "id = \"one\"\n").unwrap();
+    let config = config.display().to_string();
+    let node = |more: &[&str]| {
+        let mut args = vec!["node", "--data", &data];
+        args.extend_from_slice(more);
+        haft(&args)
+    };
+    for (args, says) in [
+        (&["--id", "1"][..], "`listen` is missing"),
+        (
+            &["--id", "70000", "--listen", "127.0.0.1:0"],
+            "node id 70000 is too large",
+        ),
+        (
+            &["--id", "1", "--listen", "nowhere"],
+            "the listen address `nowhere`",
+        ),
+        (
+            &["--id", "1", "--listen", "127.0.0.1:0", "--peer", "2"],
+            "peer `2` is not ID=ADDRESS",
+        ),
+        (
+            &[
+                "--id",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                "1=127.0.0.1:5",
+            ],
+            "node 1 lists itself among its peers",
+        ),
+        (&["--config", "/no/such.toml"], "/no/such.toml"),
+        (&["--config", &config], "is invalid"),
+    ] {
+        let (code, _, err) = node(args);
+        assert_eq!(code, 2, "haft node {args:?}: {err}");
+        assert!(
+            err.contains(says),
+            "haft node {args:?} must say {says:?}: {err}"
+        );
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start creates nothing"
+    );
+}
+
+#[test]
+fn get_names_the_node_it_cannot_reach_and_why() {
+    // A detector slow to suspect, so that a read can be caught before it does.
+    let timers = timers_with("failure_timeout_ms = 600", "failure_timeout_ms = 3000");
+    let mut cluster = Cluster::with_timers(&[1, 2, 3], &[], 1, &timers);
+    cluster.await_all_alive(Duration::from_secs(20));
+    let addr = |id: u16| cluster.addrs[&id].to_string();
+    let (a1, a2, a3) = (addr(1), addr(2), addr(3));
+    let key = spread_keys(&cluster.placement(), "owned", &[3]).remove(0);
+    let (code, out, err) = haft(&["txn", "--node", &a1, "set", &format!("{key}=v")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("committed "), "{out}");
+    let (code, out, err) = haft(&["get", "--node", &a2, &key]);
+    assert_eq!((code, out.as_str()), (0, "v\n"), "{err}");
+
+    // The key's only replica stops. Before node 2 suspects it, a read gets
+    // no answer from it: the error says node 2 is up and what it waits on.
+    cluster.kill(3);
+    let (code, _, err) = haft(&["get", "--node", &a2, "--timeout", "0.5", &key]);
+    assert_eq!(code, 1, "{err}");
+    for says in [
+        format!("node 2 at {a2} is up, but its read of key \"{key}\" got no answer within 500ms"),
+        "the replica it asked has not answered".to_owned(),
+        "node 3 alive".to_owned(),
+    ] {
+        assert!(err.contains(&says), "must say {says:?}: {err}");
+    }
+
+    // Once node 2 suspects it, the read is answered at once: node 3, its
+    // address, and why.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(
+        cluster.status(2).unwrap().members[&3],
+        MemberStatus::Alive | MemberStatus::Unknown
+    ) {
+        assert!(Instant::now() < deadline, "node 2 never suspected node 3");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let (code, _, err) = haft(&["get", "--node", &a2, &key]);
+    assert_eq!(code, 1, "{err}");
+    let names = format!("error: node 2 cannot reach any replica of key \"{key}\": node 3 at {a3} ");
+    assert!(err.contains(&names), "must say {names:?}: {err}");
+    assert!(
+        err.contains("is suspected (no heartbeat from it within the failure timeout)")
+            || err.contains("was declared dead"),
+        "must say why: {err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered without waiting out the timeout"
+    );
+
+    // Asking the stopped node itself: no answer, and the error names it.
+    let (code, _, err) = haft(&["get", "--node", &a3, "--timeout", "0.5", &key]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("no answer from the node at {a3}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn txn_says_why_it_aborted_and_retries_conflicts_as_new_transactions() {
+    // Votes are awaited for 4 s, so a transaction that cannot collect them
+    // holds its locks that long.
+    let timers = timers_with(
+        "vote_timeout_ms = [300, 500]",
+        "vote_timeout_ms = [4000, 4000]",
+    );
+    let cluster = Cluster::with_timers(&[1, 2], &[3], 1, &timers);
+    let (a1, a2) = (cluster.addrs[&1].to_string(), cluster.addrs[&2].to_string());
+    let keys = spread_keys(&cluster.placement(), "contended", &[1, 3]);
+    let (k, j) = (&keys[0], &keys[1]);
+    // Node 2 coordinates a transaction over k (on node 1) and j (on node 3,
+    // which never runs): node 1 locks k, node 3 never votes. Its abort is no
+    // conflict, so --retry must not run it again.
+    let holder = Command::new(env!("CARGO_BIN_EXE_haft"))
+        .args([
+            "txn",
+            "--node",
+            &a2,
+            "--timeout",
+            "20",
+            "--retry",
+            "3",
+            "set",
+        ])
+        .args([format!("{k}=held"), format!("{j}=held")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.status(1).unwrap().prepared == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never prepared the holder"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    // A transaction of node 1 (an older id) finds k locked: aborted, naming
+    // the key and the holder.
+    let set_k = |value: &str| format!("{k}={value}");
+    let (code, out, err) = haft(&["txn", "--node", &a1, "set", &set_k("a")]);
+    assert_eq!(code, 1, "{out}{err}");
+    let first = txn_id_in(&out);
+    assert!(first.starts_with("1."), "{out}");
+    let conflict = format!("node 1 refused: conflict on key \"{k}\" with transaction 2.");
+    assert!(out.contains(&conflict), "must say {conflict:?}: {out}");
+    assert!(err.is_empty(), "no retry was asked for: {err}");
+
+    // Two retries, each a new transaction, each refused: exit 1 with the
+    // last reason, every retry's reason on stderr.
+    let (code, out, err) = haft(&["txn", "--node", &a1, "--retry", "2", "set", &set_k("b")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.starts_with("aborted ") && out.contains(&conflict),
+        "{out}"
+    );
+    let retries: Vec<&str> = err.lines().filter(|l| l.starts_with("retry ")).collect();
+    assert_eq!(retries.len(), 2, "{err}");
+    for (n, line) in retries.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("retry {} of 2 in ", n + 1)),
+            "{line}"
+        );
+        assert!(line.contains(&conflict), "{line}");
+    }
+    assert!(err.contains("gave up after 2 retries"), "{err}");
+    let mut ids: Vec<String> = retries
+        .iter()
+        .map(|l| txn_id_in(l.split(": ").nth(1).unwrap()))
+        .collect();
+    ids.push(txn_id_in(out.lines().next().unwrap()));
+    ids.push(first);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "each attempt is a new transaction: {ids:?}");
+
+    // With enough retries the transaction outlasts the holder and commits.
+    let (code, out, err) = haft(&["txn", "--node", &a1, "--retry", "12", "set", &set_k("c")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("committed 1."), "{out}");
+    assert!(
+        err.lines().any(|l| l.starts_with("retry 1 of 12 in ")),
+        "{err}"
+    );
+
+    // The holder aborted when its vote timer fired, and says why.
+    let holder = holder.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&holder.stdout);
+    assert_eq!(holder.status.code(), Some(1), "{out}");
+    let held = txn_id_in(&out);
+    assert!(
+        out.contains("vote timeout: no vote from node 3 (unreachable or down)"),
+        "{out}"
+    );
+    assert!(held.starts_with("2."), "{out}");
+    let err = String::from_utf8_lossy(&holder.stderr);
+    assert!(err.is_empty(), "a vote timeout is not retried: {err}");
+    let (_, out, _) = haft(&["get", "--node", &a1, k]);
+    assert_eq!(out, "c\n");
+}
+
+#[test]
+fn peers_are_unknown_until_first_heard() {
+    // Never suspected within the test: a silent peer stays "unknown".
+    let timers = timers_with("failure_timeout_ms = 600", "failure_timeout_ms = 60000");
+    let mut cluster = Cluster::with_timers(&[1], &[2], 1, &timers);
+    let a1 = cluster.addrs[&1].to_string();
+    let (code, out, err) = haft(&["status", "--node", &a1]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("members: 1 this node, 2 unknown (not heard from yet)"),
+        "{out}"
+    );
+    let (code, out, err) = haft(&["status", "--node", &a1, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let view: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(view["members"]["2"], "Unknown", "{out}");
+    // Node 2 starts: heard, so alive.
+    cluster.spawn(2);
+    cluster.await_up(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, out, _) = haft(&["status", "--node", &a1]);
+        if out.contains("members: 1 this node, 2 alive") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 2 never alive at 1: {out}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn inspect_prints_the_node_and_transaction_ids_as_node_incarnation_sequence() {
+    let mut cluster = Cluster::start(&[1], &[2], 1);
+    let a1 = cluster.addrs[&1].to_string();
+    let data = cluster.data(1).display().to_string();
+    let key = spread_keys(&cluster.placement(), "mine", &[1]).remove(0);
+    let (code, out, err) = haft(&["txn", "--node", &a1, "set", &format!("{key}=v")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let txn = txn_id_in(&out);
+    assert!(txn.starts_with("1.1."), "node 1, first life: {out}");
+    // A restart: the next transaction carries incarnation 2.
+    cluster.kill(1);
+    cluster.spawn(1);
+    cluster.await_up(1);
+    let (code, out, err) = haft(&["txn", "--node", &a1, "set", &format!("{key}=w")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let after = txn_id_in(&out);
+    assert!(after.starts_with("1.2."), "node 1, second life: {out}");
+
+    let (code, out, err) = haft(&["inspect", "--data", &data]);
+    assert_eq!(code, 0, "{err}");
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["node"], 1, "{out}");
+    assert_eq!(record["incarnation"], 2, "{out}");
+    assert_eq!(record["store"][&key]["value"], "w", "{out}");
+    assert_eq!(record["store"][&key]["version"], after.as_str(), "{out}");
+    let answers = record["answers"].as_object().unwrap();
+    assert!(
+        answers
+            .values()
+            .any(|a| a["txn"] == after.as_str() && a["outcome"] == "committed"),
+        "{out}"
+    );
+    // Every id in the record reads node.incarnation.sequence.
+    for table in ["transactions", "commit_records"] {
+        for id in record[table].as_object().unwrap().keys() {
+            assert!(is_txn_id(id), "{table}: {id}");
+        }
+    }
+    for below in record["finished_below"].as_object().unwrap().values() {
+        assert!(is_txn_id(below.as_str().unwrap()), "{below}");
+    }
 }

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use haft::commit::{Outcome, TxnRecord};
-use haft::node::{NodeRecord, Reply, Request};
+use haft::commit::{Outcome, TxnRecord, show};
+use haft::node::{MemberStatus, NodeRecord, Reply, Request};
 use haft::resp::{ClusterBackend, RespConfig, RespServer};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec::ClusterKey;
 use haft::runtime::config::RawConfig;
 use haft::runtime::node;
+use haft::storage::stored_node_id;
 
 use crate::UsageError;
 
@@ -86,6 +87,13 @@ pub struct TxnArgs {
     /// The writes, as key=value.
     #[arg(required = true, value_name = "KEY=VALUE")]
     writes: Vec<String>,
+    /// Run the transaction again, up to N times, while it aborts on a
+    /// conflict with another transaction (a key locked or changed): each
+    /// time as a new transaction, after an exponential backoff with jitter.
+    /// Other aborts, and a transaction whose outcome is unknown, are never
+    /// retried.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retry: u32,
 }
 
 /// `haft get`.
@@ -202,13 +210,19 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     }
 }
 
-fn client(target: &Target) -> Result<Client, UsageError> {
+/// The client's whole wait, `--timeout`.
+fn timeout(target: &Target) -> Result<Duration, UsageError> {
     if !(target.timeout.is_finite() && target.timeout > 0.0) {
         return Err(UsageError(
             "--timeout must be a positive number of seconds".into(),
         ));
     }
-    let timeout = Duration::from_secs_f64(target.timeout);
+    Duration::try_from_secs_f64(target.timeout)
+        .map_err(|_| UsageError("--timeout is too large".into()))
+}
+
+/// A client of `target`'s node that waits `timeout` in all.
+fn client(target: &Target, timeout: Duration) -> Result<Client, UsageError> {
     let options = ClientOptions {
         timeout,
         retry_after: ClientOptions::default().retry_after.min(timeout),
@@ -258,34 +272,83 @@ pub fn txn(args: TxnArgs) -> Result<ExitCode, UsageError> {
             return Err(UsageError(format!("key `{key}` is written twice")));
         }
     }
-    let mut client = client(&args.target)?;
+    let mut client = client(&args.target, timeout(&args.target)?)?;
     let request = Request::Txn {
         reads: BTreeMap::new(),
         writes,
     };
-    match client.request(request) {
-        Ok(Reply::Txn {
-            txn,
-            outcome,
-            reason,
-        }) => {
-            match (outcome, reason) {
-                (Outcome::Abort, Some(reason)) => println!("aborted {txn}: {reason}"),
-                (outcome, _) => println!("{} {txn}", outcome.as_str()),
-            }
-            Ok(match outcome {
+    // Each attempt is a new request (a new request id): the node answers a
+    // request id once, so a retry under the old id would only fetch the same
+    // abort. The client resends one attempt under its id until --timeout, so
+    // an attempt whose outcome is unknown is never run twice; it ends the
+    // command instead.
+    let mut retries = 0;
+    loop {
+        let reply = match client.request(request.clone()) {
+            Ok(reply) => reply,
+            Err(error) => return failed(error),
+        };
+        let (txn, outcome, reason) = match reply {
+            Reply::Txn {
+                txn,
+                outcome,
+                reason,
+            } => (txn, outcome, reason),
+            Reply::Refused { reason } => return Ok(refused(&reason)),
+            other => return Ok(unexpected(&other)),
+        };
+        let Some(reason) = reason.filter(|_| outcome == Outcome::Abort) else {
+            println!("{} {txn}", outcome.as_str());
+            return Ok(match outcome {
                 Outcome::Commit => ExitCode::SUCCESS,
                 Outcome::Abort => ExitCode::FAILURE,
-            })
+            });
+        };
+        if retries < args.retry && reason.is_conflict() {
+            let wait = backoff(retries, rand::random::<f64>());
+            retries += 1;
+            eprintln!(
+                "retry {retries} of {} in {} ms: aborted {txn}: {reason}",
+                args.retry,
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
+            continue;
         }
-        Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
-        Ok(other) => Ok(unexpected(&other)),
-        Err(error) => failed(error),
+        println!("aborted {txn}: {reason}");
+        if retries > 0 {
+            eprintln!(
+                "gave up after {retries} {}",
+                if retries == 1 { "retry" } else { "retries" }
+            );
+        }
+        return Ok(ExitCode::FAILURE);
     }
 }
 
+/// The wait before the first retry of a conflicting transaction; each later
+/// one doubles, up to [`BACKOFF_CAP`].
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// The longest wait between two retries.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// The wait before retry number `retry` (0 for the first): [`BACKOFF_BASE`]
+/// doubled `retry` times, at most [`BACKOFF_CAP`], of which a `jitter`
+/// fraction (in [0, 1)) of the second half is waited, so that transactions
+/// that conflicted with each other do not run again in step.
+fn backoff(retry: u32, jitter: f64) -> Duration {
+    let doubled = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
+    let ceiling = BACKOFF_BASE.saturating_mul(doubled).min(BACKOFF_CAP);
+    let half = ceiling / 2;
+    half + half.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// How long `get` waits for a node's status, after its read went unanswered.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub fn get(args: GetArgs) -> Result<ExitCode, UsageError> {
-    let mut client = client(&args.target)?;
+    let timeout = timeout(&args.target)?;
+    let mut client = client(&args.target, timeout)?;
     let key = Bytes::copy_from_slice(args.key.as_bytes());
     match client.request(Request::Read { keys: vec![key] }) {
         Ok(Reply::Values(values)) => match values.into_iter().next() {
@@ -298,14 +361,50 @@ pub fn get(args: GetArgs) -> Result<ExitCode, UsageError> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Ok(Reply::Unreachable(unreachable)) => {
+            eprintln!("error: {unreachable}");
+            Ok(ExitCode::FAILURE)
+        }
         Ok(Reply::Refused { reason }) => Ok(refused(&reason)),
         Ok(other) => Ok(unexpected(&other)),
+        Err(error @ ClientError::Unreachable { .. }) => unanswered_read(&args, timeout, error),
         Err(error) => failed(error),
     }
 }
 
+/// A read without an answer in time: the node asked may be down, or up and
+/// waiting beyond itself. A status request (answered by the node alone) tells
+/// which, so that the error blames the right thing.
+fn unanswered_read(
+    args: &GetArgs,
+    timeout: Duration,
+    error: ClientError,
+) -> Result<ExitCode, UsageError> {
+    let mut probe = client(&args.target, PROBE_TIMEOUT.min(timeout))?;
+    let Ok(Reply::Status(view)) = probe.request(Request::Status) else {
+        return failed(error);
+    };
+    let peers: Vec<String> = view
+        .members
+        .iter()
+        .filter(|(_, status)| **status != MemberStatus::Me)
+        .map(|(node, status)| format!("node {node} {status}"))
+        .collect();
+    eprintln!(
+        "error: node {} at {} is up, but its read of key {} got no answer within {timeout:?}: \
+         the replica it asked has not answered (it may be down or cut off), or the key is \
+         locked by a transaction whose outcome it is waiting for; it sees {}. Try again, or \
+         with a longer --timeout",
+        view.node,
+        probe.node(),
+        show(args.key.as_bytes()),
+        peers.join(", ")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
 pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
-    let mut client = client(&args.target)?;
+    let mut client = client(&args.target, timeout(&args.target)?)?;
     let view = match client.request(Request::Status) {
         Ok(Reply::Status(view)) => view,
         Ok(other) => return Ok(unexpected(&other)),
@@ -316,8 +415,16 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = format!(
-        "node {} (incarnation {}), ring epoch {}, {} replicas per key\n",
-        view.node, view.incarnation, view.epoch, view.replicas
+        "node {} (incarnation {}), ring epoch {}, {} {} per key\n",
+        view.node,
+        view.incarnation,
+        view.epoch,
+        view.replicas,
+        if view.replicas == 1 {
+            "replica"
+        } else {
+            "replicas"
+        }
     );
     let members: Vec<String> = view
         .members
@@ -343,9 +450,17 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
             args.data.display()
         )));
     }
+    let node = match stored_node_id(&args.data) {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     match node::load_record(&args.data) {
         Ok(Some(record)) => {
-            print(&serde_json::to_string_pretty(&inspect_view(&record)).expect("JSON serialises"));
+            let view = inspect_view(node, &record);
+            print(&serde_json::to_string_pretty(&view).expect("JSON serialises"));
             Ok(ExitCode::SUCCESS)
         }
         Ok(None) => {
@@ -359,9 +474,10 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode, UsageError> {
     }
 }
 
-/// A node's record as people read it: keys and values as text (or escaped
-/// bytes), transaction ids as `node.incarnation.sequence`.
-fn inspect_view(record: &NodeRecord) -> serde_json::Value {
+/// A node's record as people read it: the node id stored beside it, keys and
+/// values as text (or escaped bytes), transaction ids as
+/// `node.incarnation.sequence`.
+fn inspect_view(node: Option<u64>, record: &NodeRecord) -> serde_json::Value {
     use serde_json::json;
     let text = |bytes: &[u8]| -> String {
         match std::str::from_utf8(bytes) {
@@ -428,6 +544,7 @@ fn inspect_view(record: &NodeRecord) -> serde_json::Value {
         .map(|(node, below)| (node.0.to_string(), json!(below.to_string())))
         .collect();
     json!({
+        "node": node,
         "incarnation": record.incarnation(),
         "store": store,
         "transactions": txns,
@@ -435,4 +552,21 @@ fn inspect_view(record: &NodeRecord) -> serde_json::Value {
         "commit_records": commits,
         "answers": answers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        assert_eq!(backoff(0, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff(0, 1.0), Duration::from_millis(100));
+        assert_eq!(backoff(3, 0.0), Duration::from_millis(400));
+        assert_eq!(backoff(3, 0.5), Duration::from_millis(600));
+        for retry in [6, 31, 32, u32::MAX] {
+            assert_eq!(backoff(retry, 1.0), BACKOFF_CAP, "retry {retry}");
+            assert_eq!(backoff(retry, 0.0), BACKOFF_CAP / 2, "retry {retry}");
+        }
+    }
 }

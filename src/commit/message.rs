@@ -128,6 +128,21 @@ pub enum AbortReason {
     },
 }
 
+impl AbortReason {
+    /// Whether the transaction lost a race with another one (a key locked by
+    /// a younger transaction, or changed since it was read): nothing else
+    /// stood in its way, so running it again as a new transaction may commit.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            AbortReason::Refused {
+                refusal: Refusal::Locked { .. } | Refusal::Changed { .. },
+                ..
+            }
+        )
+    }
+}
+
 impl fmt::Display for AbortReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -121,6 +121,65 @@ pub enum Reply {
         /// Why, and what to do.
         reason: String,
     },
+    /// A read could not be served: the node asked believes no replica of a
+    /// key reachable (its failure detector suspects, or has declared dead,
+    /// every one). Nothing was read.
+    Unreachable(Unreachable),
+}
+
+/// Why a read could not be served: the key, and what the node that was asked
+/// believes about each of its replicas.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Unreachable {
+    /// The node that was asked.
+    pub node: u16,
+    /// The key none of whose replicas it can reach.
+    pub key: Key,
+    /// The key's replicas, in preference order.
+    pub replicas: Vec<ReplicaState>,
+}
+
+/// One replica named by [`Unreachable`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReplicaState {
+    /// The replica.
+    pub node: u16,
+    /// What the node that was asked believes about it.
+    pub status: MemberStatus,
+    /// Its address. The machine knows no addresses and leaves this `None`;
+    /// the driver fills it in.
+    pub address: Option<String>,
+}
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "node {} cannot reach any replica of key {}:",
+            self.node,
+            commit::show(&self.key)
+        )?;
+        for (index, replica) in self.replicas.iter().enumerate() {
+            let separator = if index == 0 { " " } else { "; " };
+            write!(f, "{separator}node {}", replica.node)?;
+            if let Some(address) = &replica.address {
+                write!(f, " at {address}")?;
+            }
+            let why = match replica.status {
+                MemberStatus::Suspect => {
+                    "is suspected (no heartbeat from it within the failure timeout)"
+                }
+                MemberStatus::Dead => {
+                    "was declared dead (silent past the failure and suspicion timeouts)"
+                }
+                MemberStatus::Unknown => "has not been heard from yet",
+                MemberStatus::Alive => "is believed alive but did not answer",
+                MemberStatus::Me => "is the node asked",
+            };
+            write!(f, " {why}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a node believes about one member of the cluster.

@@ -43,7 +43,11 @@
 //!   one waits for it; a request from an earlier life that was never decided
 //!   was presumed aborted by the restart, so running the retry anew cannot
 //!   commit it twice (*exactly once*).
-//! - **Reads** go to one replica of each key (this node if it is one). A
+//! - **Reads** go to one replica of each key: this node if it is one, else
+//!   the first the failure detector does not suspect. If it suspects every
+//!   replica of a key, the read is answered [`Reply::Unreachable`], naming
+//!   them; a retry of a read under way moves each key whose replica has come
+//!   under suspicion since to another replica, or answers the same. A
 //!   replica answers from its committed store, except that a key locked by a
 //!   prepared writer waits for that writer's outcome: the writer may already
 //!   be committed and its client told so, so a read that skipped it could
@@ -78,8 +82,8 @@ use crate::output::{Output, Position};
 use crate::ring::RingError;
 
 pub use message::{
-    ClientId, Dest, MemberStatus, NodeEvent, NodeMsg, NodeTimer, Reply, Request, RequestId,
-    StatusView,
+    ClientId, Dest, MemberStatus, NodeEvent, NodeMsg, NodeTimer, ReplicaState, Reply, Request,
+    RequestId, StatusView, Unreachable,
 };
 pub use placement::Placement;
 pub use record::{Answer, AnswerTable, NodeDelta, NodeRecord};
@@ -199,6 +203,8 @@ struct Gather {
     waiter: Waiter,
     keys: Vec<Key>,
     values: BTreeMap<Key, Option<Versioned>>,
+    /// The replica each key was last asked.
+    asked: BTreeMap<Key, NodeId>,
 }
 
 /// A read a replica holds until a prepared writer of one of its keys learns
@@ -701,23 +707,45 @@ impl Node {
     // --- reads ---------------------------------------------------------------
 
     /// The replica to read `key` from: this node if it holds the key, else the
-    /// first replica the detector believes alive, else the first.
-    fn read_from(&self, key: &[u8]) -> NodeId {
+    /// first replica the detector does not suspect; `None` if it suspects
+    /// them all.
+    fn read_from(&self, key: &[u8]) -> Option<NodeId> {
         let replicas = self.placement.replicas_of(key);
         if replicas.contains(&self.me) {
-            return self.me;
+            return Some(self.me);
         }
         replicas
             .iter()
             .copied()
-            .find(|replica| {
-                matches!(
-                    self.member_status(*replica),
-                    MemberStatus::Alive | MemberStatus::Unknown
-                )
+            .find(|replica| self.reachable(*replica))
+    }
+
+    /// Whether the detector believes `member` reachable: not suspected, not
+    /// declared dead.
+    fn reachable(&self, member: NodeId) -> bool {
+        !matches!(
+            self.member_status(member),
+            MemberStatus::Suspect | MemberStatus::Dead
+        )
+    }
+
+    /// The answer to a read of `key` when no replica of it is reachable.
+    fn unreachable(&self, key: &Key) -> Reply {
+        let replicas = self
+            .placement
+            .replicas_of(key)
+            .iter()
+            .map(|replica| ReplicaState {
+                node: replica.0,
+                status: self.member_status(*replica),
+                address: None,
             })
-            .or_else(|| replicas.first().copied())
-            .unwrap_or(self.me)
+            .collect();
+        Reply::Unreachable(Unreachable {
+            node: self.me.0,
+            key: key.clone(),
+            replicas,
+        })
     }
 
     fn start_read(&mut self, waiter: Waiter, keys: Vec<Key>, out: &mut NodeOutput) {
@@ -725,14 +753,19 @@ impl Node {
         if let Some(gather) = self.gathers.get_mut(&(client, id)) {
             // A retry of a read under way: answer by the latest route.
             gather.waiter.via = waiter.via;
+            self.chase_read(client, id, out);
             return;
         }
         let mut by_replica: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
+        let mut asked = BTreeMap::new();
         for key in &keys {
-            by_replica
-                .entry(self.read_from(key))
-                .or_default()
-                .push(key.clone());
+            let Some(replica) = self.read_from(key) else {
+                let reply = self.unreachable(key);
+                self.reply(&waiter, reply, true, out);
+                return;
+            };
+            by_replica.entry(replica).or_default().push(key.clone());
+            asked.insert(key.clone(), replica);
         }
         self.gathers.insert(
             (client, id),
@@ -740,6 +773,7 @@ impl Node {
                 waiter,
                 keys,
                 values: BTreeMap::new(),
+                asked,
             },
         );
         if by_replica.is_empty() {
@@ -760,6 +794,40 @@ impl Node {
             } else {
                 out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
             }
+        }
+    }
+
+    /// On a retry of a read under way: each key still unanswered by a replica
+    /// the detector has come to suspect is asked of another replica, or, if
+    /// it suspects them all, the read is answered [`Reply::Unreachable`].
+    fn chase_read(&mut self, client: ClientId, id: RequestId, out: &mut NodeOutput) {
+        let Some(gather) = self.gathers.get(&(client, id)) else {
+            return;
+        };
+        let mut moved: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
+        for (key, replica) in &gather.asked {
+            if gather.values.contains_key(key) || self.reachable(*replica) {
+                continue;
+            }
+            match self.read_from(key) {
+                Some(next) => moved.entry(next).or_default().push(key.clone()),
+                None => {
+                    let reply = self.unreachable(key);
+                    if let Some(gather) = self.gathers.remove(&(client, id)) {
+                        self.reply(&gather.waiter, reply, true, out);
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(gather) = self.gathers.get_mut(&(client, id)) else {
+            return;
+        };
+        for (replica, keys) in moved {
+            for key in &keys {
+                gather.asked.insert(key.clone(), replica);
+            }
+            out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
         }
     }
 

@@ -129,6 +129,12 @@ impl Cluster {
         self.request(node, id, node, request);
     }
 
+    /// A client's read of `key` at `node`, as request `id`.
+    fn read(&mut self, node: NodeId, id: RequestId, key: &str) {
+        let keys = vec![b(key)];
+        self.request(node, id, node, Request::Read { keys });
+    }
+
     fn replies(&self, id: RequestId) -> Vec<&Reply> {
         self.to_clients
             .iter()
@@ -142,6 +148,39 @@ impl Cluster {
             Some(Reply::Txn { txn, outcome, .. }) => (*txn, *outcome),
             other => panic!("expected a transaction reply to {id}, got {other:?}"),
         }
+    }
+
+    /// Node `observer` hears nothing from `silent` during `checks` detector
+    /// checks (a partition; `silent` hears nothing either), while every other
+    /// node heartbeats as usual.
+    fn silence(&mut self, observer: NodeId, silent: NodeId, checks: usize) {
+        let cut = |from: NodeId, to: NodeId| from == silent || to == silent;
+        let others: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| *id != silent)
+            .collect();
+        for _ in 0..checks {
+            for id in &others {
+                self.fire(*id, NodeTimer::Detector(DetectorTimer::Heartbeat));
+            }
+            self.fire(observer, NodeTimer::Detector(DetectorTimer::Check));
+            while let Some((from, to, msg)) = self.queue.pop_front() {
+                if !cut(from, to) {
+                    self.step(from, to, msg);
+                }
+            }
+        }
+    }
+
+    /// A key whose replicas are `replicas`, in that order.
+    fn key_on(&self, replicas: &[NodeId]) -> String {
+        let placement = self.nodes.values().next().unwrap().placement().clone();
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|key| placement.replicas_of(key.as_bytes()) == replicas)
+            .unwrap()
     }
 
     /// A key whose first replica is each node.
@@ -508,5 +547,70 @@ fn bad_configurations_are_refused() {
     assert_eq!(
         Node::recover(&config, NodeRecord::default(), &mut out).unwrap_err(),
         NodeError::BadTimer("resend_every")
+    );
+}
+
+#[test]
+fn a_read_moves_off_a_replica_that_falls_under_suspicion() {
+    let mut cluster = Cluster::start(3, 2);
+    let key = cluster.key_on(&[n(3), n(2)]);
+    cluster.txn(n(2), 1, &[(&key, "v")]);
+    cluster.run();
+    // Node 1 asks node 3, which never answers, and comes to suspect it.
+    cluster.read(n(1), 2, &key);
+    assert!(matches!(
+        cluster.queue.pop_front(),
+        Some((_, to, NodeMsg::Read { .. })) if to == n(3)
+    ));
+    cluster.silence(n(1), n(3), 30);
+    assert!(cluster.replies(2).is_empty());
+    assert!(!cluster.nodes[&n(1)].reachable(n(3)));
+    assert_eq!(
+        cluster.nodes[&n(1)].member_status(n(2)),
+        MemberStatus::Alive
+    );
+    // The client's retry moves the read to node 2.
+    cluster.read(n(1), 2, &key);
+    cluster.run();
+    let Some(Reply::Values(values)) = cluster.replies(2).last() else {
+        panic!("no values: {:?}", cluster.replies(2))
+    };
+    assert_eq!(values[0].1.as_ref().map(|v| &v.value[..]), Some(&b"v"[..]));
+}
+
+#[test]
+fn a_read_whose_replicas_are_all_suspected_names_them() {
+    let mut cluster = Cluster::start(3, 1);
+    let key = cluster.key_on(&[n(3)]);
+    cluster.read(n(1), 1, &key);
+    cluster.queue.clear(); // node 3 never answers
+    cluster.silence(n(1), n(3), 30);
+    let status = cluster.nodes[&n(1)].member_status(n(3));
+    assert!(matches!(status, MemberStatus::Suspect | MemberStatus::Dead));
+    let expected = Reply::Unreachable(Unreachable {
+        node: 1,
+        key: b(&key),
+        replicas: vec![ReplicaState {
+            node: 3,
+            status,
+            address: None,
+        }],
+    });
+    // A retry of the read under way is answered at once…
+    cluster.read(n(1), 1, &key);
+    assert_eq!(cluster.replies(1), [&expected]);
+    // …and so is a new read: nothing is sent to a suspected replica.
+    cluster.read(n(1), 2, &key);
+    assert_eq!(cluster.replies(2), [&expected]);
+    assert!(cluster.queue.is_empty());
+    let Reply::Unreachable(unreachable) = expected else {
+        unreachable!()
+    };
+    let text = unreachable.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "node 1 cannot reach any replica of key \"{key}\": node 3 "
+        )),
+        "{text}"
     );
 }

@@ -37,7 +37,9 @@
 //!   (or whose node stopped while it ran) is [`BackendError::Indeterminate`]:
 //!   it may have committed;
 //! - a read without an answer within [`ClusterTimeouts::read`] is
-//!   `Unavailable` (a read changes nothing).
+//!   `Unavailable` (a read changes nothing), and so, at once, is a read of a
+//!   key whose every replica the node suspects ([`Reply::Unreachable`], whose
+//!   text names them).
 //!
 //! **DBSIZE** counts the keys of the whole cluster: each member's status
 //! says how many keys its store holds, and every key is held by `replicas`
@@ -151,6 +153,9 @@ impl ClusterBackend {
         let values = match reply {
             Reply::Values(values) => values,
             Reply::Refused { reason } => return Err(BackendError::Unavailable(reason)),
+            Reply::Unreachable(unreachable) => {
+                return Err(BackendError::Unavailable(unreachable.to_string()));
+            }
             other => return Err(unexpected(&other)),
         };
         if values.len() != asked

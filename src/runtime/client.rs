@@ -28,9 +28,11 @@ pub enum ClientError {
     Socket(#[from] std::io::Error),
     /// No answer before the deadline.
     #[error(
-        "no answer from the node at {node} after {attempts} attempts in {waited:?}; \
+        "no answer from the node at {node} after {attempts} {} in {} ms; \
          check that the node is running, that the address is its listen address, \
-         and, if the nodes have a cluster key, that this client has it (--cluster-key-file)"
+         and, if the nodes have a cluster key, that this client has it (--cluster-key-file)",
+        if *attempts == 1 { "attempt" } else { "attempts" },
+        waited.as_millis()
     )]
     Unreachable {
         /// The node.

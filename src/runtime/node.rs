@@ -822,14 +822,23 @@ impl EventLoop {
                 }
             }
         }
-        // Status replies carry the runtime's counters, which the machine has not.
+        // Status replies carry the runtime's counters, and Unreachable
+        // replies the replicas' addresses, which the machine has not.
         for (_, msg) in out.send_now.iter_mut().chain(&mut out.send_after_persist) {
-            if let NodeMsg::Reply {
-                reply: Reply::Status(view),
-                ..
-            } = msg
-            {
-                view.counters = self.counter_map();
+            match msg {
+                NodeMsg::Reply {
+                    reply: Reply::Status(view),
+                    ..
+                } => view.counters = self.counter_map(),
+                NodeMsg::Reply {
+                    reply: Reply::Unreachable(unreachable),
+                    ..
+                } => {
+                    for replica in &mut unreachable.replicas {
+                        replica.address = self.peers.get(&replica.node).map(ToString::to_string);
+                    }
+                }
+                _ => {}
             }
         }
         for (to, msg) in std::mem::take(&mut out.send_now) {

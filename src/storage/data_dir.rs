@@ -154,24 +154,31 @@ impl DataDir {
     }
 }
 
-/// Checks the node id stored in `dir` against `node_id`, storing it if none
-/// is. The caller holds the lock.
-fn check_node_id(dir: &Path, node_id: u64) -> Result<(), DataDirError> {
+/// The node id stored in the data directory `dir`, read without taking its
+/// lock (the node may be running); `None` if no node has started there.
+pub fn stored_node_id(dir: &Path) -> Result<Option<u64>, DataDirError> {
     let file = dir.join(NODE_ID);
     let bytes = match fs::read(&file) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            replace_file(dir, NODE_ID, NODE_ID_TMP, format!("{node_id}\n").as_bytes())?;
-            return Ok(());
-        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(failed(&file, "read")(error).into()),
     };
     let text = String::from_utf8_lossy(&bytes);
-    let Ok(stored) = text.trim_end_matches('\n').parse::<u64>() else {
-        return Err(DataDirError::BadNodeId {
+    match text.trim_end_matches('\n').parse::<u64>() {
+        Ok(stored) => Ok(Some(stored)),
+        Err(_) => Err(DataDirError::BadNodeId {
             file,
             content: text.chars().take(64).collect(),
-        });
+        }),
+    }
+}
+
+/// Checks the node id stored in `dir` against `node_id`, storing it if none
+/// is. The caller holds the lock.
+fn check_node_id(dir: &Path, node_id: u64) -> Result<(), DataDirError> {
+    let Some(stored) = stored_node_id(dir)? else {
+        replace_file(dir, NODE_ID, NODE_ID_TMP, format!("{node_id}\n").as_bytes())?;
+        return Ok(());
     };
     if stored != node_id {
         return Err(DataDirError::WrongNode {

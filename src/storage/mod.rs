@@ -44,7 +44,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 #[cfg(feature = "runtime")]
-pub use data_dir::{DataDir, DataDirError};
+pub use data_dir::{DataDir, DataDirError, stored_node_id};
 pub use disk::IoError;
 pub use file::{Corruption, FileStorage, LogError, LogOptions, NotTorn, Part};
 pub use group_commit::{GroupCommit, GroupCommitError, GroupCommitStats};
