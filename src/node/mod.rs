@@ -838,7 +838,13 @@ impl Node {
             match self.participant.read(key) {
                 Ok(value) => values.push((key.clone(), value.cloned())),
                 Err(writer) => {
-                    self.parked.entry(writer).or_default().push(read);
+                    // A duplicate or a retry of a read already parked waits
+                    // as the one copy: the network and clients repeat reads
+                    // without bound, the parked list must not grow with them.
+                    let parked = self.parked.entry(writer).or_default();
+                    if !parked.contains(&read) {
+                        parked.push(read);
+                    }
                     return;
                 }
             }

@@ -101,6 +101,19 @@ impl Cluster {
         }
     }
 
+    /// Runs until quiet, holding back every Outcome message; returns them.
+    fn run_holding_outcomes(&mut self) -> Vec<(NodeId, NodeId, NodeMsg)> {
+        let mut held = Vec::new();
+        while let Some((from, to, msg)) = self.queue.pop_front() {
+            if matches!(msg, NodeMsg::Commit(Msg::Outcome { .. })) {
+                held.push((from, to, msg));
+            } else {
+                self.step(from, to, msg);
+            }
+        }
+        held
+    }
+
     fn fire(&mut self, node: NodeId, timer: NodeTimer) {
         let mut out = NodeOutput::at(0);
         self.nodes
@@ -369,14 +382,7 @@ fn a_read_waits_for_a_prepared_writer_then_sees_its_commit() {
     cluster.run();
     cluster.txn(n(1), 2, &[("k", "new")]);
     // Deliver both Prepares and the votes, but hold every Outcome.
-    let mut held = Vec::new();
-    while let Some((from, to, msg)) = cluster.queue.pop_front() {
-        if matches!(msg, NodeMsg::Commit(Msg::Outcome { .. })) {
-            held.push((from, to, msg));
-        } else {
-            cluster.step(from, to, msg);
-        }
-    }
+    let held = cluster.run_holding_outcomes();
     // The client was told "committed"; node 2 has not learned it yet.
     assert_eq!(cluster.outcome(2).1, Outcome::Commit);
     cluster.request(n(2), 3, n(2), Request::Read { keys: vec![b("k")] });
@@ -394,6 +400,44 @@ fn a_read_waits_for_a_prepared_writer_then_sees_its_commit() {
         values[0].1.as_ref().map(|v| &v.value[..]),
         Some(&b"new"[..])
     );
+}
+
+#[test]
+fn a_read_repeated_while_it_waits_is_parked_once_and_answered_once() {
+    let mut cluster = Cluster::start(2, 2);
+    cluster.txn(n(1), 1, &[("k", "new")]);
+    // Deliver the Prepares and the votes, but hold every Outcome.
+    let held = cluster.run_holding_outcomes();
+    // The network duplicates node 1's Read of `k` five times; node 2 has `k`
+    // prepared, so each copy waits.
+    let read = NodeMsg::Read {
+        client: 7,
+        id: 1,
+        keys: vec![b("k")],
+    };
+    for _ in 0..5 {
+        let out = cluster.deliver(n(1), n(2), read.clone());
+        assert!(out.send_now.is_empty(), "the read waits for the writer");
+    }
+    // The outcome releases one read, not five.
+    let mut replies = 0;
+    for (from, to, msg) in held.into_iter().filter(|(_, to, _)| *to == n(2)) {
+        let out = cluster.deliver(from, to, msg);
+        let all = out.send_now.iter().chain(&out.send_after_persist);
+        replies += all
+            .filter(|(_, msg)| {
+                matches!(
+                    msg,
+                    NodeMsg::ReadReply {
+                        client: 7,
+                        id: 1,
+                        ..
+                    }
+                )
+            })
+            .count();
+    }
+    assert_eq!(replies, 1);
 }
 
 #[test]
