@@ -1139,40 +1139,54 @@ fn all_decided(
 /// transaction after the first ones, so no watermark passes them and no
 /// participant forgets their records.)
 pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseState> {
+    let mut projected = Vec::new();
+    project(cfg, state, &mut projected);
+    projected
+}
+
+/// [`to_two_phase`] into `out`, whose vectors it reuses: the refinement check
+/// projects every successor of every state.
+fn project(cfg: &TwoPhaseSystem, state: &SystemState, out: &mut Vec<TwoPhaseState>) {
     let h = &state.history;
-    cfg.txns()
-        .map(|txn| {
-            let decision = h.coordinator_decision.get(&txn).copied();
-            TwoPhaseState {
-                rm_state: cfg
-                    .participant_ids()
-                    .map(|p| match participant(state, p).record().txns.get(&txn) {
-                        None => RmState::Working,
-                        Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
-                        Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
-                        Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused(_)) => {
-                            RmState::Aborted
-                        }
-                    })
-                    .collect(),
-                tm_state: match decision {
-                    None => TmState::Init,
-                    Some(Outcome::Commit) => TmState::Committed,
-                    Some(Outcome::Abort) => TmState::Aborted,
-                },
-                tm_prepared: cfg
-                    .participant_ids()
-                    .map(|p| h.counted_yes.contains(&(p, txn)))
-                    .collect(),
-                prepared_msg: cfg
-                    .participant_ids()
-                    .map(|p| h.yes_votes.contains(&(p, txn)))
-                    .collect(),
-                commit_msg: decision == Some(Outcome::Commit),
-                abort_msg: decision == Some(Outcome::Abort),
+    out.resize_with(cfg.plans.len(), || TwoPhaseState {
+        rm_state: Vec::new(),
+        tm_state: TmState::Init,
+        tm_prepared: Vec::new(),
+        prepared_msg: Vec::new(),
+        commit_msg: false,
+        abort_msg: false,
+    });
+    for (txn, projected) in cfg.txns().zip(out.iter_mut()) {
+        let decision = h.coordinator_decision.get(&txn).copied();
+        projected.rm_state.clear();
+        projected.rm_state.extend(cfg.participant_ids().map(|p| {
+            match participant(state, p).record().txns.get(&txn) {
+                None => RmState::Working,
+                Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
+                Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
+                Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused(_)) => {
+                    RmState::Aborted
+                }
             }
-        })
-        .collect()
+        }));
+        projected.tm_state = match decision {
+            None => TmState::Init,
+            Some(Outcome::Commit) => TmState::Committed,
+            Some(Outcome::Abort) => TmState::Aborted,
+        };
+        projected.tm_prepared.clear();
+        projected.tm_prepared.extend(
+            cfg.participant_ids()
+                .map(|p| h.counted_yes.contains(&(p, txn))),
+        );
+        projected.prepared_msg.clear();
+        projected.prepared_msg.extend(
+            cfg.participant_ids()
+                .map(|p| h.yes_votes.contains(&(p, txn))),
+        );
+        projected.commit_msg = decision == Some(Outcome::Commit);
+        projected.abort_msg = decision == Some(Outcome::Abort);
+    }
 }
 
 /// The refinement of TwoPhase, checked on every transition of the search
@@ -1182,7 +1196,10 @@ pub fn refinement(model: &TwoPhaseModel) -> Refinement<TwoPhaseModel, TwoPhase> 
         rms: model.actors.cfg.config.participants,
     };
     let cfg = model.actors.cfg.clone();
-    Refinement::new("refines TwoPhase", spec, move |s| to_two_phase(&cfg, s)).max_steps(2)
+    Refinement::projecting_into("refines TwoPhase", spec, move |s, out| {
+        project(&cfg, s, out)
+    })
+    .max_steps(2)
 }
 
 /// Checks the model and its refinement of TwoPhase, in one search.
