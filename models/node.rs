@@ -1223,14 +1223,10 @@ pub fn to_two_phase(config: &NodeModelConfig, s: &NodeState) -> Vec<TwoPhaseStat
 fn project(config: &NodeModelConfig, s: &NodeState, out: &mut Vec<TwoPhaseState>) {
     let rms = config.nodes;
     let h = &s.history;
-    out.resize_with(h.txns.len().max(txn_capacity(config)), || TwoPhaseState {
-        rm_state: Vec::new(),
-        tm_state: TmState::Init,
-        tm_prepared: Vec::new(),
-        prepared_msg: Vec::new(),
-        commit_msg: false,
-        abort_msg: false,
-    });
+    out.resize_with(
+        h.txns.len().max(txn_capacity(config)),
+        TwoPhaseState::unfilled,
+    );
     for (slot, projected) in out.iter_mut().enumerate() {
         projected.rm_state.clear();
         projected.tm_prepared.clear();

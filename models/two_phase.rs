@@ -440,7 +440,7 @@ fn choice_key(txn: TxnId) -> String {
 pub type ActorState = Shared<CommitState>;
 
 /// The actor's state, to read.
-fn current<'a>(state: &'a Cow<'_, ActorState>) -> &'a CommitState {
+fn current(state: &ActorState) -> &CommitState {
     state
 }
 
@@ -1148,14 +1148,7 @@ pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseSt
 /// projects every successor of every state.
 fn project(cfg: &TwoPhaseSystem, state: &SystemState, out: &mut Vec<TwoPhaseState>) {
     let h = &state.history;
-    out.resize_with(cfg.plans.len(), || TwoPhaseState {
-        rm_state: Vec::new(),
-        tm_state: TmState::Init,
-        tm_prepared: Vec::new(),
-        prepared_msg: Vec::new(),
-        commit_msg: false,
-        abort_msg: false,
-    });
+    out.resize_with(cfg.plans.len(), TwoPhaseState::unfilled);
     for (txn, projected) in cfg.txns().zip(out.iter_mut()) {
         let decision = h.coordinator_decision.get(&txn).copied();
         projected.rm_state.clear();
