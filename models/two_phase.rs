@@ -444,7 +444,8 @@ fn current(state: &ActorState) -> &CommitState {
     state
 }
 
-/// The actor's state, to change: the step is then no no-op.
+/// The actor's state, to change: stateright then counts the step as a change
+/// (not a no-op), as it did when the handlers took the state with `to_mut`.
 fn changed<'a>(state: &'a mut Cow<'_, ActorState>) -> &'a mut CommitState {
     state.to_mut().make_mut()
 }
