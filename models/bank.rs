@@ -82,9 +82,10 @@ use super::host::{Disk, DiskState, HostTimer};
 use super::network::OnNetwork;
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::shared::Shared;
 use super::two_phase::{
-    CommitRecord, DISK, LOSSY, actor, carry_out_commit, coordinator_config, disk_param, node,
-    participant_config,
+    CommitRecord, DISK, LOSSY, SavedRecord, actor, carry_out_commit, coordinator_config,
+    disk_param, node, participant_config,
 };
 
 /// The model's name in `haft check`.
@@ -302,7 +303,7 @@ impl fmt::Debug for BankTimer {
 }
 
 /// The disk of a bank actor.
-pub type BankDisk = DiskState<CommitRecord, crate::commit::Delta, BankMsg>;
+pub type BankDisk = DiskState<SavedRecord, crate::commit::Delta, BankMsg>;
 
 /// Where a client's transfer stands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -463,9 +464,10 @@ impl Actor for BankActor {
     type State = BankState;
     type Timer = HostTimer<BankTimer>;
     type Random = ();
-    type Storage = CommitRecord;
+    type Storage = SavedRecord;
 
-    fn on_start(&self, id: Id, storage: &Option<CommitRecord>, o: &mut Out<Self>) -> BankState {
+    fn on_start(&self, id: Id, storage: &Option<SavedRecord>, o: &mut Out<Self>) -> BankState {
+        let storage = storage.as_deref();
         // The start's output is durable before any input (the driver's
         // contract), whatever the disk.
         let mut out = CommitOutput::at(0);
@@ -488,7 +490,7 @@ impl Actor for BankActor {
                 };
                 BankState::Client {
                     machine,
-                    disk: DiskState::new(CommitRecord::Coordinator(record)),
+                    disk: DiskState::new(Shared::new(CommitRecord::Coordinator(record))),
                     transfer,
                 }
             }
@@ -501,7 +503,7 @@ impl Actor for BankActor {
                     Participant::recover(node(id), participant_config(), record.clone(), &mut out);
                 BankState::Account {
                     machine,
-                    disk: DiskState::new(CommitRecord::Participant(record)),
+                    disk: DiskState::new(Shared::new(CommitRecord::Participant(record))),
                 }
             }
         };
@@ -846,7 +848,7 @@ pub const LIVENESS: &str = "every transfer decided";
 /// An account's durable record: its disk, or the opening record before it
 /// has saved anything.
 fn durable_record(state: &SystemState, account: usize) -> std::borrow::Cow<'_, ParticipantRecord> {
-    match &state.actor_storages[CLIENTS + account] {
+    match state.actor_storages[CLIENTS + account].as_deref() {
         Some(CommitRecord::Participant(record)) => std::borrow::Cow::Borrowed(record),
         _ => std::borrow::Cow::Owned(opening_record(account)),
     }

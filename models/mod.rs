@@ -16,6 +16,7 @@ pub mod node;
 pub mod params;
 pub mod refinement;
 pub mod ring_handoff;
+pub mod shared;
 pub mod two_phase;
 pub mod two_phase_spec;
 

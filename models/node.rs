@@ -144,6 +144,7 @@ use super::commit_spec::RmState;
 use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::shared::Shared;
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
@@ -359,7 +360,7 @@ pub struct Host {
     /// The running node and its armed timers; `None` while it is down.
     pub life: Option<Life>,
     /// What survives a crash.
-    pub durable: NodeRecord,
+    pub durable: Shared<NodeRecord>,
 }
 
 /// A running node.
@@ -476,24 +477,26 @@ pub struct History {
     pub read_after_restart: bool,
 }
 
-/// A state of the `node` model.
+/// A state of the `node` model. Its parts are [`Shared`] with the states it
+/// leads to until a step changes them: a step copies the host it runs on and
+/// what else it changes, nothing more.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeState {
     /// Node `n` at `n - 1`.
-    pub hosts: Vec<Host>,
+    pub hosts: Vec<Shared<Host>>,
     /// Client `c` at `c - 1`.
     pub clients: Vec<Client>,
     /// Messages in flight.
-    pub network: BTreeSet<Envelope>,
+    pub network: Shared<BTreeSet<Shared<Envelope>>>,
     /// The history.
-    pub history: History,
+    pub history: Shared<History>,
 }
 
 /// A step of the `node` model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NodeAction {
     /// Deliver a message (it stays in flight: the network duplicates).
-    Deliver(Envelope),
+    Deliver(Shared<Envelope>),
     /// A node's commit timer fires.
     Fire(NodeId, commit::Timer),
     /// A node crashes and restarts from its durable record (see the module
@@ -605,10 +608,10 @@ impl NodeModel {
     /// Feeds one input to the node (or, for a seeded defect, answers in its
     /// stead), and records what the history needs from the input itself.
     fn feed(&self, state: &mut NodeState, me: NodeId, input: Input, out: &mut NodeOutput) {
-        let host = &mut state.hosts[index(me)];
+        let host = state.hosts[index(me)].make_mut();
         let Some(life) = &mut host.life else {
             if let Input::Boot = input {
-                let node = Node::recover(&self.configs[index(me)], host.durable.clone(), out)
+                let node = Node::recover(&self.configs[index(me)], (*host.durable).clone(), out)
                     .expect("the model's configuration is valid and its incarnations few");
                 host.life = Some(Life {
                     node,
@@ -633,8 +636,8 @@ impl NodeModel {
                             matches!(t.phase, Phase::Voting { .. })
                                 && t.participants.contains(&from)
                         });
-                    if counted {
-                        state.history.counted_yes.insert((from, *txn));
+                    if counted && !state.history.counted_yes.contains(&(from, *txn)) {
+                        state.history.make_mut().counted_yes.insert((from, *txn));
                     }
                 }
                 if let NodeMsg::Request { client, id, .. } = &msg {
@@ -685,13 +688,15 @@ impl NodeModel {
                 matches!(msg, NodeMsg::Reply { client, id, reply: Reply::Txn { txn, .. } }
                     if (*client, *id) == request && txn.node() == me && txn.incarnation() < incarnation)
             });
-            state.history.retry_from_memory |= from_memory;
+            if from_memory && !state.history.retry_from_memory {
+                state.history.make_mut().retry_from_memory = true;
+            }
         }
         // Transactions begun: their requests and participants.
         for (txn, t) in node.coordinator().txns() {
             if let Some(origin) = t.origin {
                 if !state.history.txns.iter().any(|info| info.txn == *txn) {
-                    state.history.txns.push(TxnInfo {
+                    state.history.make_mut().txns.push(TxnInfo {
                         txn: *txn,
                         request: (origin.client, origin.request),
                         participants: t.participants.clone(),
@@ -718,7 +723,7 @@ impl NodeModel {
             ..
         } = out;
         let history = &mut state.history;
-        let host = &mut state.hosts[index(me)];
+        let host = state.hosts[index(me)].make_mut();
         for delta in persist {
             let delta = match (self.config.variant, delta) {
                 // Defect 1: the answer table's deltas never reach the disk.
@@ -740,22 +745,20 @@ impl NodeModel {
             if let NodeDelta::Commit(Delta::Participant(delta)) = &delta {
                 match delta {
                     ParticipantDelta::Prepared { txn, .. } => {
-                        history.prepared.insert((me, *txn));
+                        if !history.prepared.contains(&(me, *txn)) {
+                            history.make_mut().prepared.insert((me, *txn));
+                        }
                     }
                     ParticipantDelta::Refused { txn, .. } => {
-                        history
-                            .decisions
-                            .insert((Role::Participant, me, *txn, Outcome::Abort));
+                        decide(history, (Role::Participant, me, *txn, Outcome::Abort));
                     }
                     ParticipantDelta::Decided { txn, outcome } => {
-                        history
-                            .decisions
-                            .insert((Role::Participant, me, *txn, *outcome));
+                        decide(history, (Role::Participant, me, *txn, *outcome));
                     }
                     ParticipantDelta::Finished { .. } => {}
                 }
             }
-            host.durable.apply(&delta);
+            host.durable.make_mut().apply(&delta);
         }
         let Some(life) = &mut host.life else {
             return;
@@ -765,11 +768,9 @@ impl NodeModel {
             let NodeEvent::Commit(Event::Decided { txn, outcome, .. }) = event else {
                 continue;
             };
-            history
-                .decisions
-                .insert((Role::Coordinator, me, txn, outcome));
+            decide(history, (Role::Coordinator, me, txn, outcome));
             if outcome == Outcome::Commit && !history.commit_order.contains(&txn) {
-                history.commit_order.push(txn);
+                history.make_mut().commit_order.push(txn);
             }
         }
         for op in timers {
@@ -804,11 +805,14 @@ impl NodeModel {
                 Dest::Node(node) => Addr::Node(node),
                 Dest::Client(client) => Addr::Client(client),
             };
-            state.network.insert(Envelope {
-                from: Addr::Node(me),
-                to,
-                msg,
-            });
+            put(
+                &mut state.network,
+                Envelope {
+                    from: Addr::Node(me),
+                    to,
+                    msg,
+                },
+            );
         }
     }
 
@@ -824,10 +828,14 @@ impl NodeModel {
         let request = (client, *id);
         match reply {
             Reply::Txn { txn, outcome, .. } => {
-                state.history.told.insert(request, (*txn, *outcome));
+                state
+                    .history
+                    .make_mut()
+                    .told
+                    .insert(request, (*txn, *outcome));
             }
             Reply::Values(values) => {
-                if let Some(read) = state.history.reads.remove(&request) {
+                if let Some(read) = state.history.make_mut().reads.remove(&request) {
                     let fresh = read.floor.iter().all(|(key, floor)| {
                         let Some(floor) = floor else {
                             return true;
@@ -839,9 +847,10 @@ impl NodeModel {
                             .and_then(|v| state.commit_position(v.version));
                         seen.is_some_and(|seen| Some(seen) >= state.commit_position(*floor))
                     });
-                    state.history.stale_read |= !fresh;
                     let all_values = values.iter().all(|(_, v)| v.is_some());
-                    state.history.read_after_restart |= read.after_restart && all_values;
+                    let history = state.history.make_mut();
+                    history.stale_read |= !fresh;
+                    history.read_after_restart |= read.after_restart && all_values;
                 }
             }
             Reply::Status(_) | Reply::Refused { .. } | Reply::Unreachable(_) => {}
@@ -868,7 +877,7 @@ impl NodeModel {
                         .map(|key| (key.clone(), self.last_acknowledged_write(state, key)))
                         .collect();
                     let after_restart = state.hosts.iter().any(|h| h.durable.incarnation() > 1);
-                    state.history.reads.insert(
+                    state.history.make_mut().reads.insert(
                         (client, id),
                         ReadFloor {
                             floor,
@@ -880,16 +889,19 @@ impl NodeModel {
                 to
             }
         };
-        state.network.insert(Envelope {
-            from: Addr::Client(client),
-            to: Addr::Node(to),
-            msg: NodeMsg::Request {
-                client,
-                id,
-                home: Some(home),
-                request: request.clone(),
+        put(
+            &mut state.network,
+            Envelope {
+                from: Addr::Client(client),
+                to: Addr::Node(to),
+                msg: NodeMsg::Request {
+                    client,
+                    id,
+                    home: Some(home),
+                    request: request.clone(),
+                },
             },
-        });
+        );
     }
 
     /// The last write of `key`, in commit order, that a client was told
@@ -921,9 +933,11 @@ impl Model for NodeModel {
         let mut state = NodeState {
             hosts: self
                 .members()
-                .map(|_| Host {
-                    life: None,
-                    durable: NodeRecord::default(),
+                .map(|_| {
+                    Shared::new(Host {
+                        life: None,
+                        durable: Shared::default(),
+                    })
                 })
                 .collect(),
             clients: self
@@ -933,8 +947,8 @@ impl Model for NodeModel {
                     home: None,
                 })
                 .collect(),
-            network: BTreeSet::new(),
-            history: History::default(),
+            network: Shared::default(),
+            history: Shared::default(),
         };
         for node in self.members() {
             self.step(&mut state, node, Input::Boot);
@@ -943,7 +957,7 @@ impl Model for NodeModel {
     }
 
     fn actions(&self, state: &NodeState, actions: &mut Vec<NodeAction>) {
-        for envelope in &state.network {
+        for envelope in state.network.iter() {
             let deliverable = match envelope.to {
                 Addr::Node(node) => state.host(node).life.is_some(),
                 Addr::Client(_) => true,
@@ -985,34 +999,36 @@ impl Model for NodeModel {
     fn next_state(&self, last: &NodeState, action: NodeAction) -> Option<NodeState> {
         let mut state = last.clone();
         match action {
-            NodeAction::Deliver(Envelope { from, to, msg }) => match (from, to) {
+            NodeAction::Deliver(envelope) => match (envelope.from, envelope.to) {
                 (Addr::Client(client), Addr::Node(node)) => {
                     let NodeMsg::Request {
                         id, home, request, ..
-                    } = msg
+                    } = &envelope.msg
                     else {
                         return None;
                     };
-                    self.step(&mut state, node, Input::Request(client, id, home, request));
+                    let input = Input::Request(client, *id, *home, request.clone());
+                    self.step(&mut state, node, input);
                 }
                 (Addr::Node(from), Addr::Node(node)) => {
-                    self.step(&mut state, node, Input::Message(from, msg));
+                    self.step(&mut state, node, Input::Message(from, envelope.msg.clone()));
                 }
-                (_, Addr::Client(client)) => self.receive(&mut state, client, &msg),
+                (_, Addr::Client(client)) => self.receive(&mut state, client, &envelope.msg),
             },
             NodeAction::Fire(node, timer) => {
-                let life = state.hosts[index(node)].life.as_mut()?;
+                state.hosts[index(node)].life.as_ref()?;
+                let life = state.hosts[index(node)].make_mut().life.as_mut()?;
                 life.timers.remove(&timer);
                 self.step(&mut state, node, Input::Timer(timer));
             }
             NodeAction::Crash(node) => {
-                state.hosts[index(node)].life = None;
+                state.hosts[index(node)].make_mut().life = None;
                 self.step(&mut state, node, Input::Boot);
             }
             NodeAction::Send(client, node) | NodeAction::Retry(client, node) => {
                 self.send(&mut state, client, node)
             }
-            NodeAction::LoseAll => state.network.clear(),
+            NodeAction::LoseAll => state.network = Shared::default(),
         }
         forget_dead_replies(&mut state);
         Some(state)
@@ -1020,7 +1036,10 @@ impl Model for NodeModel {
 
     fn format_action(&self, action: &NodeAction) -> String {
         match action {
-            NodeAction::Deliver(Envelope { from, to, msg }) => format!("{from} → {to}: {msg:?}"),
+            NodeAction::Deliver(envelope) => {
+                let Envelope { from, to, msg } = &**envelope;
+                format!("{from} → {to}: {msg:?}")
+            }
             NodeAction::Fire(node, timer) => format!("node {node} fires {timer:?}"),
             NodeAction::Crash(node) => {
                 format!("node {node} crashes and restarts from its durable record")
@@ -1075,10 +1094,28 @@ impl Model for NodeModel {
 /// messages have the same futures.)
 fn forget_dead_replies(state: &mut NodeState) {
     let clients = &state.clients;
-    state.network.retain(|envelope| match &envelope.msg {
+    let live = |envelope: &Shared<Envelope>| match &envelope.msg {
         NodeMsg::Reply { client, id, .. } => *id > clients[client_index(*client)].next as RequestId,
         _ => true,
-    });
+    };
+    if !state.network.iter().all(live) {
+        state.network.make_mut().retain(live);
+    }
+}
+
+/// Puts a message in flight (a duplicating network holds each message once).
+fn put(network: &mut Shared<BTreeSet<Shared<Envelope>>>, envelope: Envelope) {
+    let envelope = Shared::new(envelope);
+    if !network.contains(&envelope) {
+        network.make_mut().insert(envelope);
+    }
+}
+
+/// Records a decision in the history.
+fn decide(history: &mut Shared<History>, decision: (Role, NodeId, TxnId, Outcome)) {
+    if !history.decisions.contains(&decision) {
+        history.make_mut().decisions.insert(decision);
+    }
 }
 
 const LINEARIZABLE_READS: &str = "linearizable reads";
@@ -1229,73 +1266,78 @@ pub fn to_two_phase(
     participants: &[NodeId],
     s: &NodeState,
 ) -> Vec<TwoPhaseState> {
-    let rms = participants.len();
-    let idle = TwoPhaseState {
-        rm_state: vec![RmState::Working; rms],
-        tm_state: TmState::Init,
-        tm_prepared: vec![false; rms],
-        prepared_msg: vec![false; rms],
-        commit_msg: false,
-        abort_msg: false,
-    };
-    let mut projected: Vec<TwoPhaseState> = s
-        .history
-        .txns
-        .iter()
-        .map(|info| {
-            let txn = info.txn;
-            let h = &s.history;
-            let members = participants.iter().copied();
-            let coordinator = txn.node();
-            let tm_state =
-                if h.decisions
-                    .contains(&(Role::Coordinator, coordinator, txn, Outcome::Commit))
-                {
-                    TmState::Committed
-                } else if h.decisions.contains(&(
-                    Role::Coordinator,
-                    coordinator,
-                    txn,
-                    Outcome::Abort,
-                )) || s.incarnation(coordinator) > txn.incarnation()
-                {
-                    // Presumed abort: a restart ends every undecided transaction.
-                    TmState::Aborted
-                } else {
-                    TmState::Init
-                };
-            TwoPhaseState {
-                rm_state: members
-                    .clone()
-                    .map(|p| {
-                        let decided = |o| h.decisions.contains(&(Role::Participant, p, txn, o));
-                        if decided(Outcome::Commit) {
-                            RmState::Committed
-                        } else if decided(Outcome::Abort) {
-                            RmState::Aborted
-                        } else if h.prepared.contains(&(p, txn)) {
-                            RmState::Prepared
-                        } else {
-                            RmState::Working
-                        }
-                    })
-                    .collect(),
-                tm_state,
-                tm_prepared: members
-                    .clone()
-                    .map(|p| h.counted_yes.contains(&(p, txn)))
-                    .collect(),
-                prepared_msg: members.map(|p| h.prepared.contains(&(p, txn))).collect(),
-                commit_msg: tm_state == TmState::Committed,
-                abort_msg: tm_state == TmState::Aborted,
-            }
-        })
-        .collect();
-    let capacity = txn_capacity(config);
-    if projected.len() < capacity {
-        projected.resize(capacity, idle);
-    }
+    let mut projected = Vec::new();
+    project(config, participants, s, &mut projected);
     projected
+}
+
+/// [`to_two_phase`] into `out`, whose vectors it reuses: the refinement check
+/// projects every successor of every state.
+fn project(
+    config: &NodeModelConfig,
+    participants: &[NodeId],
+    s: &NodeState,
+    out: &mut Vec<TwoPhaseState>,
+) {
+    let rms = participants.len();
+    let h = &s.history;
+    out.resize_with(
+        h.txns.len().max(txn_capacity(config)),
+        TwoPhaseState::unfilled,
+    );
+    for (slot, projected) in out.iter_mut().enumerate() {
+        projected.rm_state.clear();
+        projected.tm_prepared.clear();
+        projected.prepared_msg.clear();
+        let Some(info) = h.txns.get(slot) else {
+            projected.rm_state.resize(rms, RmState::Working);
+            projected.tm_state = TmState::Init;
+            projected.tm_prepared.resize(rms, false);
+            projected.prepared_msg.resize(rms, false);
+            projected.commit_msg = false;
+            projected.abort_msg = false;
+            continue;
+        };
+        let txn = info.txn;
+        let members = participants.iter().copied();
+        let coordinator = txn.node();
+        let tm_state =
+            if h.decisions
+                .contains(&(Role::Coordinator, coordinator, txn, Outcome::Commit))
+            {
+                TmState::Committed
+            } else if h
+                .decisions
+                .contains(&(Role::Coordinator, coordinator, txn, Outcome::Abort))
+                || s.incarnation(coordinator) > txn.incarnation()
+            {
+                // Presumed abort: a restart ends every undecided transaction.
+                TmState::Aborted
+            } else {
+                TmState::Init
+            };
+        projected.rm_state.extend(members.clone().map(|p| {
+            let decided = |o| h.decisions.contains(&(Role::Participant, p, txn, o));
+            if decided(Outcome::Commit) {
+                RmState::Committed
+            } else if decided(Outcome::Abort) {
+                RmState::Aborted
+            } else if h.prepared.contains(&(p, txn)) {
+                RmState::Prepared
+            } else {
+                RmState::Working
+            }
+        }));
+        projected.tm_state = tm_state;
+        projected
+            .tm_prepared
+            .extend(members.clone().map(|p| h.counted_yes.contains(&(p, txn))));
+        projected
+            .prepared_msg
+            .extend(members.map(|p| h.prepared.contains(&(p, txn))));
+        projected.commit_msg = tm_state == TmState::Committed;
+        projected.abort_msg = tm_state == TmState::Aborted;
+    }
 }
 
 /// The refinement of TwoPhase, checked on every transition (see the module
@@ -1309,8 +1351,8 @@ pub fn refinement(model: &NodeModel) -> Refinement<NodeModel, TwoPhase> {
     let spec = TwoPhase {
         rms: participants.len(),
     };
-    Refinement::new("refines TwoPhase", spec, move |s| {
-        to_two_phase(&config, &participants, s)
+    Refinement::projecting_into("refines TwoPhase", spec, move |s, out| {
+        project(&config, &participants, s, out)
     })
     .max_steps(4)
 }

@@ -43,6 +43,7 @@
 //! the model side that changes what the production machine is fed or what of
 //! its output is carried out. Production code has no variant.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
 use super::network::OnNetwork;
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
+use super::shared::Shared;
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
@@ -239,6 +241,17 @@ impl Fold<Delta> for CommitRecord {
     }
 }
 
+/// What a two-phase actor's disk holds and saves: a [`CommitRecord`] that the
+/// actor's disk, its saved copy and the states that follow share until a
+/// delta changes it (see [`super::shared`]).
+pub type SavedRecord = Shared<CommitRecord>;
+
+impl Fold<Delta> for SavedRecord {
+    fn fold(&mut self, delta: &Delta) {
+        self.make_mut().fold(delta);
+    }
+}
+
 /// A participant's free choice on a Prepare.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Choice {
@@ -248,8 +261,12 @@ pub enum Choice {
     Refuse(TxnId),
 }
 
+/// A message on the two-phase network: shared by the states it is in flight
+/// in, and hashed once (see [`super::shared`]).
+pub type CommitMsg = Shared<Msg>;
+
 /// The disk of a two-phase actor.
-pub type CommitDisk = DiskState<CommitRecord, Delta, Msg>;
+pub type CommitDisk = DiskState<SavedRecord, Delta, CommitMsg>;
 
 /// A two-phase actor's state: the production machine and its disk.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -362,7 +379,7 @@ impl CommitActor {
                 )
             });
         }
-        carry_out_commit(self.disk(), disk, out, |msg| msg, |timer| timer, o)
+        carry_out_commit(self.disk(), disk, out, Shared::new, |timer| timer, o)
     }
 
     fn with_coordinator(
@@ -417,14 +434,69 @@ fn choice_key(txn: TxnId) -> String {
     format!("vote {txn}")
 }
 
+/// A two-phase actor's state as the checker holds it: shared by the states
+/// that follow until a step changes it, and hashed once (see
+/// [`super::shared`]).
+pub type ActorState = Shared<CommitState>;
+
+/// The actor's state, to read.
+fn current(state: &ActorState) -> &CommitState {
+    state
+}
+
+/// The actor's state, to change: stateright then counts the step as a change
+/// (not a no-op), as it did when the handlers took the state with `to_mut`.
+fn changed<'a>(state: &'a mut Cow<'_, ActorState>) -> &'a mut CommitState {
+    state.to_mut().make_mut()
+}
+
 impl Actor for CommitActor {
-    type Msg = Msg;
-    type State = CommitState;
+    type Msg = CommitMsg;
+    type State = ActorState;
     type Timer = HostTimer<crate::commit::Timer>;
     type Random = Choice;
-    type Storage = CommitRecord;
+    type Storage = SavedRecord;
 
-    fn on_start(&self, id: Id, storage: &Option<CommitRecord>, o: &mut Out<Self>) -> CommitState {
+    fn on_start(&self, id: Id, storage: &Option<SavedRecord>, o: &mut Out<Self>) -> ActorState {
+        Shared::new(self.start(id, storage.as_deref(), o))
+    }
+
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<ActorState>,
+        src: Id,
+        msg: CommitMsg,
+        o: &mut Out<Self>,
+    ) {
+        self.deliver(id, state, src, (*msg).clone(), o);
+    }
+
+    fn on_random(&self, id: Id, state: &mut Cow<ActorState>, choice: &Choice, o: &mut Out<Self>) {
+        self.choose(id, state, choice, o);
+    }
+
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<ActorState>,
+        timer: &HostTimer<crate::commit::Timer>,
+        o: &mut Out<Self>,
+    ) {
+        self.time_out(id, state, timer, o);
+    }
+
+    fn name(&self) -> String {
+        match self {
+            CommitActor::Coordinator { .. } => "coordinator".into(),
+            CommitActor::Participant { .. } => "participant".into(),
+        }
+    }
+}
+
+impl CommitActor {
+    /// Starts the actor from what it saved (nothing on its first start).
+    fn start(&self, id: Id, storage: Option<&CommitRecord>, o: &mut Out<Self>) -> CommitState {
         match self {
             CommitActor::Coordinator { plans, .. } => {
                 let record = match storage {
@@ -445,7 +517,7 @@ impl Actor for CommitActor {
                             .expect("the model's plans are not empty");
                     }
                 }
-                let mut disk = DiskState::new(CommitRecord::Coordinator(record));
+                let mut disk = DiskState::new(Shared::new(CommitRecord::Coordinator(record)));
                 self.carry_out_at_start(&mut disk, out, o);
                 machine.handle_persisted(Position::MAX);
                 CommitState::Coordinator { machine, disk }
@@ -458,7 +530,7 @@ impl Actor for CommitActor {
                 let mut out = CommitOutput::at(0);
                 let machine =
                     Participant::recover(node(id), participant_config(), record.clone(), &mut out);
-                let mut disk = DiskState::new(CommitRecord::Participant(record));
+                let mut disk = DiskState::new(Shared::new(CommitRecord::Participant(record)));
                 self.carry_out_at_start(&mut disk, out, o);
                 CommitState::Participant {
                     machine,
@@ -469,14 +541,8 @@ impl Actor for CommitActor {
         }
     }
 
-    fn on_msg(
-        &self,
-        id: Id,
-        state: &mut std::borrow::Cow<CommitState>,
-        src: Id,
-        msg: Msg,
-        o: &mut Out<Self>,
-    ) {
+    /// A message arrives.
+    fn deliver(&self, id: Id, state: &mut Cow<ActorState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         let from = node(src);
         match self {
             CommitActor::Coordinator { variant, .. } => {
@@ -489,7 +555,7 @@ impl Actor for CommitActor {
                     (_, msg) => msg,
                 };
                 let ack = matches!(msg, Msg::Ack { .. }).then(|| msg.txn());
-                self.with_coordinator(state.to_mut(), o, |machine, out| {
+                self.with_coordinator(changed(state), o, |machine, out| {
                     machine.handle_message(from, msg.clone(), out);
                     // The fault: the first acknowledgement counts as everyone's.
                     if let (Variant::ForgetTooEarly, Some(txn), Msg::Ack { outcome, .. }) =
@@ -513,7 +579,7 @@ impl Actor for CommitActor {
             CommitActor::Participant { .. } => {
                 let CommitState::Participant {
                     machine, undecided, ..
-                } = &**state
+                } = current(state)
                 else {
                     unreachable!("actors 1.. are participants")
                 };
@@ -523,7 +589,7 @@ impl Actor for CommitActor {
                         // A first Prepare: the participant chooses, unless the
                         // choice is already pending.
                         if !undecided.contains_key(&txn) {
-                            let CommitState::Participant { undecided, .. } = state.to_mut() else {
+                            let CommitState::Participant { undecided, .. } = changed(state) else {
                                 unreachable!()
                             };
                             undecided.insert(txn, msg);
@@ -536,22 +602,17 @@ impl Actor for CommitActor {
                     }
                 }
                 let _ = id;
-                self.with_participant(state.to_mut(), o, |machine, out| {
+                self.with_participant(changed(state), o, |machine, out| {
                     machine.handle_message(from, msg, out)
                 });
             }
         }
     }
 
-    fn on_random(
-        &self,
-        _id: Id,
-        state: &mut std::borrow::Cow<CommitState>,
-        choice: &Choice,
-        o: &mut Out<Self>,
-    ) {
+    /// A participant makes its free choice on a Prepare.
+    fn choose(&self, _id: Id, state: &mut Cow<ActorState>, choice: &Choice, o: &mut Out<Self>) {
         let (Choice::Accept(txn) | Choice::Refuse(txn)) = choice;
-        let state = state.to_mut();
+        let state = changed(state);
         let CommitState::Participant { undecided, .. } = state else {
             return;
         };
@@ -588,14 +649,15 @@ impl Actor for CommitActor {
         });
     }
 
-    fn on_timeout(
+    /// A timer fires.
+    fn time_out(
         &self,
         id: Id,
-        state: &mut std::borrow::Cow<CommitState>,
+        state: &mut Cow<ActorState>,
         timer: &HostTimer<crate::commit::Timer>,
         o: &mut Out<Self>,
     ) {
-        let state = state.to_mut();
+        let state = changed(state);
         match (self, timer) {
             (_, HostTimer::Sync) => match state {
                 CommitState::Coordinator { machine, disk } => {
@@ -649,19 +711,10 @@ impl Actor for CommitActor {
         }
     }
 
-    fn name(&self) -> String {
-        match self {
-            CommitActor::Coordinator { .. } => "coordinator".into(),
-            CommitActor::Participant { .. } => "participant".into(),
-        }
-    }
-}
-
-impl CommitActor {
     /// Carries out a start's output: durable before anything else happens
     /// (the driver's contract), whatever the disk.
     fn carry_out_at_start(&self, disk: &mut CommitDisk, out: CommitOutput, o: &mut Out<Self>) {
-        carry_out_commit(Disk::Atomic, disk, out, |msg| msg, |timer| timer, o);
+        carry_out_commit(Disk::Atomic, disk, out, Shared::new, |timer| timer, o);
     }
 }
 
@@ -670,14 +723,14 @@ impl CommitActor {
 /// Returns whether everything the machine emitted is durable.
 pub(crate) fn carry_out_commit<A, T>(
     kind: Disk,
-    disk: &mut DiskState<CommitRecord, Delta, A::Msg>,
+    disk: &mut DiskState<SavedRecord, Delta, A::Msg>,
     out: CommitOutput,
     msg: impl Fn(Msg) -> A::Msg,
     timer: impl Fn(crate::commit::Timer) -> T,
     o: &mut Out<A>,
 ) -> bool
 where
-    A: Actor<Storage = CommitRecord, Timer = HostTimer<T>>,
+    A: Actor<Storage = SavedRecord, Timer = HostTimer<T>>,
 {
     carry_out_timers(out.timers, |t| HostTimer::Machine(timer(t)), o);
     let sends = |sends: Vec<(NodeId, Msg)>| -> Vec<(Id, A::Msg)> {
@@ -717,15 +770,15 @@ pub struct History {
 }
 
 /// The actors on their network, as stateright composes them.
-pub type Actors = ActorModel<CommitActor, TwoPhaseSystem, History>;
+pub type Actors = ActorModel<CommitActor, TwoPhaseSystem, Shared<History>>;
 
 /// The system the checker explores: [`Actors`] on the network of
 /// [`super::network`], which forgets the last-delivered envelope and models loss
 /// as one step that loses every message in flight.
-pub type TwoPhaseModel = OnNetwork<CommitActor, TwoPhaseSystem, History>;
+pub type TwoPhaseModel = OnNetwork<CommitActor, TwoPhaseSystem, Shared<History>>;
 
 /// A state of [`TwoPhaseModel`].
-pub type SystemState = ActorModelState<CommitActor, History>;
+pub type SystemState = ActorModelState<CommitActor, Shared<History>>;
 
 /// The model's configuration together with the transactions it runs.
 #[derive(Clone, Debug)]
@@ -810,7 +863,7 @@ impl TwoPhaseConfig {
             disk: self.disk,
             variant: self.variant,
         };
-        let actors = ActorModel::new(system, History::default())
+        let actors = ActorModel::new(system, Shared::default())
             .actor(coordinator)
             .actors(std::iter::repeat_n(participant, self.participants))
             .init_network(Network::new_unordered_duplicating([]))
@@ -832,7 +885,7 @@ impl TwoPhaseConfig {
 /// incarnation and may crash again after each restart (at most `crashes` of
 /// them down at once).
 fn may_crash(cfg: &TwoPhaseSystem, state: &SystemState, id: Id) -> bool {
-    match &*state.actor_states[usize::from(id)] {
+    match &**state.actor_states[usize::from(id)] {
         CommitState::Coordinator { machine, .. } => {
             machine.incarnation() <= cfg.config.crashes as u64
         }
@@ -879,7 +932,7 @@ fn properties(model: &TwoPhaseModel) -> Vec<Property<TwoPhaseModel>> {
 /// forgotten by all, which presumed abort makes an abort).
 fn terminated(_: &TwoPhaseModel, state: &SystemState) -> bool {
     state.crashed.iter().all(|down| !down)
-        && state.actor_states.iter().all(|actor| match &**actor {
+        && state.actor_states.iter().all(|actor| match &***actor {
             CommitState::Coordinator { machine, .. } => machine.txns().is_empty(),
             CommitState::Participant { machine, .. } => machine.is_idle(),
         })
@@ -893,58 +946,91 @@ pub fn spec(model: &TwoPhaseModel) -> Spec<TwoPhaseModel> {
         .transition(refinement(model))
 }
 
-fn record_out(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Option<History> {
+/// Records what a sent message announces. The history is copied only when
+/// the message adds to it.
+fn record_out(
+    cfg: &TwoPhaseSystem,
+    history: &Shared<History>,
+    env: Envelope<&CommitMsg>,
+) -> Option<Shared<History>> {
     let _ = cfg;
-    let mut next = history.clone();
     let from_coordinator = env.src == coordinator_id();
-    match env.msg {
+    let decision = |txn: &TxnId, outcome: &Outcome| (env.src, *txn, *outcome);
+    let mut next = history.clone();
+    match &**env.msg {
         Msg::Vote {
             txn,
             vote: Vote::Yes,
         } => {
-            next.yes_votes.insert((env.src, *txn));
+            if history.yes_votes.contains(&(env.src, *txn)) {
+                return None;
+            }
+            next.make_mut().yes_votes.insert((env.src, *txn));
         }
         Msg::Vote {
             txn,
             vote: Vote::No(_),
         } => {
-            next.decisions.insert((env.src, *txn, Outcome::Abort));
+            if history.decisions.contains(&decision(txn, &Outcome::Abort)) {
+                return None;
+            }
+            next.make_mut()
+                .decisions
+                .insert(decision(txn, &Outcome::Abort));
         }
         Msg::Outcome { txn, outcome } if from_coordinator => {
-            match next.coordinator_decision.get(txn) {
+            match history.coordinator_decision.get(txn) {
                 None => {
+                    let next = next.make_mut();
                     next.coordinator_decision.insert(*txn, *outcome);
-                    next.decisions.insert((env.src, *txn, *outcome));
+                    next.decisions.insert(decision(txn, outcome));
                 }
                 // An Abort after a Commit is presumed abort answering for a
                 // transaction the coordinator has forgotten: not a decision.
                 // What matters is whether a participant acts on it, which the
                 // participants' own decisions show.
-                Some(Outcome::Commit) => {}
+                Some(Outcome::Commit) => return None,
                 Some(Outcome::Abort) => {
-                    next.decisions.insert((env.src, *txn, *outcome));
+                    if history.decisions.contains(&decision(txn, outcome)) {
+                        return None;
+                    }
+                    next.make_mut().decisions.insert(decision(txn, outcome));
                 }
             }
         }
         // A participant's answer to a peer, or its acknowledgement, states its
         // own decision.
         Msg::Outcome { txn, outcome } | Msg::Ack { txn, outcome } => {
-            next.decisions.insert((env.src, *txn, *outcome));
-            if *outcome == Outcome::Commit && matches!(env.msg, Msg::Ack { .. }) {
-                let applied = next.commit_acks.entry(env.src).or_default();
-                if !applied.contains(txn) {
-                    applied.push(*txn);
-                }
+            let decided = history.decisions.contains(&decision(txn, outcome));
+            let applies = *outcome == Outcome::Commit
+                && matches!(&**env.msg, Msg::Ack { .. })
+                && !history
+                    .commit_acks
+                    .get(&env.src)
+                    .is_some_and(|applied| applied.contains(txn));
+            if decided && !applies {
+                return None;
+            }
+            let next = next.make_mut();
+            next.decisions.insert(decision(txn, outcome));
+            if applies {
+                next.commit_acks.entry(env.src).or_default().push(*txn);
             }
         }
         Msg::Prepare { .. } | Msg::Query { .. } => return None,
     }
-    (next != *history).then_some(next)
+    Some(next)
 }
 
-fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Option<History> {
+/// Records what a delivered message shows: a Yes the coordinator counts, a
+/// participant learning Commit from a peer.
+fn record_in(
+    cfg: &TwoPhaseSystem,
+    history: &Shared<History>,
+    env: Envelope<&CommitMsg>,
+) -> Option<Shared<History>> {
     let _ = cfg;
-    match env.msg {
+    match &**env.msg {
         // The coordinator changed state on a Yes: it counted it (the vote is
         // ignored once decided, and by a recovered coordinator).
         Msg::Vote {
@@ -952,7 +1038,7 @@ fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Op
             vote: Vote::Yes,
         } if env.dst == coordinator_id() && !history.coordinator_decision.contains_key(txn) => {
             let mut next = history.clone();
-            next.counted_yes.insert((env.src, *txn));
+            next.make_mut().counted_yes.insert((env.src, *txn));
             Some(next)
         }
         Msg::Outcome {
@@ -966,7 +1052,7 @@ fn record_in(cfg: &TwoPhaseSystem, history: &History, env: Envelope<&Msg>) -> Op
                 .any(|(who, t, _)| *who == env.dst && t == txn) =>
         {
             let mut next = history.clone();
-            next.cooperative_commit = true;
+            next.make_mut().cooperative_commit = true;
             Some(next)
         }
         _ => None,
@@ -999,7 +1085,7 @@ fn validity(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
 }
 
 fn participant(state: &SystemState, id: Id) -> &Participant {
-    match &*state.actor_states[usize::from(id)] {
+    match &**state.actor_states[usize::from(id)] {
         CommitState::Participant { machine, .. } => machine,
         CommitState::Coordinator { .. } => unreachable!("actors 1.. are participants"),
     }
@@ -1024,7 +1110,7 @@ fn durable(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
                 }
             }
         }
-        match &state.actor_storages[usize::from(p)] {
+        match state.actor_storages[usize::from(p)].as_deref() {
             Some(CommitRecord::Participant(record)) => record.store == expected,
             Some(CommitRecord::Coordinator(_)) => false,
             None => expected.is_empty(),
@@ -1049,8 +1135,8 @@ fn all_decided(
 
 /// A participant's record as its disk holds it: what survives a crash.
 fn durable_record(state: &SystemState, id: Id) -> &ParticipantRecord {
-    match &*state.actor_states[usize::from(id)] {
-        CommitState::Participant { disk, .. } => match &disk.durable {
+    match &**state.actor_states[usize::from(id)] {
+        CommitState::Participant { disk, .. } => match &*disk.durable {
             CommitRecord::Participant(record) => record,
             CommitRecord::Coordinator(_) => unreachable!("a participant's disk"),
         },
@@ -1072,40 +1158,47 @@ fn durable_record(state: &SystemState, id: Id) -> &ParticipantRecord {
 /// and releases the vote), which is TwoPhase's RMPrepare. With `disk=atomic`
 /// memory and disk agree after every step, so the two readings are one.
 pub fn to_two_phase(cfg: &TwoPhaseSystem, state: &SystemState) -> Vec<TwoPhaseState> {
+    let mut projected = Vec::new();
+    project(cfg, state, &mut projected);
+    projected
+}
+
+/// [`to_two_phase`] into `out`, whose vectors it reuses: the refinement check
+/// projects every successor of every state.
+fn project(cfg: &TwoPhaseSystem, state: &SystemState, out: &mut Vec<TwoPhaseState>) {
     let h = &state.history;
-    cfg.txns()
-        .map(|txn| {
-            let decision = h.coordinator_decision.get(&txn).copied();
-            TwoPhaseState {
-                rm_state: cfg
-                    .participant_ids()
-                    .map(|p| match durable_record(state, p).txns.get(&txn) {
-                        None => RmState::Working,
-                        Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
-                        Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
-                        Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused(_)) => {
-                            RmState::Aborted
-                        }
-                    })
-                    .collect(),
-                tm_state: match decision {
-                    None => TmState::Init,
-                    Some(Outcome::Commit) => TmState::Committed,
-                    Some(Outcome::Abort) => TmState::Aborted,
-                },
-                tm_prepared: cfg
-                    .participant_ids()
-                    .map(|p| h.counted_yes.contains(&(p, txn)))
-                    .collect(),
-                prepared_msg: cfg
-                    .participant_ids()
-                    .map(|p| h.yes_votes.contains(&(p, txn)))
-                    .collect(),
-                commit_msg: decision == Some(Outcome::Commit),
-                abort_msg: decision == Some(Outcome::Abort),
+    out.resize_with(cfg.plans.len(), TwoPhaseState::unfilled);
+    for (txn, projected) in cfg.txns().zip(out.iter_mut()) {
+        let decision = h.coordinator_decision.get(&txn).copied();
+        projected.rm_state.clear();
+        projected.rm_state.extend(cfg.participant_ids().map(|p| {
+            match durable_record(state, p).txns.get(&txn) {
+                None => RmState::Working,
+                Some(TxnRecord::Prepared { .. }) => RmState::Prepared,
+                Some(TxnRecord::Decided(Outcome::Commit)) => RmState::Committed,
+                Some(TxnRecord::Decided(Outcome::Abort) | TxnRecord::Refused(_)) => {
+                    RmState::Aborted
+                }
             }
-        })
-        .collect()
+        }));
+        projected.tm_state = match decision {
+            None => TmState::Init,
+            Some(Outcome::Commit) => TmState::Committed,
+            Some(Outcome::Abort) => TmState::Aborted,
+        };
+        projected.tm_prepared.clear();
+        projected.tm_prepared.extend(
+            cfg.participant_ids()
+                .map(|p| h.counted_yes.contains(&(p, txn))),
+        );
+        projected.prepared_msg.clear();
+        projected.prepared_msg.extend(
+            cfg.participant_ids()
+                .map(|p| h.yes_votes.contains(&(p, txn))),
+        );
+        projected.commit_msg = decision == Some(Outcome::Commit);
+        projected.abort_msg = decision == Some(Outcome::Abort);
+    }
 }
 
 /// The refinement of TwoPhase, checked on every transition of the search
@@ -1115,7 +1208,10 @@ pub fn refinement(model: &TwoPhaseModel) -> Refinement<TwoPhaseModel, TwoPhase> 
         rms: model.actors.cfg.config.participants,
     };
     let cfg = model.actors.cfg.clone();
-    Refinement::new("refines TwoPhase", spec, move |s| to_two_phase(&cfg, s)).max_steps(2)
+    Refinement::projecting_into("refines TwoPhase", spec, move |s, out| {
+        project(&cfg, s, out)
+    })
+    .max_steps(2)
 }
 
 /// Checks the model and its refinement of TwoPhase, in one search.

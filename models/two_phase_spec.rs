@@ -72,6 +72,21 @@ pub struct TwoPhaseState {
 /// fingerprints every state it generates, and one write is several times
 /// cheaper than one per field element. Equal states pack equally, so this
 /// agrees with `Eq`.
+impl TwoPhaseState {
+    /// A state over no RM, every flag false: a slot that a projection fills
+    /// in place (see `Refinement::projecting_into`).
+    pub fn unfilled() -> TwoPhaseState {
+        TwoPhaseState {
+            rm_state: Vec::new(),
+            tm_state: TmState::Init,
+            tm_prepared: Vec::new(),
+            prepared_msg: Vec::new(),
+            commit_msg: false,
+            abort_msg: false,
+        }
+    }
+}
+
 impl Hash for TwoPhaseState {
     fn hash<H: Hasher>(&self, hasher: &mut H) {
         let rms = self.rm_state.len();

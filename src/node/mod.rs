@@ -225,7 +225,9 @@ pub struct Node {
     placement: Arc<Placement>,
     coordinator: Coordinator,
     participant: Participant,
-    detector: Heartbeats<FixedTimeout>,
+    /// Shared by the node's copies until one changes it: a model checker
+    /// copies the node at every step, and most steps leave the detector alone.
+    detector: Arc<Heartbeats<FixedTimeout>>,
     answers: AnswerTable,
     /// Answers whose delta may not be durable yet.
     undurable_answers: BTreeMap<ClientId, Position>,
@@ -316,7 +318,7 @@ impl Node {
             placement: Arc::new(placement),
             coordinator,
             participant,
-            detector,
+            detector: Arc::new(detector),
             answers: record.answers,
             undurable_answers: BTreeMap::new(),
             in_flight: BTreeMap::new(),
@@ -488,7 +490,7 @@ impl Node {
             }
             NodeMsg::Detector(msg) => {
                 let mut inner = DetectorOutput::at(0);
-                self.detector.handle_message(from, msg, &mut inner);
+                Arc::make_mut(&mut self.detector).handle_message(from, msg, &mut inner);
                 self.absorb_detector(inner, out);
             }
             NodeMsg::Request {
@@ -541,7 +543,7 @@ impl Node {
             }
             NodeTimer::Detector(timer) => {
                 let mut inner = DetectorOutput::at(0);
-                self.detector.handle_timer(*timer, &mut inner);
+                Arc::make_mut(&mut self.detector).handle_timer(*timer, &mut inner);
                 self.absorb_detector(inner, out);
             }
         }
