@@ -984,6 +984,7 @@ pub fn spec(model: &BankModel) -> Spec<BankModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::actions_to as trace;
 
     fn run(config: BankConfig) -> CheckReport {
         let model = config.into_model();
@@ -1016,16 +1017,6 @@ mod tests {
             .iter()
             .filter(|p| p.refuted())
             .map(|p| p.name)
-            .collect()
-    }
-
-    fn trace(report: &CheckReport, property: &str) -> Vec<String> {
-        report
-            .property(property)
-            .and_then(|p| p.counterexample.clone())
-            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
-            .into_iter()
-            .map(|step| step.action)
             .collect()
     }
 

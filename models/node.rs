@@ -1402,6 +1402,7 @@ pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, Par
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::actions_to as trace;
 
     fn run(config: NodeModelConfig) -> CheckReport {
         let model = config.clone().into_model();
@@ -1433,17 +1434,6 @@ mod tests {
             .iter()
             .filter(|p| p.expectation != "sometimes" && p.refuted())
             .map(|p| p.name)
-            .collect()
-    }
-
-    /// The actions of the counterexample to `property`.
-    fn trace(report: &CheckReport, property: &str) -> Vec<String> {
-        report
-            .property(property)
-            .and_then(|p| p.counterexample.clone())
-            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
-            .into_iter()
-            .map(|step| step.action)
             .collect()
     }
 

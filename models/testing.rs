@@ -74,3 +74,15 @@ where
     }
     seen
 }
+
+/// The actions of the counterexample to `property`, from "initial state" on;
+/// panics if it has none.
+pub fn actions_to(report: &CheckReport, property: &str) -> Vec<String> {
+    report
+        .property(property)
+        .and_then(|p| p.counterexample.clone())
+        .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
+        .into_iter()
+        .map(|step| step.action)
+        .collect()
+}

@@ -1231,6 +1231,7 @@ pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, Par
 mod tests {
     use super::*;
     use crate::models::harness::PropertyReport;
+    use crate::models::testing::actions_to as trace;
 
     fn run(config: TwoPhaseConfig) -> (CheckReport, PropertyReport) {
         let model = config.into_model();
@@ -1271,17 +1272,6 @@ mod tests {
             .chain(std::iter::once(refinement))
             .filter(|p| p.expectation != "sometimes" && !p.holds)
             .map(|p| p.name)
-            .collect()
-    }
-
-    /// The actions of the counterexample to `property`.
-    fn trace(report: &CheckReport, property: &str) -> Vec<String> {
-        report
-            .property(property)
-            .and_then(|p| p.counterexample.clone())
-            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
-            .into_iter()
-            .map(|step| step.action)
             .collect()
     }
 

@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,23 +59,11 @@ impl Drop for Server {
 
 #[path = "common/redis_clients.rs"]
 mod redis_clients;
-use redis_clients::{python, redis_cli};
+use redis_clients::{python, redis_cli, run_redis_cli};
 
 /// Runs redis-cli with `args` (and `input` on stdin); returns its output.
 fn run_cli(cli: &Path, port: u16, args: &[&str], input: &str) -> String {
-    let mut child = Command::new(cli)
-        .args(["-p", &port.to_string(), "--no-raw"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("redis-cli starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).expect("write stdin");
-    drop(stdin);
-    let output = child.wait_with_output().expect("redis-cli ends");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    run_redis_cli(cli, port, None, args, input)
 }
 
 /// Runs one check of tests/resp/redis_py.py; returns its JSON line.

@@ -211,28 +211,7 @@ fn everyone(_: u16) -> Option<&'static str> {
 
 #[path = "common/redis_clients.rs"]
 mod redis_clients;
-use redis_clients::{python, redis_cli};
-
-/// redis-cli `args` against `port` (with `input` on stdin); its output.
-fn cli(tool: &Path, port: u16, password: Option<&str>, args: &[&str], input: &str) -> String {
-    let mut command = Command::new(tool);
-    command.args(["-p", &port.to_string(), "--no-raw"]);
-    if let Some(password) = password {
-        command.args(["-a", password, "--no-auth-warning"]);
-    }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("redis-cli starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).expect("write stdin");
-    drop(stdin);
-    let output = child.wait_with_output().expect("redis-cli ends");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
-}
+use redis_clients::{python, redis_cli, run_redis_cli as cli};
 
 /// One check of tests/resp_cluster/cluster_py.py; its JSON line.
 fn py(python: &Path, args: &[&str]) -> String {

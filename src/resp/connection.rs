@@ -24,6 +24,9 @@ use super::reply::{Protocol, Reply, encode};
 use super::server::Shared;
 use super::session::{After, Session};
 
+/// How long a connection closed by the server still reads what its client
+/// sends (see `Connection::linger`).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Replies are written once this many bytes wait, even mid-pipeline.
 const FLUSH_AT: usize = 64 * 1024;
 /// The smallest and largest growth of the input buffer per read.
@@ -102,7 +105,8 @@ impl Connection {
     async fn run(&mut self, session: &mut Session) -> io::Result<()> {
         loop {
             if self.answer_buffered(session).await? == After::Close {
-                return self.flush().await;
+                self.flush().await?;
+                return self.linger().await;
             }
             self.flush().await?;
             if *self.stop.borrow() {
@@ -117,6 +121,19 @@ impl Connection {
                 _ = self.stop.changed() => return Ok(()),
             }
         }
+    }
+
+    /// Closes after a last reply (QUIT, a protocol error): the write half
+    /// first, then whatever the client still sends is read and dropped until
+    /// it closes too, for at most [`LINGER`]. Closing with input unread makes
+    /// the kernel reset the connection, and a reset can discard the reply
+    /// before the client reads it.
+    async fn linger(&mut self) -> io::Result<()> {
+        self.stream.shutdown().await?;
+        let mut sink = [0u8; 16 * 1024];
+        let drain = async { while let Ok(1..) = self.stream.read(&mut sink).await {} };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+        Ok(())
     }
 
     /// Answers every whole request in the input buffer. Write commands that
