@@ -8,7 +8,9 @@
 //!   disk of [`super::host`]. The first ring (epoch 0) holds every node but
 //!   the last; the last node *joins* at epoch 1, and node 0 *leaves* at epoch
 //!   2. Each key is held by its preference list of `replicas` nodes on haft's
-//!   ring (8 points per node). Keys are chosen so that the first key's
+//!   ring (`vnodes` points per node: with one, a join takes one range from
+//!   one node; with more, ranges from several, and the joining node waits
+//!   for each of their handoffs). Keys are chosen so that the first key's
 //!   primary changes at the join and the second's at the leave.
 //! - **The administrator** announces epoch 1 to the nodes of epochs 0 and 1
 //!   at the start, and epoch 2 to those of epochs 1 and 2 once every one of
@@ -16,11 +18,11 @@
 //!   acknowledged, so a lossy run can still finish.
 //! - **The client** (the same actor) runs a script, one request at a time:
 //!   for each key, `writes` puts (each overwriting the last), then a delete
-//!   (`delete=true`), then a read (`read=true`). It sends each request to the
-//!   key's primary in the latest ring it has announced (the first request,
-//!   sent before any announcement, to the primary of epoch 0), and resends it
-//!   with the same id on its timer until it has an answer other than
-//!   `Retry`. Requests race with both ring changes.
+//!   (`delete=true`), then a read (`read=true`). It knows only the first
+//!   ring: it sends each request to the key's primary of epoch 0, which
+//!   forwards it once it is no longer the primary (even after it has left),
+//!   and resends it with the same id on its timer until it has an answer
+//!   other than `Retry`. Requests race with both ring changes.
 //! - **Network**: unordered and duplicating (a sent message stays
 //!   deliverable for ever); with `lossy`, one step loses every message in
 //!   flight (see [`super::network`]).
@@ -40,9 +42,11 @@
 //!   latest acknowledged version from the nodes of the current ring: every
 //!   node that serves the key (its primary, holding its custody) holds that
 //!   version or a later one; and a node of the current ring holds it, or a
-//!   node still hands it to one (its handoff not yet acknowledged) — a node
-//!   that has handed the key over and left does not count. A crashed node
-//!   counts with its durable record.
+//!   node that has not left: one that still hands the key over (its handoff
+//!   not yet acknowledged) or has not installed the current ring yet. A node
+//!   that installed it as a non-member and hands the key to no one has left,
+//!   and what it still holds does not count. A crashed node counts with its
+//!   durable record.
 //! - **one writer per key and epoch** (always): the writes of a key accepted
 //!   in one epoch (their versions' epoch) were all accepted by one node — so
 //!   at most one node set, that node's preference list, accepts writes for a
@@ -111,9 +115,6 @@ use super::two_phase::{DISK, LOSSY, actor, disk_param, node};
 /// The model's name in `haft check`.
 pub const NAME: &str = "ring-handoff";
 
-/// Points per node on the model's rings.
-const VNODES: u32 = 8;
-
 /// Which seeded bug, if any, the nodes run (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Variant {
@@ -166,9 +167,15 @@ pub const PARAMS: &[ParamSpec] = &[
     },
     ParamSpec {
         name: "read",
-        default: "true",
+        default: "false",
         kind: ParamKind::Bool,
         help: "read each key back last",
+    },
+    ParamSpec {
+        name: "vnodes",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 8 },
+        help: "points per node on the ring (with more, a join takes ranges from several nodes)",
     },
     ParamSpec {
         name: "replicas",
@@ -205,6 +212,8 @@ pub struct HandoffSize {
     pub delete: bool,
     /// Whether each key is read back last.
     pub read: bool,
+    /// Points per node on the ring.
+    pub vnodes: u32,
     /// Holders per key.
     pub replicas: usize,
     /// Whether the network may lose messages.
@@ -224,7 +233,8 @@ impl Default for HandoffSize {
             keys: 1,
             writes: 2,
             delete: true,
-            read: true,
+            read: false,
+            vnodes: 1,
             replicas: 1,
             lossy: false,
             crashes: 0,
@@ -250,6 +260,9 @@ pub struct HandoffSystem {
     pub script: Vec<(usize, Op)>,
     /// The client's (and administrator's) actor.
     pub client: Id,
+    /// Per epoch, the nodes its announcement goes to: its members and those
+    /// of the ring before.
+    pub targets: Vec<Vec<Id>>,
 }
 
 impl HandoffSystem {
@@ -257,7 +270,7 @@ impl HandoffSystem {
     /// their delays do not matter.
     fn config(&self) -> HandoffConfig {
         HandoffConfig {
-            vnodes: VNODES,
+            vnodes: self.size.vnodes,
             replicas: self.size.replicas,
             resend_every: stateright::actor::model_timeout(),
         }
@@ -291,9 +304,12 @@ impl HandoffSystem {
     }
 }
 
+/// A wanted history of a key's primaries, one per epoch.
+type KeyHistory = fn(&[NodeId]) -> bool;
+
 /// The members of each epoch: all but the last node; then all; then all but
 /// node 0.
-fn members(nodes: usize) -> Vec<BTreeSet<NodeId>> {
+fn members(nodes: usize) -> Vec<Vec<NodeId>> {
     let ids = |range: std::ops::Range<usize>| range.map(|n| NodeId(n as u16)).collect();
     vec![ids(0..nodes - 1), ids(0..nodes), ids(1..nodes)]
 }
@@ -308,6 +324,7 @@ impl HandoffSize {
             writes: params.usize("writes"),
             delete: params.bool("delete"),
             read: params.bool("read"),
+            vnodes: params.int("vnodes") as u32,
             replicas: params.usize("replicas"),
             lossy: params.bool("lossy"),
             crashes: params.usize("crashes"),
@@ -318,7 +335,7 @@ impl HandoffSize {
     }
 
     /// The rings, keys and script of this configuration.
-    pub fn system(self) -> HandoffSystem {
+    pub fn system(self) -> Result<HandoffSystem, ParamError> {
         let members = members(self.nodes);
         let rings: Vec<RingChange> = members
             .iter()
@@ -335,28 +352,35 @@ impl HandoffSize {
         let layouts: Vec<Arc<Layout>> = rings
             .iter()
             .map(|ring| {
-                let layout = Layout::new(ring.epoch, &ring.members, VNODES, self.replicas);
+                let layout = Layout::new(ring.epoch, &ring.members, self.vnodes, self.replicas);
                 Arc::new(layout.expect("every epoch has members"))
             })
             .collect();
-        // Keys picked by their primaries: the first moves to the joining node,
-        // the second away from the leaving node 0.
+        // Keys picked by their primaries: the first moves at the join (from a
+        // node that stays, if the ring has such a range), the second at the
+        // leave only. The ring decides which exist, so the search is bounded.
         let primaries = |key: &[u8]| -> Vec<NodeId> {
             layouts.iter().map(|layout| layout.primary(key)).collect()
         };
-        let wanted: [fn(&[NodeId]) -> bool; 2] = [
-            |p| p[0] != p[1] && p[0] != NodeId(0),
-            |p| p[0] == p[1] && p[1] != p[2],
+        let wanted: [&[KeyHistory]; 2] = [
+            &[|p| p[0] != p[1] && p[0] != NodeId(0), |p| p[0] != p[1]],
+            &[|p| p[0] == p[1] && p[1] != p[2], |p| p[1] != p[2]],
         ];
-        let keys: Vec<Key> = wanted[..self.keys]
-            .iter()
-            .map(|wanted| {
-                (0..)
+        let mut keys: Vec<Key> = Vec::new();
+        for choices in &wanted[..self.keys] {
+            let found = choices.iter().find_map(|wanted| {
+                (0..10_000)
                     .map(|i| Bytes::from(format!("k{i}")))
-                    .find(|key| wanted(&primaries(key)))
-                    .expect("some key has that history")
-            })
-            .collect();
+                    .find(|key| !keys.contains(key) && wanted(&primaries(key)))
+            });
+            keys.push(found.ok_or_else(|| ParamError::Combination {
+                model: NAME,
+                reason: format!(
+                    "no key moves at the {} on this ring; try another vnodes",
+                    if keys.is_empty() { "join" } else { "leave" }
+                ),
+            })?);
+        }
         let mut script = Vec::new();
         for key in 0..self.keys {
             for write in 1..=self.writes {
@@ -369,19 +393,28 @@ impl HandoffSize {
                 script.push((key, Op::Get));
             }
         }
-        HandoffSystem {
+        let targets = rings
+            .iter()
+            .map(|ring| {
+                let nodes: BTreeSet<NodeId> =
+                    ring.members.iter().chain(&ring.previous).copied().collect();
+                nodes.into_iter().map(actor).collect()
+            })
+            .collect();
+        Ok(HandoffSystem {
+            targets,
             size: self,
             rings,
             layouts,
             keys,
             script,
             client: Id::from(self.nodes),
-        }
+        })
     }
 
     /// The system the checker explores.
-    pub fn into_model(self) -> HandoffModel {
-        let system = self.system();
+    pub fn into_model(self) -> Result<HandoffModel, ParamError> {
+        let system = self.system()?;
         let shared = Arc::new(system.clone());
         let nodes = (0..self.nodes).map(|_| HandoffActor::Node(shared.clone()));
         let actors = ActorModel::new(system, History::default())
@@ -390,7 +423,7 @@ impl HandoffSize {
             .init_network(Network::new_unordered_duplicating([]))
             .max_crashes(self.crashes)
             .record_msg_out(record_out);
-        OnNetwork::new(actors, self.lossy, properties).with_crash_budget(may_crash)
+        Ok(OnNetwork::new(actors, self.lossy, properties).with_crash_budget(may_crash))
     }
 }
 
@@ -556,7 +589,7 @@ impl Actor for HandoffActor {
 
     fn on_msg(
         &self,
-        id: Id,
+        _id: Id,
         state: &mut std::borrow::Cow<HandoffState>,
         src: Id,
         msg: Msg,
@@ -565,7 +598,7 @@ impl Actor for HandoffActor {
         match (self, &**state) {
             (HandoffActor::Node(system), HandoffState::Node(node_state)) => {
                 let mut next = node_state.clone();
-                node_msg(system, id, &mut next, src, msg, o);
+                node_msg(system, &mut next, src, msg, o);
                 if next != *node_state {
                     *state.to_mut() = HandoffState::Node(next);
                 }
@@ -684,7 +717,6 @@ fn carry_out(
 
 fn node_msg(
     system: &HandoffSystem,
-    id: Id,
     state: &mut NodeState,
     src: Id,
     msg: Msg,
@@ -700,7 +732,7 @@ fn node_msg(
             _ => false,
         };
         if rogue {
-            serve_rogue(id, state, request, o);
+            serve_rogue(state, request, o);
             return;
         }
     }
@@ -731,14 +763,31 @@ fn node_msg(
 /// A buggy node answers a request itself, behind its machine's back: a write
 /// goes into its local store at the next version of its own epoch and is
 /// acknowledged; a read is answered with what it holds.
-fn serve_rogue(id: Id, state: &mut NodeState, request: &Request, o: &mut Out<HandoffActor>) {
+fn serve_rogue(state: &mut NodeState, request: &Request, o: &mut Out<HandoffActor>) {
     let held = state.holds(&request.key).cloned();
     let reply = match &request.op {
         Op::Get => Reply::Read(held),
         Op::Put(_) | Op::Delete => {
             let epoch = state.machine.epoch().unwrap_or(0);
             let version = match &held {
-                Some(held) if held.writer == request.id => held.version,
+                // A duplicate, or a late copy of an overwritten write: even a
+                // buggy node deduplicates, or versions would grow for ever.
+                Some(held)
+                    if held.writer.origin == request.id.origin
+                        && held.writer.seq >= request.id.seq =>
+                {
+                    let reply = if held.writer == request.id {
+                        Reply::Written(held.version)
+                    } else {
+                        Reply::Superseded
+                    };
+                    let answer = Msg::Answer {
+                        request: request.id,
+                        reply,
+                    };
+                    o.send(actor(request.id.origin), answer);
+                    return;
+                }
                 Some(held) if held.version.epoch >= epoch => Version {
                     epoch: held.version.epoch,
                     seq: held.version.seq + 1,
@@ -758,7 +807,6 @@ fn serve_rogue(id: Id, state: &mut NodeState, request: &Request, o: &mut Out<Han
             Reply::Written(version)
         }
     };
-    let _ = id;
     o.send(
         actor(request.id.origin),
         Msg::Answer {
@@ -780,13 +828,7 @@ fn done(system: &HandoffSystem, client: &ClientState) -> bool {
 /// The nodes an announcement of `epoch` goes to: the members of it and of the
 /// ring before.
 fn announcement_targets(system: &HandoffSystem, epoch: usize) -> impl Iterator<Item = Id> + '_ {
-    let ring = &system.rings[epoch];
-    ring.members
-        .union(&ring.previous)
-        .copied()
-        .map(actor)
-        .collect::<Vec<_>>()
-        .into_iter()
+    system.targets[epoch].iter().copied()
 }
 
 /// Announces the next epoch to its targets.
@@ -813,14 +855,15 @@ fn resend_announcement(system: &HandoffSystem, client: &ClientState, o: &mut Out
 }
 
 /// Sends the client's current request, if any, to the key's primary in the
-/// latest ring announced.
+/// first ring: the client knows no other, and a node that is no longer the
+/// primary forwards the request.
 fn send_request(system: &HandoffSystem, client: &ClientState, o: &mut Out<HandoffActor>) {
     let index = client.answers.len();
     if index == system.script.len() {
         return;
     }
     let request = system.request(index);
-    let primary = system.layouts[client.announced].primary(&request.key);
+    let primary = system.layouts[0].primary(&request.key);
     o.send(
         actor(primary),
         Msg::Request {
@@ -901,7 +944,7 @@ pub fn spec(model: &HandoffModel) -> Spec<HandoffModel> {
 
 /// Checks the model.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
-    let model = HandoffSize::from_params(params)?.into_model();
+    let model = HandoffSize::from_params(params)?.into_model()?;
     Ok(harness::run_spec(
         NAME,
         params.clone(),
@@ -932,20 +975,26 @@ fn up_nodes<'s>(
     })
 }
 
-/// What node `id` holds durably enough to count: its memory if it is up
-/// (writes it applied behind its machine's back included), its durable
-/// record if it is down.
-fn holding(state: &SystemState, id: Id, key: &[u8]) -> (Option<Versioned>, bool) {
+/// What node `id` holds for `key` and whether it counts as keeping it for
+/// the ring of `current`: a member does, and so does a node that still hands
+/// the key over or has not installed that ring yet (it will hand the key over
+/// when it does); a node that has installed it, is no member and hands
+/// nothing has left. A node that is up counts with its memory (writes it
+/// applied behind its machine's back included), a crashed one with its
+/// durable record.
+fn keeping(state: &SystemState, id: Id, key: &[u8], current: &RingChange) -> Option<Versioned> {
     let index = usize::from(id);
+    let member = current.members.contains(&node(id));
+    let counts = |record: &HandoffRecord| {
+        member || record.is_handing(key) || record.epoch().is_none_or(|e| e < current.epoch)
+    };
     if state.crashed[index] {
-        let record = state.actor_storages[index].as_ref();
-        let held = record.and_then(|record| record.store.get(key)).cloned();
-        let handing = record.is_some_and(|record| record.is_handing(key));
-        return (held, handing);
+        let record = state.actor_storages[index].as_ref()?;
+        return counts(record).then(|| record.store.get(key).cloned())?;
     }
     match &*state.actor_states[index] {
-        HandoffState::Node(node) => (node.holds(key).cloned(), node.machine.is_handing(key)),
-        HandoffState::Client(_) => (None, false),
+        HandoffState::Node(node) if counts(node.machine.record()) => node.holds(key).cloned(),
+        _ => None,
     }
 }
 
@@ -979,11 +1028,9 @@ fn no_lost_keys(cfg: &HandoffSystem, state: &SystemState) -> bool {
             let readable = up_nodes(cfg, state)
                 .filter(|(_, node)| node.machine.serves(key))
                 .all(|(_, node)| node.machine.held(key).is_some_and(|v| v.version >= version));
-            // Kept: by a node of the current ring, or one still handing it.
+            // Kept: by a node of the current ring, or one that has not left.
             let kept = cfg.storage_nodes().any(|id| {
-                let (held, handing) = holding(state, id, key);
-                let counts = current.members.contains(&node(id)) || handing;
-                counts && held.is_some_and(|held| held.version >= version)
+                keeping(state, id, key, current).is_some_and(|held| held.version >= version)
             });
             readable && kept
         })
@@ -1021,18 +1068,14 @@ fn placed_once_settled(cfg: &HandoffSystem, state: &SystemState) -> bool {
         .into_iter()
         .all(|(key, (version, _))| {
             let key = &cfg.keys[key];
-            up_nodes(cfg, state).all(|(id, node)| {
-                if layout.holds(key, node_id(id)) {
-                    node.holds(key).is_some_and(|held| held.version >= version)
+            up_nodes(cfg, state).all(|(id, up)| {
+                if layout.holds(key, node(id)) {
+                    up.holds(key).is_some_and(|held| held.version >= version)
                 } else {
-                    node.holds(key).is_none()
+                    up.holds(key).is_none()
                 }
             })
         })
-}
-
-fn node_id(id: Id) -> NodeId {
-    node(id)
 }
 
 fn reads_see_acknowledged_writes(cfg: &HandoffSystem, state: &SystemState) -> bool {
@@ -1054,8 +1097,8 @@ fn reads_see_acknowledged_writes(cfg: &HandoffSystem, state: &SystemState) -> bo
 fn a_handoff_completes(cfg: &HandoffSystem, state: &SystemState) -> bool {
     cfg.keys.iter().any(|key| {
         let first = cfg.layouts[0].primary(key);
-        up_nodes(cfg, state).any(|(id, node)| {
-            node_id(id) != first && node.machine.serves(key) && node.machine.held(key).is_some()
+        up_nodes(cfg, state).any(|(id, up)| {
+            node(id) != first && up.machine.serves(key) && up.machine.held(key).is_some()
         })
     })
 }
@@ -1074,5 +1117,296 @@ fn forwarded(state: &SystemState) -> bool {
 
 /// Builds the model from checked parameters.
 pub fn from_params(params: &Params) -> Result<HandoffModel, ParamError> {
-    Ok(HandoffSize::from_params(params)?.into_model())
+    HandoffSize::from_params(params)?.into_model()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::harness::{CheckOptions, PropertyReport};
+
+    /// One write per key, no delete, no read: the smallest script.
+    fn small() -> HandoffSize {
+        HandoffSize {
+            writes: 1,
+            delete: false,
+            read: false,
+            ..HandoffSize::default()
+        }
+    }
+
+    fn run(size: HandoffSize) -> CheckReport {
+        let model = size.into_model().expect("a valid size");
+        let options = CheckOptions {
+            threads: 2,
+            ..CheckOptions::default()
+        };
+        let params = Params::defaults(NAME, PARAMS);
+        let report = harness::run_spec(NAME, params, &model, &spec(&model), &options);
+        assert!(report.complete, "{size:?}");
+        report
+    }
+
+    /// Checks `size`, asserts that everything holds, returns the state count.
+    fn passing(size: HandoffSize) -> usize {
+        let report = run(size);
+        assert!(report.passed(), "{size:?}: {report:#?}");
+        report.unique_states
+    }
+
+    /// The `always` and liveness properties that fail.
+    fn broken(report: &CheckReport) -> Vec<&'static str> {
+        report
+            .properties
+            .iter()
+            .filter(|p| p.expectation != "sometimes" && !p.holds)
+            .map(|p| p.name)
+            .collect()
+    }
+
+    fn verdict<'r>(report: &'r CheckReport, property: &str) -> &'r PropertyReport {
+        report.property(property).expect("declared")
+    }
+
+    /// The actions of the counterexample to `property`.
+    fn actions(report: &CheckReport, property: &str) -> Vec<String> {
+        verdict(report, property)
+            .counterexample
+            .clone()
+            .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
+            .into_iter()
+            .map(|step| step.action)
+            .collect()
+    }
+
+    #[test]
+    fn the_keys_move_at_the_join_and_at_the_leave() {
+        let system = HandoffSize {
+            keys: 2,
+            ..HandoffSize::default()
+        }
+        .system()
+        .unwrap();
+        let primaries =
+            |key: &Key| -> Vec<NodeId> { system.layouts.iter().map(|l| l.primary(key)).collect() };
+        let first = primaries(&system.keys[0]);
+        assert_ne!(first[0], first[1], "moves at the join");
+        assert_eq!(first[1], NodeId(2), "to the joining node");
+        let second = primaries(&system.keys[1]);
+        assert_eq!(second[0], NodeId(0));
+        assert_eq!(second[0], second[1]);
+        assert_ne!(second[1], second[2], "moves when node 0 leaves");
+        // A ring on which no key can have that history is a typed error.
+        let none = HandoffSize {
+            nodes: 4,
+            keys: 2,
+            ..HandoffSize::default()
+        };
+        match none.system() {
+            Ok(system) => assert_eq!(system.keys.len(), 2),
+            Err(error) => assert!(error.to_string().contains("no key moves"), "{error}"),
+        }
+    }
+
+    #[test]
+    fn the_default_configuration_passes_with_its_pinned_count() {
+        let params = crate::models::find(NAME).unwrap().default_params();
+        assert_eq!(
+            HandoffSize::from_params(&params).unwrap(),
+            HandoffSize::default()
+        );
+        assert_eq!(passing(HandoffSize::default()), DEFAULT);
+    }
+
+    #[test]
+    fn other_sizes_pass_with_pinned_counts() {
+        let read = HandoffSize {
+            writes: 1,
+            read: true,
+            ..HandoffSize::default()
+        };
+        assert_eq!(passing(read), SIZES[0], "a delete and a read");
+        assert_eq!(passing(small()), SIZES[1], "one write");
+        let vnodes = HandoffSize {
+            vnodes: 2,
+            ..small()
+        };
+        assert_eq!(passing(vnodes), SIZES[2], "vnodes=2");
+        let replicas = HandoffSize {
+            replicas: 2,
+            ..small()
+        };
+        assert_eq!(passing(replicas), SIZES[3], "replicas=2");
+        let keys = HandoffSize { keys: 2, ..small() };
+        assert_eq!(passing(keys), SIZES[4], "keys=2");
+    }
+
+    #[test]
+    fn crashes_and_loss_lose_no_key_and_stall_no_handoff() {
+        let crashing = HandoffSize {
+            crashes: 1,
+            ..small()
+        };
+        assert_eq!(passing(crashing), FAULTS[0], "crashes=1");
+        let lossy = HandoffSize {
+            lossy: true,
+            ..small()
+        };
+        assert_eq!(passing(lossy), FAULTS[1], "lossy");
+    }
+
+    fn variant(size: HandoffSize, variant: Variant) -> HandoffSize {
+        HandoffSize { variant, ..size }
+    }
+
+    #[test]
+    fn dropping_before_the_ack_loses_a_key() {
+        let report = run(variant(small(), Variant::DropBeforeAck));
+        assert_eq!(broken(&report), ["no lost keys"]);
+        let trace = verdict(&report, "no lost keys")
+            .counterexample
+            .clone()
+            .unwrap();
+        // The write was acknowledged, the old primary installed the join and
+        // dropped the key at once; the handoff carrying it is still in flight.
+        let last = &trace.last().unwrap().state;
+        assert!(last.contains("Answer(n3#1, Written(e0.1))"), "{trace:#?}");
+        assert!(last.contains("msg: Handoff(e1, {\""), "{trace:#?}");
+        assert!(
+            trace.last().unwrap().action.contains("Ring(e1"),
+            "{trace:#?}"
+        );
+    }
+
+    #[test]
+    fn not_forwarding_serves_a_key_where_it_is_not_held() {
+        let report = run(variant(small(), Variant::NoForward));
+        assert_eq!(broken(&report), ["no lost keys", "placed once settled"]);
+        // The old primary, past the join, takes the write itself (at a
+        // version of epoch 1); the new primary then receives the handoff,
+        // which has nothing, and serves the key without it.
+        let trace = actions(&report, "no lost keys");
+        assert!(
+            trace.contains(&"Id(1) → Answer(n3#1, Written(e1.1)) → Id(3)".to_string()),
+            "{trace:?}"
+        );
+        assert_eq!(trace.last().unwrap(), "Id(1) → Handoff(e1, {}) → Id(2)");
+        // With a read, the read is answered from the wrong node too.
+        let reading = HandoffSize {
+            writes: 1,
+            read: true,
+            ..HandoffSize::default()
+        };
+        let report = run(variant(reading, Variant::NoForward));
+        assert!(broken(&report).contains(&"reads see acknowledged writes"));
+    }
+
+    #[test]
+    fn a_write_to_the_old_owner_after_the_copy_is_a_lost_update() {
+        let overwrite = HandoffSize {
+            writes: 2,
+            ..small()
+        };
+        let report = run(variant(overwrite, Variant::WriteToOldOwner));
+        assert_eq!(broken(&report), ["no lost keys", "placed once settled"]);
+        // The old owner takes the second write after installing the join
+        // (version e1.1, acknowledged); the handoff it sent carries only the
+        // first, and once it reaches the new primary, that one serves it.
+        let trace = actions(&report, "no lost keys");
+        assert!(
+            trace.contains(&"Id(1) → Answer(n3#2, Written(e1.1)) → Id(3)".to_string()),
+            "{trace:?}"
+        );
+        assert_eq!(
+            trace.last().unwrap(),
+            "Id(1) → Handoff(e1, {\"k2\": \"1\"@e0.1 by n3#1}) → Id(2)"
+        );
+    }
+
+    #[test]
+    fn without_resends_a_lost_handoff_stalls_the_move() {
+        let lossy = HandoffSize {
+            lossy: true,
+            ..small()
+        };
+        let report = run(variant(lossy, Variant::NoCopyResend));
+        assert_eq!(broken(&report), ["every handoff completes"]);
+        let trace = actions(&report, "every handoff completes");
+        assert_eq!(
+            trace.last().unwrap(),
+            "the network loses every message in flight",
+            "{trace:?}"
+        );
+        // The trap: no handoff is ever delivered again.
+        let trap = verdict(&report, "every handoff completes")
+            .trap
+            .clone()
+            .expect("a liveness violation has a trap");
+        assert!(
+            trap.iter().all(|step| !step.action.contains("Handoff(")),
+            "{trap:?}"
+        );
+        // Without loss nothing needs resending.
+        assert_eq!(passing(variant(small(), Variant::NoCopyResend)), SIZES[1]);
+    }
+
+    #[test]
+    fn the_variants_together_break_every_safety_and_liveness_property() {
+        // "reads see acknowledged writes" by no-forward with a read, the
+        // others above.
+        let model = HandoffSize::default().into_model().unwrap();
+        let mut names: Vec<&str> = spec(&model)
+            .checks()
+            .into_iter()
+            .filter(|(_, kind)| *kind != crate::checker::Kind::Sometimes)
+            .map(|(name, _)| name)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "every handoff completes",
+                "no lost keys",
+                "one writer per key and epoch",
+                "placed once settled",
+                "reads see acknowledged writes",
+            ]
+        );
+    }
+
+    #[test]
+    fn parameters_select_the_configuration() {
+        let params = Params::parse(
+            NAME,
+            PARAMS,
+            &[
+                "nodes=4",
+                "lossy=true",
+                "vnodes=2",
+                "variant=write-to-old-owner",
+            ],
+        )
+        .unwrap();
+        let size = HandoffSize::from_params(&params).unwrap();
+        assert_eq!(
+            size,
+            HandoffSize {
+                nodes: 4,
+                lossy: true,
+                vnodes: 2,
+                variant: Variant::WriteToOldOwner,
+                ..HandoffSize::default()
+            }
+        );
+        assert!(Params::parse(NAME, PARAMS, &["variant=nope"]).is_err());
+    }
+
+    // Unique states, pinned (verification/REPORT.md, "Ring handoff").
+    /// The default: 3 nodes, 1 key, 2 puts and a delete, vnodes=1, replicas=1.
+    const DEFAULT: usize = 67_343;
+    /// writes=1 with a read; then one put (`small`), with vnodes=2,
+    /// replicas=2, keys=2.
+    const SIZES: [usize; 5] = [38_119, 1_731, 4_213, 28_333, 7_737];
+    /// One put with crashes=1; lossy.
+    const FAULTS: [usize; 2] = [6_924, 95_782];
 }

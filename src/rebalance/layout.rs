@@ -18,10 +18,10 @@ use crate::ring::{Ring, RingError};
 pub struct RingChange {
     /// The epoch of the new ring.
     pub epoch: Epoch,
-    /// Its members.
-    pub members: BTreeSet<NodeId>,
+    /// Its members (in any order; duplicates count once).
+    pub members: Vec<NodeId>,
     /// The members of the ring before it (empty for a cluster's first ring).
-    pub previous: BTreeSet<NodeId>,
+    pub previous: Vec<NodeId>,
 }
 
 impl fmt::Debug for RingChange {
@@ -36,7 +36,8 @@ impl fmt::Debug for RingChange {
 #[derive(Clone)]
 pub struct Layout {
     epoch: Epoch,
-    members: BTreeSet<NodeId>,
+    /// In id order, each once.
+    members: Vec<NodeId>,
     vnodes: u32,
     replicas: usize,
     ring: Ring,
@@ -70,13 +71,16 @@ impl Layout {
     /// `replicas` holders per key (at most the number of members).
     pub fn new(
         epoch: Epoch,
-        members: &BTreeSet<NodeId>,
+        members: &[NodeId],
         vnodes: u32,
         replicas: usize,
     ) -> Result<Layout, RingError> {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
         let mut builder = Ring::builder(vnodes).epoch(epoch);
         let mut by_name = BTreeMap::new();
-        for member in members {
+        for member in &members {
             let name = member.0.to_string();
             builder = builder.node(name.clone(), 1);
             by_name.insert(name.into_boxed_str(), *member);
@@ -85,7 +89,7 @@ impl Layout {
         Ok(Layout {
             epoch,
             replicas: replicas.clamp(1, members.len().max(1)),
-            members: members.clone(),
+            members,
             vnodes,
             ring,
             by_name,
@@ -97,9 +101,14 @@ impl Layout {
         self.epoch
     }
 
-    /// The members.
-    pub fn members(&self) -> &BTreeSet<NodeId> {
+    /// The members, in id order.
+    pub fn members(&self) -> &[NodeId] {
         &self.members
+    }
+
+    /// Whether `node` is a member.
+    pub fn is_member(&self, node: NodeId) -> bool {
+        self.members.binary_search(&node).is_ok()
     }
 
     /// The nodes that hold `key`, primary first.
@@ -151,7 +160,7 @@ impl Layout {
 mod tests {
     use super::*;
 
-    fn members(ids: &[u16]) -> BTreeSet<NodeId> {
+    fn members(ids: &[u16]) -> Vec<NodeId> {
         ids.iter().copied().map(NodeId).collect()
     }
 
@@ -183,9 +192,6 @@ mod tests {
             assert_ne!(holders[0], holders[1]);
             assert_eq!(holders[0], layout.primary(key));
         }
-        assert_eq!(
-            Layout::new(0, &BTreeSet::new(), 16, 1).unwrap_err(),
-            RingError::Empty
-        );
+        assert_eq!(Layout::new(0, &[], 16, 1).unwrap_err(), RingError::Empty);
     }
 }

@@ -160,7 +160,7 @@ impl Handoff {
     pub fn is_member(&self) -> bool {
         self.current
             .as_ref()
-            .is_some_and(|layout| layout.members().contains(&self.me))
+            .is_some_and(|layout| layout.is_member(self.me))
     }
 
     /// The value this node holds for `key` (a primary's, a backup's, or one
@@ -376,8 +376,7 @@ impl Handoff {
             }
         }
         // Backups of the new ring get every key served that they did not hold.
-        self.replicating
-            .retain(|backup, _| next.members().contains(backup));
+        self.replicating.retain(|backup, _| next.is_member(*backup));
         let served: Vec<Key> = self
             .record
             .store
