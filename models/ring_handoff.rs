@@ -76,17 +76,23 @@
 //! machine itself has no variant.
 //!
 //! - `drop-before-ack`: a node takes a handoff for acknowledged as soon as it
-//!   sends it, and drops the keys. Refuted by *no lost keys*.
+//!   sends it, and drops the keys. Refuted by *no lost keys*: the write's
+//!   only copy is in flight.
 //! - `no-forward`: a node that does not serve a key answers a request for it
 //!   itself — applies a write to its local store and acknowledges it, answers
-//!   a read from what it holds — instead of forwarding it.
+//!   a read from what it holds — instead of forwarding it. Refuted by *no lost
+//!   keys* and *placed once settled* (with `read=true`, *reads see
+//!   acknowledged writes* too).
 //! - `write-to-old-owner`: a node that has handed a key to its new primary,
 //!   and has not yet seen the handoff acknowledged, still applies writes to
 //!   its local store and acknowledges them — the classic lost update of a
-//!   move. Refuted by *no lost keys*.
+//!   move. Refuted by *no lost keys* (the new primary serves the key without
+//!   the write) and *placed once settled*; at the default size also by *one
+//!   writer per key and epoch*, once the new primary accepts a write of its
+//!   own in the same epoch.
 //! - `no-copy-resend`: a node never resends a handoff. Safe, but on a lossy
 //!   network a lost handoff stalls the move for ever: refuted by *every
-//!   handoff completes*.
+//!   handoff completes* (and by nothing without loss).
 //!
 //! Not modelled: more than one client, the loss of a node's disk, and
 //! membership changes other than one join and one leave.
