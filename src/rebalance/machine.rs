@@ -223,9 +223,23 @@ impl Handoff {
             Msg::HandoffAck { epoch } => self.on_handoff_ack(from, epoch, out),
             Msg::Replicate { epoch, entries } => self.on_replicate(from, epoch, entries, out),
             Msg::ReplicateAck { entries, .. } => self.on_replicate_ack(from, entries, out),
-            // Addressed to administrators and clients.
+            // The primary's answer to a request of a client attached here.
+            Msg::Answer { request, reply } if request.origin == self.me => {
+                out.event(Event::Answered { request, reply });
+            }
+            // Addressed to administrators and other clients.
             Msg::RingAck { .. } | Msg::Answer { .. } => {}
         }
+        self.finish(out);
+    }
+
+    /// Handles a request of a client attached to this node (its id's origin
+    /// is this node): the answer comes back as an [`Event::Answered`], from
+    /// this machine or, once the key's primary has answered, from the
+    /// [`Msg::Answer`] that reaches it. Requests forwarded by other nodes come
+    /// through [`Handoff::handle_message`].
+    pub fn handle_request(&mut self, request: Request, out: &mut HandoffOutput) {
+        self.on_request(request, false, out);
         self.finish(out);
     }
 

@@ -384,3 +384,45 @@ fn a_machine_needs_a_holder_per_key() {
     let refused = Handoff::recover(NodeId(0), config(0), HandoffRecord::default(), &mut out);
     assert_eq!(refused.unwrap_err(), HandoffError::NoReplicas);
 }
+
+#[test]
+fn a_local_client_is_answered_by_events_wherever_its_key_lives() {
+    let key = key_moving(1, 2);
+    let mut node = founded(0, 1);
+    let request = Request {
+        id: RequestId {
+            origin: NodeId(0),
+            seq: 1,
+        },
+        key: key.clone(),
+        op: Op::Get,
+    };
+    // Not the primary: forwarded, and the primary's answer becomes an event.
+    let mut out = HandoffOutput::at(0);
+    node.handle_request(request.clone(), &mut out);
+    assert_eq!(
+        out.send_now,
+        [(
+            NodeId(1),
+            Msg::Request {
+                request,
+                forwarded: true
+            }
+        )]
+    );
+    let answer = Msg::Answer {
+        request: RequestId {
+            origin: NodeId(0),
+            seq: 1,
+        },
+        reply: Reply::Read(None),
+    };
+    let out = step(&mut node, NodeId(1), answer);
+    assert!(matches!(
+        out.events[..],
+        [Event::Answered {
+            reply: Reply::Read(None),
+            ..
+        }]
+    ));
+}
