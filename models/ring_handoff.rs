@@ -1245,6 +1245,11 @@ mod tests {
         assert_eq!(passing(replicas), SIZES[3], "replicas=2");
         let keys = HandoffSize { keys: 2, ..small() };
         assert_eq!(passing(keys), SIZES[4], "keys=2");
+        let nodes = HandoffSize {
+            nodes: 4,
+            ..small()
+        };
+        assert_eq!(passing(nodes), SIZES[5], "nodes=4");
     }
 
     #[test]
@@ -1411,8 +1416,8 @@ mod tests {
     /// The default: 3 nodes, 1 key, 2 puts and a delete, vnodes=1, replicas=1.
     const DEFAULT: usize = 67_343;
     /// writes=1 with a read; then one put (`small`), with vnodes=2,
-    /// replicas=2, keys=2.
-    const SIZES: [usize; 5] = [38_119, 1_731, 4_213, 28_333, 7_737];
+    /// replicas=2, keys=2, nodes=4.
+    const SIZES: [usize; 6] = [38_119, 1_731, 4_213, 28_333, 7_737, 5_521];
     /// One put with crashes=1; lossy.
     const FAULTS: [usize; 2] = [6_924, 95_782];
 }
