@@ -202,20 +202,14 @@ static REGISTRY: &[ModelEntry] = &[
     },
     ModelEntry {
         name: ring_handoff::NAME,
-        summary: "storage nodes handing keys to new owners while the ring changes",
+        summary: "src/rebalance's handoff machine moving keys through a join and a leave under overwrites and deletes",
         params: ring_handoff::PARAMS,
         symmetry: false,
-        check: |params, options| {
+        check: |params, options| Ok(ring_handoff::check(params, options)?),
+        browse: |params| {
             let model = ring_handoff::from_params(params)?;
-            Ok(harness::run(
-                ring_handoff::NAME,
-                params.clone(),
-                model,
-                None,
-                options,
-            ))
+            browser(model, ring_handoff::spec)
         },
-        browse: |params| browser(ring_handoff::from_params(params)?, Spec::of),
     },
 ];
 

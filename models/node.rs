@@ -6,7 +6,7 @@
 //! # System
 //!
 //! - **Nodes** `1..=nodes`; each key lives on `replicas` of them, placed by the
-//!   production ring ([`Placement`]), and each node is coordinator,
+//!   production ring ([`Layout`]), and each node is coordinator,
 //!   participant and detector. With `replicas = nodes` (the default) every
 //!   transaction has every node as participant and every read is served by the
 //!   node asked; with fewer, a node asked for a key it does not hold
@@ -135,8 +135,8 @@ use crate::commit::{
     TxnRecord, Versioned, Vote,
 };
 use crate::node::{
-    ClientId, Dest, Node, NodeConfig, NodeDelta, NodeEvent, NodeMsg, NodeOutput, NodeRecord,
-    NodeTimer, Placement, Reply, Request, RequestId,
+    ClientId, Dest, Layout, Node, NodeConfig, NodeDelta, NodeEvent, NodeMsg, NodeOutput,
+    NodeRecord, NodeTimer, Reply, Request, RequestId,
 };
 use crate::output::{Position, TimerOp};
 
@@ -324,11 +324,10 @@ impl NodeModelConfig {
             .collect();
         // The nodes that hold some key: every transaction (each writes every
         // key) has exactly these as participants.
-        let placement =
-            Placement::new(1, members.iter().copied(), configs[0].vnodes, self.replicas)
-                .expect("the model's members form a ring");
+        let placement = Layout::new(1, &members, configs[0].vnodes, self.replicas)
+            .expect("the model's members form a ring");
         let participants: BTreeSet<NodeId> =
-            keys.iter().flat_map(|k| placement.replicas_of(k)).collect();
+            keys.iter().flat_map(|k| placement.holders(k)).collect();
         NodeModel {
             config: self,
             participants: participants.into_iter().collect(),
@@ -660,7 +659,7 @@ impl NodeModel {
                     (Variant::AnswerBeforeApply, Request::Read { keys })
                         if keys
                             .iter()
-                            .all(|k| node.placement().replicas_of(k).contains(&me)) =>
+                            .all(|k| node.placement().holders(k).contains(&me)) =>
                     {
                         let reply = Reply::Values(committed_values(node, &keys));
                         out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });

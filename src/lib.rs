@@ -30,6 +30,8 @@
 //! - [`node`] — one node of the runnable system, composing the machines;
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes,
 //!   owners, preference lists, migration plans and bounded loads;
+//! - [`rebalance`] — key handoff: the machine that moves keys, with custody,
+//!   to their new primaries and backups when the ring changes;
 //! - [`output`] — the output every machine writes;
 //! - [`storage`] — the durable log of a node's records, with checkpoints,
 //!   group commit, and the locked data directory;
@@ -116,9 +118,6 @@ pub mod ring;
 pub mod storage;
 pub mod sync;
 
-// Not yet rewritten in the sans-IO style: the handoff machine is still a
-// stateright actor, checked by `ring-handoff`, and lives with the models.
-#[cfg(feature = "check")]
 pub mod rebalance;
 #[cfg(feature = "runtime")]
 pub mod runtime;

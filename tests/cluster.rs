@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use haft::NodeId;
 use haft::commit::{Outcome, TxnId, TxnRecord};
-use haft::node::{MemberStatus, NodeMsg, NodeRecord, Placement, Reply, Request, StatusView};
+use haft::node::{Layout, MemberStatus, NodeMsg, NodeRecord, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec;
 use haft::runtime::node::{CLIENT_BIT, Wire, load_record};
@@ -272,9 +272,9 @@ impl Cluster {
             .collect()
     }
 
-    fn placement(&self) -> Placement {
-        let members = self.addrs.keys().map(|id| NodeId(*id));
-        Placement::new(1, members, 64, self.replicas).unwrap()
+    fn placement(&self) -> Layout {
+        let members: Vec<NodeId> = self.addrs.keys().map(|id| NodeId(*id)).collect();
+        Layout::new(1, &members, 64, self.replicas).unwrap()
     }
 }
 
@@ -296,11 +296,11 @@ struct Attempt {
 
 /// Keys whose first replicas are distinct nodes of `span`, so that each
 /// transaction spans them.
-fn spread_keys(placement: &Placement, prefix: &str, span: &[u16]) -> Vec<String> {
+fn spread_keys(placement: &Layout, prefix: &str, span: &[u16]) -> Vec<String> {
     let mut keys: BTreeMap<u16, String> = BTreeMap::new();
     for i in 0.. {
         let key = format!("{prefix}-{i}");
-        let owner = placement.replicas_of(key.as_bytes())[0].0;
+        let owner = placement.holders(key.as_bytes())[0].0;
         if span.contains(&owner) {
             keys.entry(owner).or_insert(key);
         }
@@ -317,7 +317,7 @@ fn spread_keys(placement: &Placement, prefix: &str, span: &[u16]) -> Vec<String>
 /// the fresh keys are read back through another node of `targets`.
 fn run_client(
     addrs: &BTreeMap<u16, SocketAddr>,
-    placement: &Placement,
+    placement: &Layout,
     client: &str,
     count: usize,
     span: &[u16],
@@ -394,7 +394,7 @@ fn run_client(
 /// - a commit acknowledged to a client is there; an abort told to a client is
 ///   nowhere (answers are true);
 /// - no read after an acknowledged commit was stale.
-fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, attempts: &[Attempt]) {
+fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Layout, attempts: &[Attempt]) {
     let mut outcomes: BTreeMap<TxnId, BTreeMap<u16, Outcome>> = BTreeMap::new();
     for (node, record) in records {
         for (txn, r) in &record.participant.txns {
@@ -413,7 +413,7 @@ fn check_answers(records: &BTreeMap<u16, NodeRecord>, placement: &Placement, att
     for attempt in attempts {
         let mut held = Vec::new();
         for key in &attempt.fresh {
-            for replica in placement.replicas_of(key.as_bytes()) {
+            for replica in placement.holders(key.as_bytes()) {
                 let stored = records[&replica.0].participant.store.get(key.as_bytes());
                 let mine = stored.filter(|v| v.value == attempt.label.as_bytes());
                 held.push(mine.map(|v| v.version));

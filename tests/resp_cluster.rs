@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use haft::NodeId;
 use haft::commit::Outcome;
-use haft::node::{MemberStatus, NodeMsg, Placement, Reply, Request, StatusView};
+use haft::node::{Layout, MemberStatus, NodeMsg, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientOptions};
 use haft::runtime::codec::{self, ClusterKey};
 use haft::runtime::node::{CLIENT_BIT, Wire};
@@ -196,10 +196,10 @@ impl Cluster {
         }
     }
 
-    fn placement(&self) -> Placement {
-        let members = self.ids().into_iter().map(NodeId);
+    fn placement(&self) -> Layout {
+        let members: Vec<NodeId> = self.ids().into_iter().map(NodeId).collect();
         let replicas = self.setup.replicas.unwrap_or(3);
-        Placement::new(1, members, 64, replicas).unwrap()
+        Layout::new(1, &members, 64, replicas).unwrap()
     }
 }
 
@@ -524,10 +524,10 @@ fn a_16_mib_value_round_trips_with_its_replicas_on_other_nodes() {
     let placement = cluster.placement();
     let key = (0..)
         .map(|i| format!("large:{i}"))
-        .find(|key| !placement.replicas_of(key.as_bytes()).contains(&NodeId(1)))
+        .find(|key| !placement.holders(key.as_bytes()).contains(&NodeId(1)))
         .unwrap();
     let replicas: Vec<u16> = placement
-        .replicas_of(key.as_bytes())
+        .holders(key.as_bytes())
         .iter()
         .map(|n| n.0)
         .collect();

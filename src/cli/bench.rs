@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use haft::NodeId;
-use haft::node::{Placement, Reply, Request};
+use haft::node::{Layout, Reply, Request};
 use haft::runtime::client::{Client, ClientOptions};
 use haft::runtime::config::RawConfig;
 use haft::runtime::node::{self, RunningNode};
@@ -144,7 +144,7 @@ struct Level {
 struct BenchCluster {
     nodes: Vec<RunningNode>,
     addrs: Vec<SocketAddr>,
-    placement: Placement,
+    placement: Layout,
     dirs: Vec<PathBuf>,
 }
 
@@ -152,7 +152,7 @@ impl BenchCluster {
     fn start(dir: &std::path::Path, name: &str) -> Result<BenchCluster, UsageError> {
         let addrs: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect::<Result<_, _>>()?;
         let mut nodes: Vec<RunningNode> = Vec::new();
-        let mut placement: Option<Placement> = None;
+        let mut placement: Option<Layout> = None;
         let mut dirs = Vec::new();
         for id in 1..=3u64 {
             // One replica per key: a transaction on two keys has two participants.
@@ -173,7 +173,7 @@ impl BenchCluster {
             let node_config = config.node_config();
             if placement.is_none() {
                 placement = Some(
-                    Placement::new(1, node_config.members, node_config.vnodes, 1)
+                    Layout::new(1, &node_config.members, node_config.vnodes, 1)
                         .map_err(|e| UsageError(e.to_string()))?,
                 );
             }
@@ -198,7 +198,7 @@ impl BenchCluster {
     fn key_for(&self, owner: u16, prefix: &str) -> Bytes {
         (0..)
             .map(|i| format!("{prefix}-{i}"))
-            .find(|k| self.placement.replicas_of(k.as_bytes())[0] == NodeId(owner))
+            .find(|k| self.placement.holders(k.as_bytes())[0] == NodeId(owner))
             .map(Bytes::from)
             .expect("some key is owned by every node")
     }

@@ -1,7 +1,7 @@
 //! A node of the runnable system: one sans-IO machine that composes the
 //! coordinator and participant of two-phase commit ([`crate::commit`]), the
 //! failure detector ([`crate::detector`]) and the key placement
-//! ([`Placement`]), and answers clients.
+//! ([`Layout`]), and answers clients.
 //!
 //! Like every machine in haft, [`Node`] does no I/O, reads no clock and draws
 //! no random number: each input writes a [`NodeOutput`] for its driver (the
@@ -61,7 +61,6 @@
 //! transactions and reads, without the answer table, since they do not retry.
 
 mod message;
-mod placement;
 mod record;
 #[cfg(test)]
 mod tests;
@@ -81,11 +80,11 @@ use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status}
 use crate::output::{Output, Position};
 use crate::ring::RingError;
 
+pub use crate::rebalance::Layout;
 pub use message::{
     ClientId, Dest, MemberStatus, NodeEvent, NodeMsg, NodeTimer, ReplicaState, Reply, Request,
     RequestId, StatusView, Unreachable,
 };
-pub use placement::Placement;
 pub use record::{Answer, AnswerTable, NodeDelta, NodeRecord};
 
 /// The output of a [`Node`].
@@ -222,7 +221,7 @@ struct ParkedRead {
 pub struct Node {
     me: NodeId,
     answer_capacity: usize,
-    placement: Arc<Placement>,
+    placement: Arc<Layout>,
     coordinator: Coordinator,
     participant: Participant,
     /// Shared by the node's copies until one changes it: a model checker
@@ -272,7 +271,7 @@ impl Node {
         if config.replicas == 0 {
             return Err(NodeError::NoReplicas);
         }
-        let placement = Placement::new(1, members.iter().copied(), config.vnodes, config.replicas)?;
+        let placement = Layout::new(1, &config.members, config.vnodes, config.replicas)?;
         record.reindex();
         let me = config.me;
         let mut inner = CommitOutput::at(out.end());
@@ -344,7 +343,7 @@ impl Node {
     }
 
     /// Where keys live.
-    pub fn placement(&self) -> &Placement {
+    pub fn placement(&self) -> &Layout {
         &self.placement
     }
 
@@ -472,7 +471,7 @@ impl Node {
 
     /// Handles a message from another node (or from this one).
     pub fn handle_message(&mut self, from: NodeId, msg: NodeMsg, out: &mut NodeOutput) {
-        if !self.placement.members().contains(&from) {
+        if !self.placement.is_member(from) {
             // Only members vote, prepare, relay or claim an outcome.
             return;
         }
@@ -620,7 +619,7 @@ impl Node {
         }
         let mut plan = TxnPlan::new();
         for (key, version) in reads {
-            for replica in self.placement.replicas_of(&key) {
+            for replica in self.placement.holders(&key) {
                 plan.entry(replica)
                     .or_default()
                     .reads
@@ -628,7 +627,7 @@ impl Node {
             }
         }
         for (key, value) in writes {
-            for replica in self.placement.replicas_of(&key) {
+            for replica in self.placement.holders(&key) {
                 plan.entry(replica)
                     .or_default()
                     .writes
@@ -712,7 +711,7 @@ impl Node {
     /// first replica the detector does not suspect; `None` if it suspects
     /// them all.
     fn read_from(&self, key: &[u8]) -> Option<NodeId> {
-        let replicas = self.placement.replicas_of(key);
+        let replicas = self.placement.holders(key);
         if replicas.contains(&self.me) {
             return Some(self.me);
         }
@@ -735,7 +734,7 @@ impl Node {
     fn unreachable(&self, key: &Key) -> Reply {
         let replicas = self
             .placement
-            .replicas_of(key)
+            .holders(key)
             .iter()
             .map(|replica| ReplicaState {
                 node: replica.0,

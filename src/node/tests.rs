@@ -192,7 +192,7 @@ impl Cluster {
         let placement = self.nodes.values().next().unwrap().placement().clone();
         (0..)
             .map(|i| format!("k{i}"))
-            .find(|key| placement.replicas_of(key.as_bytes()) == replicas)
+            .find(|key| placement.holders(key.as_bytes()) == replicas)
             .unwrap()
     }
 
@@ -202,7 +202,7 @@ impl Cluster {
         let mut keys = BTreeMap::new();
         for i in 0.. {
             let key = format!("k{i}");
-            keys.entry(placement.replicas_of(key.as_bytes())[0])
+            keys.entry(placement.holders(key.as_bytes())[0])
                 .or_insert(key);
             if keys.len() == placement.members().len() {
                 break;
@@ -223,7 +223,7 @@ fn a_transaction_commits_at_every_replica_and_is_answered() {
     assert_eq!(outcome, Outcome::Commit);
     assert_eq!(txn.node(), n(1));
     for key in keys.values() {
-        let replicas = cluster.nodes[&n(1)].placement().replicas_of(key.as_bytes());
+        let replicas = cluster.nodes[&n(1)].placement().holders(key.as_bytes());
         assert_eq!(replicas.len(), 2);
         for replica in replicas {
             let stored = cluster.disk[&replica].participant.store.get(key.as_bytes());

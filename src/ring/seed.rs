@@ -7,8 +7,7 @@
 //! 101 nodes moves about 99% of the keys, where a ring moves about 1%. (The
 //! seed's `get_node` is broken as well: it compares an integer with hex digests
 //! and never finds a node.) Tests and benchmarks compare [`Ring`](super::Ring)
-//! with this function to show the difference; the handoff model uses it as its
-//! `modular` variant.
+//! with this function to show the difference.
 
 use super::key_position;
 
