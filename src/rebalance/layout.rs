@@ -7,9 +7,11 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::message::Epoch;
 use crate::NodeId;
 use crate::ring::{Ring, RingError};
+
+/// A ring epoch: the number of membership changes before this ring.
+pub type Epoch = u64;
 
 /// A ring change as the administrator announces it: the members of `epoch`,
 /// and those of `epoch - 1`, which a node joining at `epoch` needs to know

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::HandoffOutput;
-use super::layout::{Layout, RingChange};
-use super::message::{
-    Epoch, Event, Key, Msg, Op, Reply, Request, RequestId, Timer, Version, Versioned,
-};
+use super::layout::{Epoch, Layout, RingChange};
+use super::message::{Event, Key, Msg, Op, Reply, Request, RequestId, Timer, Version, Versioned};
 use super::record::{Delta, HandoffRecord};
 use crate::NodeId;
 use crate::output::Position;

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::layout::RingChange;
+use super::layout::{Epoch, RingChange};
 use crate::NodeId;
 use crate::commit::show;
 
@@ -13,8 +13,6 @@ use crate::commit::show;
 pub type Key = Bytes;
 /// A value of the store.
 pub type Value = Bytes;
-/// A ring epoch: the number of membership changes before this ring.
-pub type Epoch = u64;
 
 /// The version of a key's value: the epoch of the primary that accepted the
 /// write, then a counter within that epoch.

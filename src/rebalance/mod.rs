@@ -72,10 +72,10 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{Layout, RingChange};
+pub use layout::{Epoch, Layout, RingChange};
 pub use machine::{Handoff, HandoffConfig, HandoffError};
 pub use message::{
-    Epoch, Event, Key, Msg, Op, Reply, Request, RequestId, Timer, Value, Version, Versioned,
+    Event, Key, Msg, Op, Reply, Request, RequestId, Timer, Value, Version, Versioned,
 };
 pub use record::{Delta, HandoffRecord};
 

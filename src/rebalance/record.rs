@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::layout::RingChange;
-use super::message::{Epoch, Key, Versioned};
+use super::layout::{Epoch, RingChange};
+use super::message::{Key, Versioned};
 use crate::NodeId;
 
 /// A change the handoff machine must survive a crash with.
