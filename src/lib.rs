@@ -112,13 +112,13 @@ pub mod detector;
 mod id;
 pub mod node;
 pub mod output;
+pub mod rebalance;
 #[cfg(all(feature = "resp", not(loom)))]
 pub mod resp;
 pub mod ring;
 pub mod storage;
 pub mod sync;
 
-pub mod rebalance;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 
