@@ -151,10 +151,10 @@ impl Session {
                 spec,
                 command: Ok(Command::Data(command)),
             } if self.multi.is_none() && self.authenticated => {
+                let reads = command.reads().len();
                 if spec.flags.contains(&"write") {
-                    let blind = command.reads().is_empty();
-                    Ok((Share::Write { blind }, command))
-                } else if spec.flags.contains(&"readonly") && command.reads().len() <= 1 {
+                    Ok((Share::Write { blind: reads == 0 }, command))
+                } else if spec.flags.contains(&"readonly") && reads <= 1 {
                     Ok((Share::Read, command))
                 } else {
                     Err(Parsed::Known {
