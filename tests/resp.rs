@@ -598,6 +598,27 @@ fn exec_answers_null_when_a_watched_key_changes_even_during_the_commit() {
 }
 
 #[test]
+fn pipelined_reads_of_one_key_share_one_read_and_answer_one_by_one() {
+    let server = Server::start();
+    let mut raw = Raw::connect(server.port);
+    raw.command(&["MSET", "a", "1", "b", "22"]);
+    let before = server.backend.stats();
+    // Four reads of one key each back to back, an MGET of two keys (a
+    // snapshot: read and validated on its own), then two more reads.
+    raw.send(b"GET a\r\nSTRLEN b\r\nEXISTS c\r\nGET a\r\nMGET a b\r\nGET b\r\nGET c\r\n");
+    let replies = raw.rest();
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        "$1\r\n1\r\n:2\r\n:0\r\n$1\r\n1\r\n*2\r\n$1\r\n1\r\n$2\r\n22\r\n$2\r\n22\r\n$-1\r\n"
+    );
+    let after = server.backend.stats();
+    // One read for the first four, one (and a validating commit) for the
+    // MGET, one for the last two.
+    assert_eq!(after.reads - before.reads, 3);
+    assert_eq!(after.commits - before.commits, 1);
+}
+
+#[test]
 fn refusals_not_caused_by_a_watched_key_are_retried_invisibly() {
     let server = Server::start();
     let mut raw = Raw::connect(server.port);

@@ -4,10 +4,12 @@
 //! Pipelining falls out of the loop's shape: every whole request already in
 //! the input buffer is answered, in order, before the replies are written in
 //! one go and the socket is read again. Write commands pipelined back to back
-//! share one transaction (one commit instead of one each; see
-//! [`Session::run_together`] for why that is still what the client asked for). A protocol error is
-//! answered and the connection closed, as Redis does; a shutdown closes the
-//! connection once the requests already read are answered.
+//! share one transaction (one commit instead of one each), and reads of one
+//! key each pipelined back to back share one read (see
+//! [`Session::run_together`] and [`Session::read_together`] for why that is
+//! still what the client asked for). A protocol error is answered and the
+//! connection closed, as Redis does; a shutdown closes the connection once the
+//! requests already read are answered.
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,7 +24,7 @@ use super::command::{DataCommand, Parsed, parse};
 use super::framing::{Next, next_request};
 use super::reply::{Protocol, Reply, encode};
 use super::server::Shared;
-use super::session::{After, Session};
+use super::session::{After, Session, Share};
 
 /// How long a connection closed by the server still reads what its client
 /// sends (see `Connection::linger`).
@@ -68,29 +70,59 @@ pub async fn refuse(mut stream: TcpStream) {
 }
 
 /// The most keys that pipelined write commands sharing one transaction may
-/// touch together ...
+/// touch together, unless every one of them is blind ...
 const GROUP_KEYS: usize = 16;
-/// ... and the most bytes of arguments they may carry together. A command
-/// beyond either runs in a group of its own.
+/// ... and the most bytes of arguments a group of pipelined commands may
+/// carry together. A command beyond either starts a group of its own.
 const GROUP_BYTES: usize = 1024 * 1024;
 
-/// Write commands read from one client's pipeline, not run yet.
+/// Data commands read from one client's pipeline, not run yet: writes that
+/// will share one transaction, or reads of one key each that will share one
+/// read.
 #[derive(Default)]
 struct Group {
+    share: Option<Share>,
     commands: Vec<DataCommand>,
     keys: usize,
     bytes: usize,
 }
 
 impl Group {
-    /// Whether a command touching `keys` keys, with `bytes` of arguments, may
-    /// join. The bound on keys is about contention, not size: a transaction
-    /// that locks more keys meets concurrent ones more often (it waits for
-    /// their locks, or two of them wait for each other until a vote times
-    /// out), and an aborted group is retried whole.
-    fn fits(&self, keys: usize, bytes: usize) -> bool {
-        self.commands.is_empty()
-            || (self.keys + keys <= GROUP_KEYS && self.bytes + bytes <= GROUP_BYTES)
+    /// Whether a command that shares as `share`, touching `keys` keys with
+    /// `bytes` of arguments, may join. Reads join reads, writes join writes.
+    /// The bound on the keys of writes is about contention, not size: a
+    /// transaction that reads and locks more keys meets concurrent ones more
+    /// often (it waits for their locks, or is refused by younger holders), and
+    /// an aborted group is retried whole. Blind writes (no key read) are not
+    /// bound by it: the server merges them with other clients' blind writes
+    /// anyway (see `combine.rs`), and they refuse nothing among themselves.
+    fn fits(&self, share: Share, keys: usize, bytes: usize) -> bool {
+        let Some(mine) = self.share else {
+            return true;
+        };
+        let blind = matches!(
+            (mine, share),
+            (Share::Write { blind: true }, Share::Write { blind: true })
+        );
+        let same_kind = matches!(
+            (mine, share),
+            (Share::Read, Share::Read) | (Share::Write { .. }, Share::Write { .. })
+        );
+        same_kind
+            && self.bytes + bytes <= GROUP_BYTES
+            && (blind || share == Share::Read || self.keys + keys <= GROUP_KEYS)
+    }
+
+    fn push(&mut self, share: Share, command: DataCommand, keys: usize, bytes: usize) {
+        self.share = Some(match (self.share, share) {
+            (Some(Share::Write { blind: a }), Share::Write { blind: b }) => {
+                Share::Write { blind: a && b }
+            }
+            _ => share,
+        });
+        self.commands.push(command);
+        self.keys += keys;
+        self.bytes += bytes;
     }
 }
 
@@ -138,9 +170,10 @@ impl Connection {
 
     /// Answers every whole request in the input buffer. Write commands that
     /// follow one another in it share one transaction
-    /// ([`Session::run_together`]), up to [`GROUP_KEYS`] keys and
-    /// [`GROUP_BYTES`] of arguments; any other request first runs the group
-    /// before it, so replies stay in request order.
+    /// ([`Session::run_together`]), reads of one key each one read
+    /// ([`Session::read_together`]), within the bounds of [`Group::fits`];
+    /// any other request first runs the group before it, so replies stay in
+    /// request order.
     async fn answer_buffered(&mut self, session: &mut Session) -> io::Result<After> {
         let mut group = Group::default();
         loop {
@@ -166,14 +199,12 @@ impl Connection {
                 Parsed::Known { spec, .. } => spec.keys_in(args.len()),
                 Parsed::Rejected(_) => 0,
             };
-            let parsed = match session.write_command(parsed) {
-                Ok(command) => {
-                    if !group.fits(keys, bytes) {
+            let parsed = match session.shareable(parsed) {
+                Ok((share, command)) => {
+                    if !group.fits(share, keys, bytes) {
                         self.run_group(session, &mut group).await?;
                     }
-                    group.commands.push(command);
-                    group.keys += keys;
-                    group.bytes += bytes;
+                    group.push(share, command, keys, bytes);
                     continue;
                 }
                 Err(parsed) => parsed,
@@ -190,13 +221,16 @@ impl Connection {
         }
     }
 
-    /// Runs the pipelined write commands gathered so far, if any, and queues
-    /// their replies.
+    /// Runs the pipelined commands gathered so far, if any, and queues their
+    /// replies.
     async fn run_group(&mut self, session: &Session, group: &mut Group) -> io::Result<()> {
         if group.commands.is_empty() {
             return Ok(());
         }
-        let replies = session.run_together(&group.commands).await;
+        let replies = match group.share {
+            Some(Share::Read) => session.read_together(&group.commands).await,
+            _ => session.run_together(&group.commands).await,
+        };
         *group = Group::default();
         for reply in &replies {
             self.push(reply, session.protocol)?;

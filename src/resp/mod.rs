@@ -29,7 +29,8 @@
 //! `connection.rs` reads its bytes → `framing.rs` cuts out requests (with
 //! `redis-protocol`'s decoder) → `session.rs` dispatches each to a family in
 //! `command/` → data commands run as a transaction (`txn.rs`) against the
-//! [`Backend`] → `reply.rs` encodes the answer. Tests and local use take the
+//! [`Backend`], whose blind writes of all connections `combine.rs` merges
+//! into shared commits → `reply.rs` encodes the answer. Tests and local use take the
 //! [`MemoryBackend`]; a cluster node serves them through `ClusterBackend`
 //! (`cluster.rs`, with the `runtime` feature), over its protocol core.
 //!
@@ -42,6 +43,7 @@
 mod backend;
 #[cfg(feature = "runtime")]
 mod cluster;
+mod combine;
 mod command;
 mod config;
 mod connection;

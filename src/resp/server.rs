@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::backend::Backend;
+use super::combine::Combining;
 use super::config::RespConfig;
 use super::connection;
 use super::error::ServerError;
@@ -69,6 +70,8 @@ pub async fn serve(
     config.validate()?;
     let local_addr = listener.local_addr().map_err(ServerError::Accept)?;
     let grace = config.shutdown_grace();
+    // Concurrent reads and blind writes of all connections share rounds.
+    let backend: Arc<dyn Backend> = Arc::new(Combining::start(backend));
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.max_clients)),
         config,

@@ -27,6 +27,21 @@ pub enum After {
     Close,
 }
 
+/// How a pipelined data command may share work with its neighbours (see
+/// [`Session::shareable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Share {
+    /// A write: it may share one transaction with the writes next to it.
+    Write {
+        /// It reads no key (a plain SET, MSET): its writes merge with other
+        /// clients' blind writes and meet no conflict among them.
+        blind: bool,
+    },
+    /// A read of at most one key: it may share one read with the reads next
+    /// to it.
+    Read,
+}
+
 /// The commands queued since MULTI.
 #[derive(Debug, Default)]
 struct Multi {
@@ -124,17 +139,29 @@ impl Session {
         )
     }
 
-    /// A request that may share one commit with the write commands pipelined
-    /// next to it (see [`Session::run_together`]): a write command that parsed
-    /// without error, outside MULTI, from an authenticated client. Any other
-    /// request is handed back, for [`Session::handle_parsed`].
-    pub fn write_command(&self, parsed: Parsed) -> Result<DataCommand, Parsed> {
+    /// A request that may share work with the data commands pipelined next
+    /// to it: a data command that parsed without error, outside MULTI, from an
+    /// authenticated client, that writes ([`Share::Write`], see
+    /// [`Session::run_together`]) or reads at most one key
+    /// ([`Share::Read`], see [`Session::read_together`]). Any other request is
+    /// handed back, for [`Session::handle_parsed`].
+    pub fn shareable(&self, parsed: Parsed) -> Result<(Share, DataCommand), Parsed> {
         match parsed {
             Parsed::Known {
                 spec,
                 command: Ok(Command::Data(command)),
-            } if self.multi.is_none() && self.authenticated && spec.flags.contains(&"write") => {
-                Ok(command)
+            } if self.multi.is_none() && self.authenticated => {
+                let reads = command.reads().len();
+                if spec.flags.contains(&"write") {
+                    Ok((Share::Write { blind: reads == 0 }, command))
+                } else if spec.flags.contains(&"readonly") && reads <= 1 {
+                    Ok((Share::Read, command))
+                } else {
+                    Err(Parsed::Known {
+                        spec,
+                        command: Ok(Command::Data(command)),
+                    })
+                }
             }
             other => Err(other),
         }
@@ -157,6 +184,22 @@ impl Session {
             Ok(Outcome::Replies(replies)) => replies,
             // Nothing is watched.
             Ok(Outcome::WatchedKeyChanged) => vec![Reply::Null; commands.len()],
+            Err(error) => vec![Reply::Error(error); commands.len()],
+        }
+    }
+
+    /// Runs read commands of at most one key each that one client pipelined
+    /// back to back with one read of their keys: one reply per command, in
+    /// order.
+    ///
+    /// Each command alone would be answered from one linearizable read of its
+    /// key, with no commit (see [`txn`]); the shared read takes place after
+    /// the client sent them all and before any is answered, so it is such a
+    /// read for each of them.
+    pub async fn read_together(&self, commands: &[DataCommand]) -> Vec<Reply> {
+        let commands: Vec<&DataCommand> = commands.iter().collect();
+        match txn::read_each(&self.context(), &commands).await {
+            Ok(replies) => replies,
             Err(error) => vec![Reply::Error(error); commands.len()],
         }
     }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
-use super::backend::{Backend, BackendError, CommitOutcome, Version};
+use super::backend::{Backend, BackendError, CommitOutcome, Version, Versioned};
 use super::command::DataCommand;
 use super::config::RetryConfig;
 use super::error::ClientError;
@@ -121,18 +121,7 @@ pub async fn run(
     let budget = Duration::from_millis(context.retry.budget_ms);
     let mut attempt = 0;
     loop {
-        let read = if keys.is_empty() {
-            Vec::new()
-        } else {
-            context.backend.read(keys.clone()).await?
-        };
-        if read.len() != keys.len() {
-            return Err(ClientError::from(BackendError::Unavailable(format!(
-                "the store answered {} values for {} keys",
-                read.len(),
-                keys.len()
-            ))));
-        }
+        let read = read(context, &keys).await?;
         let versions: HashMap<&Bytes, Version> = keys
             .iter()
             .zip(&read)
@@ -173,6 +162,39 @@ pub async fn run(
         context.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Runs read-only commands that read at most one key each with one read of
+/// their keys, and no commit: one reply per command. Unlike [`run`], the
+/// commands are not one transaction: each read of one key is linearizable on
+/// its own, which is all a command of one key needs.
+pub async fn read_each(
+    context: &Context<'_>,
+    commands: &[&DataCommand],
+) -> Result<Vec<Reply>, ClientError> {
+    let keys = read_keys(commands, &BTreeMap::new());
+    let read = read(context, &keys).await?;
+    let mut view = View::new(
+        keys.into_iter().zip(read.into_iter().map(|r| r.value)),
+        context.max_bulk,
+    );
+    Ok(commands.iter().map(|c| c.apply(&mut view)).collect())
+}
+
+/// Reads `keys` (none is no call): one value per key, in order.
+async fn read(context: &Context<'_>, keys: &[Bytes]) -> Result<Vec<Versioned>, ClientError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let read = context.backend.read(keys.to_vec()).await?;
+    if read.len() != keys.len() {
+        return Err(ClientError::from(BackendError::Unavailable(format!(
+            "the store answered {} values for {} keys",
+            read.len(),
+            keys.len()
+        ))));
+    }
+    Ok(read)
 }
 
 /// The keys to read: those the commands need, then the WATCHed ones, each once.
