@@ -11,7 +11,8 @@
 //! remembered word. stateright's state copies every actor's timer set and
 //! random-choice map (hash tables, with `String` keys) and the network's hash
 //! set for every successor, and hashes them whole; that was most of the cost
-//! of checking the actor models.
+//! of checking the actor models. [`InFlight`], the network as a sorted
+//! vector, serves the `node` model's network too.
 
 use std::fmt::{self, Debug};
 use std::hash::{Hash, Hasher};
@@ -21,16 +22,18 @@ use stateright::actor::{Actor, Envelope};
 
 use super::shared::Shared;
 
-/// The messages in flight on an unordered duplicating network: a set, kept
-/// sorted, so that deliveries are offered in the order stateright offers them
-/// (source, destination, message).
-pub struct InFlight<M> {
-    envelopes: Vec<Envelope<M>>,
+/// The messages in flight on an unordered duplicating network: a set of
+/// envelopes, kept sorted, so that deliveries are offered in the envelopes'
+/// order (for stateright's envelopes, the order stateright offers them in:
+/// source, destination, message). A sorted vector rather than a tree: a step
+/// that sends copies it, and a vector is copied with one allocation.
+pub struct InFlight<E> {
+    envelopes: Vec<E>,
 }
 
-impl<M: Ord> InFlight<M> {
+impl<E: Ord> InFlight<E> {
     /// The envelopes, in order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Envelope<M>> {
+    pub fn iter(&self) -> std::slice::Iter<'_, E> {
         self.envelopes.iter()
     }
 
@@ -44,15 +47,20 @@ impl<M: Ord> InFlight<M> {
         self.envelopes.is_empty()
     }
 
-    /// Whether `envelope` is in flight already (a duplicate send adds nothing).
-    fn contains(&self, envelope: &Envelope<M>) -> bool {
-        self.envelopes.binary_search(envelope).is_ok()
+    /// Where an envelope is, or would go, by `order` (which must agree with
+    /// the envelopes' order): `Ok` if one is in flight already.
+    pub fn search(&self, order: impl FnMut(&E) -> std::cmp::Ordering) -> Result<usize, usize> {
+        self.envelopes.binary_search_by(order)
     }
 
-    fn insert(&mut self, envelope: Envelope<M>) {
-        if let Err(at) = self.envelopes.binary_search(&envelope) {
-            self.envelopes.insert(at, envelope);
-        }
+    /// Puts `envelope` at `at`, where [`search`](Self::search) said it goes.
+    pub fn insert_at(&mut self, at: usize, envelope: E) {
+        self.envelopes.insert(at, envelope);
+    }
+
+    /// Keeps only the envelopes `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&E) -> bool) {
+        self.envelopes.retain(keep);
     }
 }
 
@@ -203,7 +211,7 @@ impl<A: Actor> Debug for Slot<A> {
 pub struct NetworkState<A: Actor, H> {
     pub(crate) actors: Vec<Shared<Slot<A>>>,
     /// The messages in flight.
-    pub network: Shared<InFlight<A::Msg>>,
+    pub network: Shared<InFlight<Envelope<A::Msg>>>,
     /// The model's history (what properties need that no actor keeps).
     pub history: H,
 }
@@ -261,8 +269,8 @@ where
 {
     /// Puts `envelope` in flight; the network is copied only if it is new.
     pub(crate) fn send(&mut self, envelope: Envelope<A::Msg>) {
-        if !self.network.contains(&envelope) {
-            self.network.make_mut().insert(envelope);
+        if let Err(at) = self.network.search(|e| e.cmp(&envelope)) {
+            self.network.make_mut().insert_at(at, envelope);
         }
     }
 
@@ -294,9 +302,12 @@ where
                 })
             })
             .collect();
-        let mut network = InFlight::default();
+        let mut network: InFlight<Envelope<A::Msg>> = InFlight::default();
         for envelope in state.network.iter_all() {
-            network.insert(envelope.to_cloned_msg());
+            let envelope = envelope.to_cloned_msg();
+            if let Err(at) = network.search(|e| e.cmp(&envelope)) {
+                network.insert_at(at, envelope);
+            }
         }
         NetworkState {
             actors,
