@@ -191,21 +191,6 @@ impl<A: Actor> Hash for Slot<A> {
     }
 }
 
-impl<A: Actor> Debug for Slot<A> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = f.debug_struct("Actor");
-        out.field("state", &*self.state);
-        if self.crashed {
-            out.field("crashed", &true);
-        }
-        out.field("timers", &self.timers);
-        if !self.random.is_empty() {
-            out.field("random", &self.random);
-        }
-        out.field("storage", &self.storage).finish()
-    }
-}
-
 /// A state of an [`OnNetwork`](super::network::OnNetwork) model (see the
 /// [module docs](self)).
 pub struct NetworkState<A: Actor, H> {
@@ -345,12 +330,49 @@ impl<A: Actor, H: Hash> Hash for NetworkState<A, H> {
     }
 }
 
+/// Shown as stateright showed its state, column by column, so that traces
+/// and their paths (`actor_states[1].machine…`, `crashed`) read as before.
 impl<A: Actor, H: Debug> Debug for NetworkState<A, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Set<'a, T>(&'a [T]);
+        impl<T: Debug> Debug for Set<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_set().entries(self.0).finish()
+            }
+        }
+        struct Map<'a, K, V>(&'a [(K, V)]);
+        impl<K: Debug, V: Debug> Debug for Map<'_, K, V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| (k, v)))
+                    .finish()
+            }
+        }
+        let column = |part: fn(&Slot<A>) -> &dyn Debug| -> Vec<&dyn Debug> {
+            self.actors.iter().map(|slot| part(slot)).collect()
+        };
         f.debug_struct("NetworkState")
-            .field("actors", &self.actors)
-            .field("network", &self.network)
+            .field("actor_states", &column(|slot| &*slot.state))
             .field("history", &self.history)
+            .field(
+                "timers_set",
+                &self
+                    .actors
+                    .iter()
+                    .map(|s| Set(&s.timers))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "random_choices",
+                &self
+                    .actors
+                    .iter()
+                    .map(|s| Map(&s.random))
+                    .collect::<Vec<_>>(),
+            )
+            .field("network", &self.network)
+            .field("crashed", &column(|slot| &slot.crashed))
+            .field("storages", &column(|slot| &slot.storage))
             .finish()
     }
 }
