@@ -65,9 +65,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use stateright::Property;
-use stateright::actor::{
-    Actor, ActorModel, ActorModelState, Envelope, Id, Network, Out, model_timeout,
-};
+use stateright::actor::{Actor, ActorModel, Envelope, Id, Network, Out, model_timeout};
 
 use crate::NodeId;
 use crate::checker::Spec;
@@ -79,7 +77,7 @@ use crate::output::{Position, TimerOp};
 
 use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, HostTimer};
-use super::network::OnNetwork;
+use super::network::{NetworkState, OnNetwork};
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::shared::Shared;
@@ -695,7 +693,7 @@ pub type Actors = ActorModel<BankActor, BankSystem, History>;
 pub type BankModel = OnNetwork<BankActor, BankSystem, History>;
 
 /// A state of [`BankModel`].
-pub type SystemState = ActorModelState<BankActor, History>;
+pub type SystemState = NetworkState<BankActor, History>;
 
 /// The model's configuration.
 #[derive(Clone, Debug)]
@@ -770,7 +768,7 @@ impl BankConfig {
 /// it may crash `crashes` times in all (an idle client never does). Accounts
 /// may crash again after each restart (at most `crashes` nodes down at once).
 fn may_crash(cfg: &BankSystem, state: &SystemState, id: Id) -> bool {
-    match &*state.actor_states[usize::from(id)] {
+    match state.actor(usize::from(id)) {
         BankState::Client { machine, .. } => {
             usize::from(id) < cfg.config.transfers
                 && machine.incarnation() <= cfg.config.crashes as u64
@@ -848,7 +846,7 @@ pub const LIVENESS: &str = "every transfer decided";
 /// An account's durable record: its disk, or the opening record before it
 /// has saved anything.
 fn durable_record(state: &SystemState, account: usize) -> std::borrow::Cow<'_, ParticipantRecord> {
-    match state.actor_storages[CLIENTS + account].as_deref() {
+    match state.storage(CLIENTS + account).map(|s| &**s) {
         Some(CommitRecord::Participant(record)) => std::borrow::Cow::Borrowed(record),
         _ => std::borrow::Cow::Owned(opening_record(account)),
     }
@@ -941,9 +939,10 @@ fn changed_read(cfg: &BankSystem, state: &SystemState) -> bool {
 /// collects votes, and no account is in doubt about a transfer.
 fn transfers_decided(model: &BankModel, state: &SystemState) -> bool {
     let cfg = &model.actors.cfg;
-    let clients_done = state.actor_states[..CLIENTS]
-        .iter()
-        .all(|client| match &**client {
+    let clients_done = state
+        .actor_states()
+        .take(CLIENTS)
+        .all(|client| match client {
             BankState::Client {
                 machine, transfer, ..
             } => {

@@ -17,6 +17,7 @@ pub mod params;
 pub mod refinement;
 pub mod ring_handoff;
 pub mod shared;
+pub mod system_state;
 pub mod two_phase;
 pub mod two_phase_spec;
 

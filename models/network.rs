@@ -1,16 +1,19 @@
 //! The network haft's actor models run on: stateright's unordered duplicating
 //! network, with loss modelled as "the network loses every message in flight".
 //!
-//! [`OnNetwork`] wraps an [`ActorModel`] built on
-//! `Network::new_unordered_duplicating` and changes two things, both without
-//! changing which behaviours the checker sees.
+//! [`OnNetwork`] runs the actors of an [`ActorModel`] built on
+//! `Network::new_unordered_duplicating` — the same handlers, the same actions
+//! in the same order, the same rules for what is no step — over a state of its
+//! own, [`NetworkState`], which a step copies little of (see
+//! [`super::system_state`]). It changes two things, both without changing which
+//! behaviours the checker sees.
 //!
 //! **The last-delivered envelope is not state.** stateright 0.31's duplicating
 //! network keeps the envelope it delivered last, so that its Explorer can show
 //! it. No action and no property depends on it, yet it multiplies the state count
-//! by the number of envelopes that can have arrived last. The wrapper clears it
-//! after every step: an exact quotient, the same behaviours counted once (the
-//! `two-phase` tests check this against the raw actor system).
+//! by the number of envelopes that can have arrived last. [`NetworkState`] does
+//! not keep it: an exact quotient, the same behaviours counted once (the
+//! `two-phase` tests check this against stateright's own actor system).
 //!
 //! **Loss is one action that empties the network.** On a duplicating network a
 //! sent message stays deliverable for ever, which already covers delay,
@@ -55,8 +58,18 @@
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
-use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Id, Network};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use stateright::actor::{
+    Actor, ActorModel, ActorModelAction, Command, Envelope, Id, Network, Out, is_no_op,
+    is_no_op_with_timer,
+};
 use stateright::{Model, Property};
+
+use super::shared::Shared;
+use super::system_state::Slot;
+pub use super::system_state::{InFlight, NetworkState};
 
 /// An actor system on an unordered duplicating network, optionally lossy (see
 /// the module doc).
@@ -82,9 +95,6 @@ pub type MayCrash<A, C, H> = fn(&C, &NetworkState<A, H>, Id) -> bool;
 
 /// Lists the properties of an [`OnNetwork`] model.
 pub type PropertiesOf<A, C, H> = fn(&OnNetwork<A, C, H>) -> Vec<Property<OnNetwork<A, C, H>>>;
-
-/// A state of an [`OnNetwork`] model.
-pub type NetworkState<A, H> = ActorModelState<A, H>;
 
 /// A step of an [`OnNetwork`] model.
 pub enum Step<A: Actor> {
@@ -136,6 +146,24 @@ impl<A: Actor> Debug for Step<A> {
     }
 }
 
+impl<A, C, H> Clone for OnNetwork<A, C, H>
+where
+    A: Actor + Clone,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    C: Clone,
+    H: Clone + Debug + Hash,
+{
+    fn clone(&self) -> Self {
+        OnNetwork {
+            actors: self.actors.clone(),
+            lossy: self.lossy,
+            properties_of: self.properties_of,
+            may_crash: self.may_crash,
+        }
+    }
+}
+
 impl<A, C, H> OnNetwork<A, C, H>
 where
     A: Actor,
@@ -145,7 +173,9 @@ where
 {
     /// Wraps `actors`, which must run on `Network::new_unordered_duplicating`
     /// and without stateright's lossy mode; `properties_of` lists the model's
-    /// properties.
+    /// properties. The actors' `within_boundary` bounds stateright's own run
+    /// of them alone (the tests'); this model bounds crashes with
+    /// [`with_crash_budget`](Self::with_crash_budget).
     ///
     /// # Panics
     /// If `actors` is built on another network or with stateright's loss: a
@@ -176,32 +206,72 @@ where
         self.may_crash = Some(may_crash);
         self
     }
-}
 
-impl<A, C, H> Clone for OnNetwork<A, C, H>
-where
-    A: Actor + Clone,
-    A::Msg: Ord,
-    A::Timer: Ord,
-    C: Clone,
-    H: Clone + Debug + Hash,
-{
-    fn clone(&self) -> Self {
-        OnNetwork {
-            actors: self.actors.clone(),
-            lossy: self.lossy,
-            properties_of: self.properties_of,
-            may_crash: self.may_crash,
+    /// Carries out what actor `id` asked for in a step.
+    fn carry_out(&self, id: Id, out: Out<A>, state: &mut NetworkState<A, H>) {
+        let index = usize::from(id);
+        for command in out {
+            match command {
+                Command::Send(dst, msg) => {
+                    let envelope = Envelope {
+                        src: id,
+                        dst,
+                        msg: &msg,
+                    };
+                    if let Some(history) =
+                        (self.actors.record_msg_out)(&self.actors.cfg, &state.history, envelope)
+                    {
+                        state.history = history;
+                    }
+                    state.send(Envelope { src: id, dst, msg });
+                }
+                Command::SetTimer(timer, _) => {
+                    if !state.actors[index].has_timer(&timer) {
+                        state.actors[index].make_mut().set_timer(timer);
+                    }
+                }
+                Command::CancelTimer(timer) => {
+                    if state.actors[index].has_timer(&timer) {
+                        state.actors[index].make_mut().cancel_timer(&timer);
+                    }
+                }
+                Command::ChooseRandom(key, choices) => {
+                    state.actors[index].make_mut().choose_random(key, choices);
+                }
+                Command::Save(storage) => state.actors[index].make_mut().storage = Some(storage),
+            }
         }
     }
-}
 
-/// Clears the duplicating network's last-delivered envelope (see the module doc).
-pub fn forget_last_delivery<A: Actor, H>(mut state: NetworkState<A, H>) -> NetworkState<A, H> {
-    if let Network::UnorderedDuplicating(_, last) = &mut state.network {
-        *last = None;
+    /// The successor where actor `id`'s handler left `actor` and asked for
+    /// `out`; `history`, if any, is what the step's input recorded (before
+    /// its sends record theirs), and `also` changes the actor's slot first (a
+    /// timer that fired, a choice made).
+    fn after(
+        &self,
+        state: &NetworkState<A, H>,
+        id: Id,
+        actor: Cow<'_, A::State>,
+        out: Out<A>,
+        history: Option<H>,
+        also: Option<impl FnOnce(&mut Slot<A>)>,
+    ) -> NetworkState<A, H> {
+        let mut next = state.clone();
+        if let Some(history) = history {
+            next.history = history;
+        }
+        if also.is_some() || matches!(actor, Cow::Owned(_)) {
+            let slot = next.actors[usize::from(id)].make_mut();
+            if let Some(also) = also {
+                also(slot);
+            }
+            if let Cow::Owned(actor) = actor {
+                slot.state = Arc::new(actor);
+            }
+        }
+        self.carry_out(id, out, &mut next);
+        next
     }
-    state
 }
 
 impl<A, C, H> Model for OnNetwork<A, C, H>
@@ -215,41 +285,171 @@ where
     type Action = Step<A>;
 
     fn init_states(&self) -> Vec<Self::State> {
-        self.actors
-            .init_states()
-            .into_iter()
-            .map(forget_last_delivery)
-            .collect()
+        let mut state = NetworkState {
+            actors: Vec::with_capacity(self.actors.actors.len()),
+            network: Shared::default(),
+            history: self.actors.init_history.clone(),
+        };
+        for (index, actor) in self.actors.actors.iter().enumerate() {
+            let id = Id::from(index);
+            let mut out = Out::new();
+            let started = actor.on_start(id, &None, &mut out);
+            state.actors.push(Shared::new(Slot::new(started)));
+            self.carry_out(id, out, &mut state);
+        }
+        vec![state]
     }
 
+    /// The actions in stateright's order: deliveries, timeouts, crashes,
+    /// recoveries, random choices; then the loss of everything in flight.
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        let mut inner = Vec::new();
-        self.actors.actions(state, &mut inner);
-        if let Some(may_crash) = self.may_crash {
-            inner.retain(|action| match action {
-                ActorModelAction::Crash(id) => may_crash(&self.actors.cfg, state, *id),
-                _ => true,
-            });
+        // A message to a crashed actor is not delivered (stateright offers
+        // the delivery, then finds no successor).
+        for envelope in state.network.iter() {
+            let to = usize::from(envelope.dst);
+            if to < state.len() && !state.crashed(to) {
+                actions.push(Step::Actor(ActorModelAction::Deliver {
+                    src: envelope.src,
+                    dst: envelope.dst,
+                    msg: envelope.msg.clone(),
+                }));
+            }
         }
-        actions.extend(inner.into_iter().map(Step::Actor));
+        for (index, slot) in state.actors.iter().enumerate() {
+            for timer in &slot.timers {
+                actions.push(Step::Actor(ActorModelAction::Timeout(
+                    Id::from(index),
+                    timer.clone(),
+                )));
+            }
+        }
+        if state.crashes() < self.actors.max_crashes {
+            for (index, slot) in state.actors.iter().enumerate() {
+                let id = Id::from(index);
+                if !slot.crashed
+                    && self
+                        .may_crash
+                        .is_none_or(|may_crash| may_crash(&self.actors.cfg, state, id))
+                {
+                    actions.push(Step::Actor(ActorModelAction::Crash(id)));
+                }
+            }
+        }
+        for (index, slot) in state.actors.iter().enumerate() {
+            if slot.crashed {
+                actions.push(Step::Actor(ActorModelAction::Recover(Id::from(index))));
+            }
+        }
+        for (index, slot) in state.actors.iter().enumerate() {
+            for (key, choices) in &slot.random {
+                let mut choices: Vec<&A::Random> = choices.iter().collect();
+                choices.sort();
+                for random in choices {
+                    actions.push(Step::Actor(ActorModelAction::SelectRandom {
+                        actor: Id::from(index),
+                        key: key.clone(),
+                        random: random.clone(),
+                    }));
+                }
+            }
+        }
         // Offered only when something is in flight: losing nothing is no step,
         // and a self-loop would hide terminal states from `eventually`.
-        if self.lossy && state.network.len() > 0 {
+        if self.lossy && !state.network.is_empty() {
             actions.push(Step::LoseAll);
         }
     }
 
+    /// stateright's semantics of each action: a step that changes neither the
+    /// actor nor asks for anything (a timer that only sets itself again) is no
+    /// step; a delivered message stays in flight.
     fn next_state(&self, state: &Self::State, action: Self::Action) -> Option<Self::State> {
-        match action {
-            Step::Actor(action) => self
-                .actors
-                .next_state(state, action)
-                .map(forget_last_delivery),
+        let action = match action {
+            Step::Actor(action) => action,
             Step::LoseAll => {
                 let mut next = state.clone();
-                next.network = Network::new_unordered_duplicating([]);
+                next.network = Shared::default();
+                return Some(next);
+            }
+        };
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let index = usize::from(dst);
+                if index >= state.len() || state.crashed(index) {
+                    return None;
+                }
+                let mut actor = Cow::Borrowed(state.actor(index));
+                let mut out = Out::new();
+                self.actors.actors[index].on_msg(dst, &mut actor, src, msg.clone(), &mut out);
+                if is_no_op(&actor, &out) {
+                    return None;
+                }
+                let history = (self.actors.record_msg_in)(
+                    &self.actors.cfg,
+                    &state.history,
+                    Envelope {
+                        src,
+                        dst,
+                        msg: &msg,
+                    },
+                );
+                Some(self.after(state, dst, actor, out, history, None::<fn(&mut Slot<A>)>))
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let index = usize::from(id);
+                let mut actor = Cow::Borrowed(state.actor(index));
+                let mut out = Out::new();
+                self.actors.actors[index].on_timeout(id, &mut actor, &timer, &mut out);
+                if is_no_op_with_timer(&actor, &out, &timer) {
+                    return None;
+                }
+                Some(self.after(
+                    state,
+                    id,
+                    actor,
+                    out,
+                    None,
+                    Some(|slot: &mut Slot<A>| slot.cancel_timer(&timer)),
+                ))
+            }
+            ActorModelAction::Crash(id) => {
+                let mut next = state.clone();
+                let slot = next.actors[usize::from(id)].make_mut();
+                slot.timers.clear();
+                slot.random.clear();
+                slot.crashed = true;
                 Some(next)
             }
+            ActorModelAction::Recover(id) => {
+                let index = usize::from(id);
+                let mut out = Out::new();
+                let started =
+                    self.actors.actors[index].on_start(id, &state.actors[index].storage, &mut out);
+                Some(self.after(
+                    state,
+                    id,
+                    Cow::Owned(started),
+                    out,
+                    None,
+                    Some(|slot: &mut Slot<A>| slot.crashed = false),
+                ))
+            }
+            ActorModelAction::SelectRandom { actor, key, random } => {
+                let index = usize::from(actor);
+                let mut actor_state = Cow::Borrowed(state.actor(index));
+                let mut out = Out::new();
+                self.actors.actors[index].on_random(actor, &mut actor_state, &random, &mut out);
+                Some(self.after(
+                    state,
+                    actor,
+                    actor_state,
+                    out,
+                    None,
+                    Some(|slot: &mut Slot<A>| slot.choose_random(key, Vec::new())),
+                ))
+            }
+            // Never offered: loss is `LoseAll`.
+            ActorModelAction::Drop(_) => None,
         }
     }
 
@@ -260,25 +460,8 @@ where
         }
     }
 
-    fn format_step(&self, state: &Self::State, action: Self::Action) -> Option<String>
-    where
-        Self::State: Debug,
-    {
-        match action {
-            Step::Actor(action) => self.actors.format_step(state, action),
-            Step::LoseAll => Some(format!(
-                "LOST: {:?}",
-                state.network.iter_all().collect::<Vec<_>>()
-            )),
-        }
-    }
-
     fn properties(&self) -> Vec<Property<Self>> {
         (self.properties_of)(self)
-    }
-
-    fn within_boundary(&self, state: &Self::State) -> bool {
-        Model::within_boundary(&self.actors, state)
     }
 }
 
@@ -290,10 +473,11 @@ pub(crate) mod native {
     use std::fmt::Debug;
     use std::hash::Hash;
 
-    use stateright::actor::{Actor, ActorModelState, LossyNetwork, Network};
+    use stateright::actor::{Actor, LossyNetwork};
     use stateright::{Expectation, Model};
 
-    use super::OnNetwork;
+    use super::{NetworkState, OnNetwork};
+    use crate::models::shared::Shared;
     use crate::models::testing::reachable_states;
 
     /// What a system looks like once the network is set aside.
@@ -310,24 +494,30 @@ pub(crate) mod native {
         pub verdicts: Vec<(&'static str, bool)>,
     }
 
-    fn without_network<A: Actor, H: Clone>(state: &ActorModelState<A, H>) -> ActorModelState<A, H> {
+    fn without_network<A: Actor, H: Clone>(state: &NetworkState<A, H>) -> NetworkState<A, H> {
         let mut state = state.clone();
-        state.network = Network::new_unordered_duplicating([]);
+        state.network = Shared::default();
         state
     }
 
-    fn summary<M, A, C, H>(model: &M, judge: &OnNetwork<A, C, H>) -> Summary<ActorModelState<A, H>>
+    /// `model`'s states, judged by `judge`'s properties; `to_state` turns
+    /// them into [`OnNetwork`]'s states.
+    fn summary<M, A, C, H>(
+        model: &M,
+        judge: &OnNetwork<A, C, H>,
+        to_state: impl Fn(&M::State) -> NetworkState<A, H>,
+    ) -> Summary<NetworkState<A, H>>
     where
-        M: Model<State = ActorModelState<A, H>>,
+        M: Model,
+        M::State: Clone + Debug + Hash + Eq,
         M::Action: Clone + Debug,
         A: Actor + Clone,
         A::Msg: Ord,
         A::Timer: Ord,
         H: Clone + Debug + Hash + Eq,
-        ActorModelState<A, H>: Clone + Debug + Hash + Eq,
     {
-        let states = reachable_states(model);
-        let is_terminal = |state: &ActorModelState<A, H>| {
+        let found = reachable_states(model);
+        let is_terminal = |state: &M::State| {
             let mut actions = Vec::new();
             model.actions(state, &mut actions);
             actions.into_iter().all(|action| {
@@ -336,15 +526,20 @@ pub(crate) mod native {
                     .is_none_or(|next| !model.within_boundary(&next))
             })
         };
-        let terminal: Vec<_> = states.iter().filter(|s| is_terminal(s)).collect();
+        let terminal: Vec<NetworkState<A, H>> = found
+            .iter()
+            .filter(|s| is_terminal(s))
+            .map(&to_state)
+            .collect();
+        let states: Vec<NetworkState<A, H>> = found.iter().map(&to_state).collect();
         let verdicts = judge
             .properties()
             .into_iter()
             .map(|p| {
-                let holds = |s: &&ActorModelState<A, H>| (p.condition)(judge, s);
+                let holds = |s: &NetworkState<A, H>| (p.condition)(judge, s);
                 let verdict = match p.expectation {
-                    Expectation::Always => states.iter().all(|s| holds(&s)),
-                    Expectation::Sometimes => states.iter().any(|s| holds(&s)),
+                    Expectation::Always => states.iter().all(holds),
+                    Expectation::Sometimes => states.iter().any(holds),
                     Expectation::Eventually => terminal.iter().all(holds),
                 };
                 (p.name, verdict)
@@ -353,23 +548,27 @@ pub(crate) mod native {
         Summary {
             states: states.len(),
             reachable: states.iter().map(without_network).collect(),
-            terminal: terminal.iter().map(|s| without_network(s)).collect(),
+            terminal: terminal.iter().map(without_network).collect(),
             verdicts,
         }
     }
 
     /// Summarises `model` and the same actors on stateright's lossy network.
-    pub fn compare<A, C, H>(model: &OnNetwork<A, C, H>) -> [Summary<ActorModelState<A, H>>; 2]
+    pub fn compare<A, C, H>(model: &OnNetwork<A, C, H>) -> [Summary<NetworkState<A, H>>; 2]
     where
         A: Actor + Clone,
+        // stateright's own state asks it.
+        A::State: Eq,
         A::Msg: Ord,
         A::Timer: Ord,
         C: Clone,
         H: Clone + Debug + Hash + Eq,
-        ActorModelState<A, H>: Clone + Debug + Hash + Eq,
     {
         assert!(model.lossy, "compare a lossy model");
         let native = model.actors.clone().lossy_network(LossyNetwork::Yes);
-        [summary(model, model), summary(&native, model)]
+        [
+            summary(model, model, NetworkState::clone),
+            summary(&native, model, NetworkState::from_stateright),
+        ]
     }
 }

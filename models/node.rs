@@ -152,6 +152,7 @@ use super::harness::{self, CheckOptions, CheckReport, PropertyReport};
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::shared::Shared;
+use super::system_state::InFlight;
 use super::two_phase_spec::{TmState, TwoPhase, TwoPhaseState};
 
 /// The model's name in `haft check`.
@@ -520,7 +521,7 @@ pub struct NodeState {
     /// Client `c` at `c - 1`.
     pub clients: Vec<Client>,
     /// Messages in flight.
-    pub network: Shared<BTreeSet<Shared<Envelope>>>,
+    pub network: Shared<InFlight<Shared<Envelope>>>,
     /// The history.
     pub history: Shared<History>,
     /// Detector timer firings so far.
@@ -1187,10 +1188,9 @@ fn forget_dead_replies(state: &mut NodeState) {
 }
 
 /// Puts a message in flight (a duplicating network holds each message once).
-fn put(network: &mut Shared<BTreeSet<Shared<Envelope>>>, envelope: Envelope) {
-    let envelope = Shared::new(envelope);
-    if !network.contains(&envelope) {
-        network.make_mut().insert(envelope);
+fn put(network: &mut Shared<InFlight<Shared<Envelope>>>, envelope: Envelope) {
+    if let Err(at) = network.search(|e| (**e).cmp(&envelope)) {
+        network.make_mut().insert_at(at, Shared::new(envelope));
     }
 }
 

@@ -102,7 +102,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stateright::Property;
-use stateright::actor::{Actor, ActorModel, ActorModelState, Envelope, Id, Network, Out};
+use stateright::actor::{Actor, ActorModel, Envelope, Id, Network, Out};
 
 use crate::NodeId;
 use crate::checker::Spec;
@@ -114,7 +114,7 @@ use crate::rebalance::{
 
 use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
-use super::network::OnNetwork;
+use super::network::{NetworkState, OnNetwork};
 use super::params::{ParamError, ParamKind, ParamSpec, Params, named_variants};
 use super::two_phase::{DISK, LOSSY, actor, disk_param, node};
 
@@ -539,7 +539,7 @@ pub enum HandoffState {
 pub type HandoffModel = OnNetwork<HandoffActor, HandoffSystem, History>;
 
 /// A state of [`HandoffModel`].
-pub type SystemState = ActorModelState<HandoffActor, History>;
+pub type SystemState = NetworkState<HandoffActor, History>;
 
 impl Actor for HandoffActor {
     type Msg = Msg;
@@ -961,7 +961,7 @@ pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, Par
 }
 
 fn client<'s>(cfg: &HandoffSystem, state: &'s SystemState) -> &'s ClientState {
-    match &*state.actor_states[usize::from(cfg.client)] {
+    match state.actor(usize::from(cfg.client)) {
         HandoffState::Client(client) => client,
         HandoffState::Node(_) => unreachable!("the last actor is the client"),
     }
@@ -974,8 +974,8 @@ fn up_nodes<'s>(
 ) -> impl Iterator<Item = (Id, &'s NodeState)> + 's {
     cfg.storage_nodes().filter_map(|id| {
         let index = usize::from(id);
-        match &*state.actor_states[index] {
-            HandoffState::Node(node) if !state.crashed[index] => Some((id, node)),
+        match state.actor(index) {
+            HandoffState::Node(node) if !state.crashed(index) => Some((id, node)),
             _ => None,
         }
     })
@@ -994,11 +994,11 @@ fn keeping(state: &SystemState, id: Id, key: &[u8], current: &RingChange) -> Opt
     let counts = |record: &HandoffRecord| {
         member || record.is_handing(key) || record.epoch().is_none_or(|e| e < current.epoch)
     };
-    if state.crashed[index] {
-        let record = state.actor_storages[index].as_ref()?;
+    if state.crashed(index) {
+        let record = state.storage(index)?;
         return counts(record).then(|| record.store.get(key).cloned())?;
     }
-    match &*state.actor_states[index] {
+    match state.actor(index) {
         HandoffState::Node(node) if counts(node.machine.record()) => node.holds(key).cloned(),
         _ => None,
     }
@@ -1055,7 +1055,7 @@ fn one_writer_per_key_and_epoch(state: &SystemState) -> bool {
 fn finished(model: &HandoffModel, state: &SystemState) -> bool {
     let cfg = &model.actors.cfg;
     let last = cfg.last_epoch() as Epoch;
-    state.crashed.iter().all(|down| !down)
+    state.all_up()
         && done(cfg, client(cfg, state))
         && up_nodes(cfg, state)
             .all(|(_, node)| node.machine.epoch() == Some(last) && node.machine.is_settled())
@@ -1063,7 +1063,7 @@ fn finished(model: &HandoffModel, state: &SystemState) -> bool {
 
 fn placed_once_settled(cfg: &HandoffSystem, state: &SystemState) -> bool {
     let last = cfg.last_epoch() as Epoch;
-    let settled = state.crashed.iter().all(|down| !down)
+    let settled = state.all_up()
         && up_nodes(cfg, state)
             .all(|(_, node)| node.machine.epoch() == Some(last) && node.machine.is_settled());
     if !settled {
@@ -1110,7 +1110,7 @@ fn a_handoff_completes(cfg: &HandoffSystem, state: &SystemState) -> bool {
 }
 
 fn forwarded(state: &SystemState) -> bool {
-    state.network.iter_all().any(|env| {
+    state.network.iter().any(|env| {
         matches!(
             env.msg,
             Msg::Request {

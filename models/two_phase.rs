@@ -49,9 +49,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use stateright::Property;
-use stateright::actor::{
-    Actor, ActorModel, ActorModelState, Envelope, Id, Network, Out, model_timeout,
-};
+use stateright::actor::{Actor, ActorModel, Envelope, Id, Network, Out, model_timeout};
 
 use crate::NodeId;
 use crate::checker::{Refinement, Spec};
@@ -65,7 +63,7 @@ use crate::output::{Position, TimerOp};
 use super::commit_spec::RmState;
 use super::harness::{self, CheckOptions, CheckReport};
 use super::host::{Disk, DiskState, Fold, HostTimer, carry_out_timers};
-use super::network::OnNetwork;
+use super::network::{NetworkState, OnNetwork};
 use super::params::named_variants;
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 use super::shared::Shared;
@@ -778,7 +776,7 @@ pub type Actors = ActorModel<CommitActor, TwoPhaseSystem, Shared<History>>;
 pub type TwoPhaseModel = OnNetwork<CommitActor, TwoPhaseSystem, Shared<History>>;
 
 /// A state of [`TwoPhaseModel`].
-pub type SystemState = ActorModelState<CommitActor, Shared<History>>;
+pub type SystemState = NetworkState<CommitActor, Shared<History>>;
 
 /// The model's configuration together with the transactions it runs.
 #[derive(Clone, Debug)]
@@ -874,7 +872,7 @@ impl TwoPhaseConfig {
             // with the quotient): the coordinator is never down once it has
             // used up its crashes.
             .within_boundary(|cfg, state| {
-                !state.crashed[0] || may_crash(cfg, state, coordinator_id())
+                !state.crashed[0] || may_restart(cfg, &state.actor_states[0])
             });
         OnNetwork::new(actors, self.lossy, properties).with_crash_budget(may_crash)
     }
@@ -885,7 +883,13 @@ impl TwoPhaseConfig {
 /// incarnation and may crash again after each restart (at most `crashes` of
 /// them down at once).
 fn may_crash(cfg: &TwoPhaseSystem, state: &SystemState, id: Id) -> bool {
-    match &**state.actor_states[usize::from(id)] {
+    may_restart(cfg, state.actor(usize::from(id)))
+}
+
+/// Whether an actor in state `actor` may crash (and so be down): a
+/// coordinator only while its incarnation is within the budget.
+fn may_restart(cfg: &TwoPhaseSystem, actor: &CommitState) -> bool {
+    match actor {
         CommitState::Coordinator { machine, .. } => {
             machine.incarnation() <= cfg.config.crashes as u64
         }
@@ -931,8 +935,8 @@ fn properties(model: &TwoPhaseModel) -> Vec<Property<TwoPhaseModel>> {
 /// transaction whose coordinator crashed before anyone prepared it is
 /// forgotten by all, which presumed abort makes an abort).
 fn terminated(_: &TwoPhaseModel, state: &SystemState) -> bool {
-    state.crashed.iter().all(|down| !down)
-        && state.actor_states.iter().all(|actor| match &***actor {
+    state.all_up()
+        && state.actor_states().all(|actor| match &**actor {
             CommitState::Coordinator { machine, .. } => machine.txns().is_empty(),
             CommitState::Participant { machine, .. } => machine.is_idle(),
         })
@@ -1085,7 +1089,7 @@ fn validity(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
 }
 
 fn participant(state: &SystemState, id: Id) -> &Participant {
-    match &**state.actor_states[usize::from(id)] {
+    match &**state.actor(usize::from(id)) {
         CommitState::Participant { machine, .. } => machine,
         CommitState::Coordinator { .. } => unreachable!("actors 1.. are participants"),
     }
@@ -1110,7 +1114,7 @@ fn durable(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
                 }
             }
         }
-        match state.actor_storages[usize::from(p)].as_deref() {
+        match state.storage(usize::from(p)).map(|s| &**s) {
             Some(CommitRecord::Participant(record)) => record.store == expected,
             Some(CommitRecord::Coordinator(_)) => false,
             None => expected.is_empty(),
@@ -1135,7 +1139,7 @@ fn all_decided(
 
 /// A participant's record as its disk holds it: what survives a crash.
 fn durable_record(state: &SystemState, id: Id) -> &ParticipantRecord {
-    match &**state.actor_states[usize::from(id)] {
+    match &**state.actor(usize::from(id)) {
         CommitState::Participant { disk, .. } => match &*disk.durable {
             CommitRecord::Participant(record) => record,
             CommitRecord::Coordinator(_) => unreachable!("a participant's disk"),
@@ -1331,11 +1335,8 @@ mod tests {
         // last-delivered envelope is ignored: nothing is lost, nothing added.
         let model = config(2, false, 1, Variant::Correct).into_model();
         let raw = crate::models::testing::reachable_states(&model.actors);
-        let projected: std::collections::HashSet<SystemState> = raw
-            .iter()
-            .cloned()
-            .map(super::super::network::forget_last_delivery)
-            .collect();
+        let projected: std::collections::HashSet<SystemState> =
+            raw.iter().map(SystemState::from_stateright).collect();
         let quotient = crate::models::testing::reachable_states(&model);
         assert_eq!(raw.len(), 93_030);
         assert_eq!(projected.len(), 10_269);
