@@ -213,9 +213,12 @@ impl BenchCluster {
     }
 
     /// Runs each client's transactions through node 1, the clients in
-    /// parallel; returns every answer with its latency and when it came.
-    fn drive(&self, plans: Vec<Vec<Writes>>) -> Result<Vec<Answer>, UsageError> {
+    /// parallel; returns every answer with its latency and when it came. A
+    /// plan yields its transactions as they are sent, so a long run holds no
+    /// more of them than the clients have in hand.
+    fn drive(&self, plans: Vec<Plan>) -> Result<Vec<Answer>, UsageError> {
         let node1 = self.addrs[0].to_string();
+        let start = Instant::now();
         let workers: Vec<_> = plans
             .into_iter()
             .map(|plan| {
@@ -223,7 +226,7 @@ impl BenchCluster {
                 thread::spawn(move || -> Result<Vec<Answer>, String> {
                     let mut client =
                         Client::new(&node1, ClientOptions::default()).map_err(|e| e.to_string())?;
-                    let mut answers = Vec::with_capacity(plan.len());
+                    let mut answers = Vec::with_capacity(plan.size_hint().0);
                     for writes in plan {
                         let begin = Instant::now();
                         let request = Request::Txn {
@@ -232,8 +235,8 @@ impl BenchCluster {
                         };
                         match client.request(request) {
                             Ok(Reply::Txn { outcome, .. }) => answers.push(Answer {
-                                at: Instant::now(),
-                                latency: begin.elapsed(),
+                                at_us: micros(start.elapsed()),
+                                latency_us: micros(begin.elapsed()),
                                 outcome,
                             }),
                             Ok(other) => return Err(format!("unexpected answer {other:?}")),
@@ -252,7 +255,7 @@ impl BenchCluster {
                 .map_err(UsageError)?;
             answers.extend(mine);
         }
-        answers.sort_by_key(|a| a.at);
+        answers.sort_by_key(|a| a.at_us);
         Ok(answers)
     }
 
@@ -293,12 +296,28 @@ impl BenchCluster {
 }
 
 type Writes = BTreeMap<Bytes, Option<Bytes>>;
+/// One client's transactions, in order.
+type Plan = Box<dyn Iterator<Item = Writes> + Send>;
 
-/// One client answer.
+/// One client answer, in 12 bytes: a long run keeps one per transaction, and
+/// its memory is measured with the nodes'.
 struct Answer {
-    at: Instant,
-    latency: Duration,
+    /// When it came, in microseconds since the run began.
+    at_us: u32,
+    /// Its latency, in microseconds.
+    latency_us: u32,
     outcome: Outcome,
+}
+
+impl Answer {
+    fn latency(&self) -> Duration {
+        Duration::from_micros(u64::from(self.latency_us))
+    }
+}
+
+/// `duration` in whole microseconds, saturating (at 71 minutes).
+fn micros(duration: Duration) -> u32 {
+    u32::try_from(duration.as_micros()).unwrap_or(u32::MAX)
 }
 
 /// Latencies of the committed answers.
@@ -307,7 +326,7 @@ fn committed_latencies(answers: &[Answer]) -> Samples {
         answers
             .iter()
             .filter(|a| a.outcome == Outcome::Commit)
-            .map(|a| a.latency)
+            .map(Answer::latency)
             .collect(),
     )
 }
@@ -321,11 +340,12 @@ fn commit_level(
     per_client: usize,
 ) -> Result<Level, UsageError> {
     let cluster = BenchCluster::start(dir, &format!("c{clients}"))?;
-    let plans: Vec<Vec<Writes>> = (0..clients)
+    let plans: Vec<Plan> = (0..clients)
         .map(|c| {
-            (0..per_client)
+            let plan: Vec<Writes> = (0..per_client)
                 .map(|i| cluster.two_keys(&format!("b{c}-{i}")))
-                .collect()
+                .collect();
+            Box::new(plan.into_iter()) as Plan
         })
         .collect();
     let start = Instant::now();
@@ -367,14 +387,12 @@ fn history(dir: &std::path::Path, txns: usize) -> Result<History, UsageError> {
     const KEYS_PER_CLIENT: usize = 100;
     let cluster = BenchCluster::start(dir, "history")?;
     let per_client = txns.div_ceil(CLIENTS);
-    let plans: Vec<Vec<Writes>> = (0..CLIENTS)
+    let plans: Vec<Plan> = (0..CLIENTS)
         .map(|c| {
             let pairs: Vec<Writes> = (0..KEYS_PER_CLIENT)
                 .map(|i| cluster.two_keys(&format!("h{c}-{i}")))
                 .collect();
-            (0..per_client)
-                .map(|i| pairs[i % KEYS_PER_CLIENT].clone())
-                .collect()
+            Box::new((0..per_client).map(move |i| pairs[i % KEYS_PER_CLIENT].clone())) as Plan
         })
         .collect();
     let start = Instant::now();
