@@ -444,9 +444,7 @@ impl Participant {
     fn change(&mut self, txn: TxnId, delta: ParticipantDelta, out: &mut CommitOutput) {
         self.record.apply(&delta);
         if let ParticipantDelta::Prepared { reads, writes, .. } = &delta {
-            let writes: Vec<Key> = writes.keys().cloned().collect();
-            let reads: Vec<Key> = reads.iter().cloned().collect();
-            self.lock(txn, reads.iter(), writes.iter());
+            self.lock(txn, reads.iter(), writes.keys());
         }
         let position = out.persist(Delta::Participant(delta));
         self.undurable.insert(txn, position);
