@@ -306,8 +306,14 @@ mod tests {
         ]
     }
 
+    /// Waits until `what` holds; fails the test after 10 s rather than hang.
     async fn until(what: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !what() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a condition never came true"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -328,11 +334,17 @@ mod tests {
             let combining = combining.clone();
             tokio::spawn(async move { combining.commit(Vec::new(), pair(i)).await })
         };
-        let busy: Vec<_> = (0..WRITE_ROUNDS).map(call).collect();
-        until(|| gated.entered.load(Ordering::SeqCst) == WRITE_ROUNDS).await;
+        // One busy call at a time, each a round of its own at the gate before
+        // the next is queued: two queued together would share one round.
+        let mut busy = Vec::new();
+        for i in 0..WRITE_ROUNDS {
+            busy.push(call(i));
+            until(|| gated.entered.load(Ordering::SeqCst) == i + 1).await;
+        }
         let waiting: Vec<_> = (WRITE_ROUNDS..WRITE_ROUNDS + queued).map(call).collect();
-        // Let every queued call reach the queue.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Let every queued call reach the queue (no slot is free, so none can
+        // start a round meanwhile).
+        tokio::time::sleep(Duration::from_millis(200)).await;
         (gated, busy, waiting)
     }
 
