@@ -1134,38 +1134,15 @@ impl Model for NodeModel {
         ];
         // With beats the detectors run: show that they act on each other.
         if self.config.beats > 0 {
-            properties.push(Property::sometimes(
-                A_PEER_IS_SUSPECTED,
-                |_, s: &NodeState| {
-                    running(s).any(|(_, node)| {
-                        node.placement().members().iter().any(|peer| {
-                            matches!(
-                                node.member_status(*peer),
-                                MemberStatus::Suspect | MemberStatus::Dead
-                            )
-                        })
-                    })
-                },
-            ));
+            properties.push(Property::sometimes(A_PEER_IS_SUSPECTED, |_, s| {
+                peer_suspected(s)
+            }));
         }
         // A restart announcement reaches the peers without beats.
         if self.config.detector && self.config.crashes > 0 {
             properties.push(Property::sometimes(
                 A_RESTARTED_NODE_IS_HELD_ALIVE,
-                |_, s: &NodeState| {
-                    // Some node holds a restarted peer Alive at the detector
-                    // incarnation of the peer's current life.
-                    running(s).any(|(me, node)| {
-                        running(s).any(|(peer, restarted)| {
-                            peer != me
-                                && restarted.incarnation() > 1
-                                && node.member_status(peer) == MemberStatus::Alive
-                                && node.detector().detector().peer(peer).is_some_and(|p| {
-                                    p.incarnation == restarted.detector().detector().incarnation()
-                                })
-                        })
-                    })
-                },
+                |_, s| restarted_node_held_alive(s),
             ));
         }
         properties
@@ -1199,6 +1176,36 @@ fn running(state: &NodeState) -> impl Iterator<Item = (NodeId, &Node)> {
     state.hosts.iter().enumerate().filter_map(|(i, host)| {
         let life = host.life.as_ref()?;
         Some((NodeId(i as u16 + 1), &life.node))
+    })
+}
+
+/// Some running node suspects a peer or holds it dead.
+fn peer_suspected(state: &NodeState) -> bool {
+    running(state).any(|(_, node)| {
+        node.placement().members().iter().any(|peer| {
+            matches!(
+                node.member_status(*peer),
+                MemberStatus::Suspect | MemberStatus::Dead
+            )
+        })
+    })
+}
+
+/// Some running node holds a restarted peer Alive at the detector
+/// incarnation of the peer's current life.
+fn restarted_node_held_alive(state: &NodeState) -> bool {
+    running(state).any(|(me, node)| {
+        running(state).any(|(peer, restarted)| {
+            let current = restarted.detector().detector().incarnation();
+            peer != me
+                && restarted.incarnation() > 1
+                && node.member_status(peer) == MemberStatus::Alive
+                && node
+                    .detector()
+                    .detector()
+                    .peer(peer)
+                    .is_some_and(|p| p.incarnation == current)
+        })
     })
 }
 
