@@ -681,7 +681,7 @@ impl NodeModel {
                 }
                 match (self.config.variant, msg) {
                     // Defect 2 at a replica asked by another node.
-                    (Variant::AnswerBeforeApply, NodeMsg::Read { client, id, keys }) => {
+                    (Variant::AnswerBeforeApply, NodeMsg::Read { client, id, keys, .. }) => {
                         let values = committed_values(node, &keys);
                         out.send(Dest::Node(from), NodeMsg::ReadReply { client, id, values });
                     }
@@ -791,7 +791,9 @@ impl NodeModel {
                     ParticipantDelta::Decided { txn, outcome } => {
                         decide(history, (Role::Participant, me, *txn, *outcome));
                     }
-                    ParticipantDelta::Finished { .. } => {}
+                    ParticipantDelta::Copied { .. }
+                    | ParticipantDelta::Dropped { .. }
+                    | ParticipantDelta::Finished { .. } => {}
                 }
             }
             host.durable.make_mut().apply(&delta);
@@ -1087,6 +1089,9 @@ impl Model for NodeModel {
             }
             NodeAction::Fire(node, NodeTimer::Detector(timer)) => {
                 format!("node {node}'s detector fires {timer:?}")
+            }
+            NodeAction::Fire(node, NodeTimer::Handoff) => {
+                format!("node {node} resends its handoff")
             }
             NodeAction::Crash(node) => {
                 format!("node {node} crashes and restarts from its durable record")
@@ -1737,7 +1742,7 @@ mod tests {
         assert!(
             trace
                 .iter()
-                .any(|a| a.starts_with("node 2 → node 1: Commit(Prepare(")),
+                .any(|a| a.starts_with("node 2 → node 1: Prepare { epoch: 1, prepare: Prepare(")),
             "{trace:?}"
         );
         assert!(

@@ -78,6 +78,14 @@ pub enum Refusal {
         /// The key.
         key: Key,
     },
+    /// The transaction was planned on another ring epoch than the one the
+    /// participant runs: its keys may have moved.
+    Epoch {
+        /// The epoch the coordinator planned with.
+        planned: u64,
+        /// The participant's epoch.
+        current: u64,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -89,6 +97,10 @@ impl fmt::Display for Refusal {
             Refusal::Changed { key } => write!(f, "key {} changed since it was read", show(key)),
             Refusal::Finished => f.write_str("the transaction was already finished"),
             Refusal::NotHeld { key } => write!(f, "key {} is not held here yet", show(key)),
+            Refusal::Epoch { planned, current } => write!(
+                f,
+                "planned on ring epoch {planned}, but this node runs epoch {current}; retry"
+            ),
         }
     }
 }
@@ -136,7 +148,10 @@ impl AbortReason {
         matches!(
             self,
             AbortReason::Refused {
-                refusal: Refusal::Locked { .. } | Refusal::Changed { .. },
+                refusal: Refusal::Locked { .. }
+                    | Refusal::Changed { .. }
+                    | Refusal::Epoch { .. }
+                    | Refusal::NotHeld { .. },
                 ..
             }
         )

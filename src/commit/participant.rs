@@ -239,6 +239,54 @@ impl Participant {
         out.set_timer(Timer::Uncertain(*txn), self.config.uncertain_after.clone());
     }
 
+    /// Votes No on a new Prepare for a reason only the participant's driver
+    /// can see (its node runs another ring epoch, or does not hold a key
+    /// yet). The refusal is recorded like any other, so a duplicate of the
+    /// Prepare is answered No again (AC2). Returns `false`, doing nothing, if
+    /// the participant already knows `txn` (voted, refused, decided, waiting
+    /// for a lock, or finished): the Prepare is then a duplicate, to be
+    /// handled by [`Participant::handle_message`].
+    pub fn refuse(
+        &mut self,
+        coordinator: NodeId,
+        txn: TxnId,
+        refusal: Refusal,
+        out: &mut CommitOutput,
+    ) -> bool {
+        if self.record.txns.contains_key(&txn)
+            || self.is_finished(txn)
+            || self.waiting.iter().any(|w| w.txn == txn)
+        {
+            return false;
+        }
+        let vote = Vote::No(refusal.clone());
+        self.change(txn, ParticipantDelta::Refused { txn, refusal }, out);
+        out.send_resting_on(coordinator, Msg::Vote { txn, vote }, self.is_durable(txn));
+        true
+    }
+
+    /// Stores values handed over by another node when the ring changed (see
+    /// [`crate::node`]): each replaces the key's value here. The driver
+    /// copies only keys no transaction of this node has locked.
+    pub fn copy_in(&mut self, entries: Vec<(Key, Versioned)>, out: &mut CommitOutput) {
+        if entries.is_empty() {
+            return;
+        }
+        let delta = ParticipantDelta::Copied { entries };
+        self.record.apply(&delta);
+        out.persist(Delta::Participant(delta));
+    }
+
+    /// Drops keys this node no longer holds from the store.
+    pub fn drop_keys(&mut self, keys: Vec<Key>, out: &mut CommitOutput) {
+        if keys.is_empty() {
+            return;
+        }
+        let delta = ParticipantDelta::Dropped { keys };
+        self.record.apply(&delta);
+        out.persist(Delta::Participant(delta));
+    }
+
     // --- handlers ------------------------------------------------------------
 
     fn on_prepare(

@@ -90,6 +90,17 @@ pub enum ParticipantDelta {
         /// Its outcome.
         outcome: Outcome,
     },
+    /// Committed values copied from another node (a key handoff when the
+    /// ring changes): each replaces the key's value here.
+    Copied {
+        /// The keys and their values, with the versions that wrote them.
+        entries: Vec<(Key, Versioned)>,
+    },
+    /// Keys this node no longer holds, dropped from the store.
+    Dropped {
+        /// The keys.
+        keys: Vec<Key>,
+    },
     /// `coordinator` has finished every transaction below `below`: their
     /// records are dropped, and a late Prepare of one is refused.
     Finished {
@@ -177,6 +188,16 @@ impl ParticipantRecord {
                             }
                         }
                     }
+                }
+            }
+            ParticipantDelta::Copied { entries } => {
+                for (key, versioned) in entries {
+                    self.store.insert(key.clone(), versioned.clone());
+                }
+            }
+            ParticipantDelta::Dropped { keys } => {
+                for key in keys {
+                    self.store.remove(key);
                 }
             }
             ParticipantDelta::Finished { coordinator, below } => {

@@ -94,6 +94,15 @@ impl<E: Estimator> Heartbeats<E> {
         })
     }
 
+    /// Monitors exactly `peers` from now on (see [`Detector::set_peers`]),
+    /// with a fresh copy of `estimator` for each new one.
+    pub fn set_peers(&mut self, peers: &[NodeId], estimator: E) {
+        self.detector
+            .set_peers(peers.iter().copied(), estimator, self.clock);
+        let me = self.detector.me();
+        self.peers = peers.iter().copied().filter(|p| *p != me).collect();
+    }
+
     /// The core, whose view other machines read ([`Detector::status`]).
     pub fn detector(&self) -> &Detector<E> {
         &self.detector

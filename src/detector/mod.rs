@@ -33,7 +33,7 @@
 pub mod estimator;
 pub mod machine;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use estimator::{ConfigError, Estimator, FixedTimeout, PhiAccrual, PhiConfig};
 
@@ -180,6 +180,27 @@ impl<E: Estimator> Detector<E> {
             next_sequence: 0,
             config,
             peers,
+        }
+    }
+
+    /// Monitors exactly `peers` from `now` on (`me` is skipped): a peer no
+    /// longer listed is forgotten, a new one starts as a fresh peer would, and
+    /// the others keep what is known of them. The membership changed (a ring
+    /// epoch).
+    pub fn set_peers(&mut self, peers: impl IntoIterator<Item = NodeId>, estimator: E, now: Millis) {
+        let wanted: BTreeSet<NodeId> = peers.into_iter().filter(|p| *p != self.me).collect();
+        self.peers.retain(|peer, _| wanted.contains(peer));
+        for peer in wanted {
+            self.peers.entry(peer).or_insert_with(|| {
+                let mut estimator = estimator.clone();
+                estimator.restart(now);
+                PeerState {
+                    incarnation: 0,
+                    last_sequence: None,
+                    status: Status::Alive,
+                    estimator,
+                }
+            });
         }
     }
 

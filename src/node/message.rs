@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::NodeId;
 use crate::commit::{self, AbortReason, Key, Outcome, TxnId, Value, Version, Versioned};
 use crate::detector::{self, machine::DetectorTimer};
+use crate::rebalance::Epoch;
 
 /// A client of the cluster, as the driver numbers it: a remote client picks
 /// its own (random) id; in-process callers get ids from the driver.
@@ -30,8 +31,17 @@ pub enum Dest {
 /// Every message a node sends or receives. Handlers are one `match` over it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeMsg {
-    /// Node ↔ node: two-phase commit.
+    /// Node ↔ node: two-phase commit (every message but `Prepare`).
     Commit(commit::Msg),
+    /// Coordinator → participant: a [`commit::Msg::Prepare`], with the ring
+    /// epoch the coordinator planned it on. A participant on another epoch
+    /// refuses it: the keys may have moved.
+    Prepare {
+        /// The coordinator's ring epoch when it began the transaction.
+        epoch: Epoch,
+        /// The Prepare.
+        prepare: commit::Msg,
+    },
     /// Node ↔ node: failure detection.
     Detector(detector::Message),
     /// Client → node, or a node relaying it to the request's home.
@@ -66,6 +76,39 @@ pub enum NodeMsg {
         id: RequestId,
         /// The keys, each held by the recipient.
         keys: Vec<Key>,
+        /// The ring epoch the reader chose the replica by.
+        epoch: Epoch,
+    },
+    /// A replica's answer to a [`NodeMsg::Read`] planned on another ring
+    /// epoch than its own: nothing was read, ask again.
+    ReadStale {
+        /// The client waiting.
+        client: ClientId,
+        /// Its request.
+        id: RequestId,
+        /// The replica's epoch.
+        epoch: Epoch,
+    },
+    /// A key handoff, from a node that held keys at `epoch - 1` to a member
+    /// of `epoch` that holds them now: one chunk of the keys, sent one at a
+    /// time until acknowledged; the `last` one (possibly empty) says the
+    /// sender has handed over everything it owes the recipient.
+    Handoff {
+        /// The epoch the keys move into.
+        epoch: Epoch,
+        /// The chunk's number, from 0.
+        chunk: u32,
+        /// Whether it is the sender's last chunk for the recipient.
+        last: bool,
+        /// Committed values, with their versions.
+        entries: Vec<(Key, Versioned)>,
+    },
+    /// The recipient of a [`NodeMsg::Handoff`] chunk has it durably.
+    HandoffAck {
+        /// The epoch the keys move into.
+        epoch: Epoch,
+        /// The chunk acknowledged.
+        chunk: u32,
     },
     /// The replica's answer to [`NodeMsg::Read`].
     ReadReply {
@@ -96,6 +139,25 @@ pub enum Request {
     },
     /// The node's view of the cluster and its sizes.
     Status,
+    /// Membership: add `node`, reachable at `address`, to the ring (a new
+    /// epoch, agreed as a transaction across the current members).
+    Join {
+        /// The joining node's id.
+        node: u16,
+        /// Where its peers reach it.
+        address: String,
+    },
+    /// Membership: `node` hands its keys to the others and departs.
+    Leave {
+        /// The leaving member.
+        node: u16,
+    },
+    /// Membership: drop `node`, which is gone for good, from the ring; its
+    /// keys are copied to their new holders from the surviving replicas.
+    Remove {
+        /// The member to remove.
+        node: u16,
+    },
 }
 
 /// A node's answer to a [`Request`].
@@ -228,9 +290,26 @@ pub struct StatusView {
     pub prepared: u64,
     /// Keys in this node's committed store.
     pub keys: u64,
+    /// Whether this node is a member of the ring it runs (false for a node
+    /// waiting to join, or one that has left).
+    pub member: bool,
+    /// Keys still moving into the current epoch, if a handoff is under way.
+    pub handoff: Option<HandoffStatus>,
     /// The driver's counters (messages, drops, saves, syncs, commits, aborts).
     /// The machine has none and leaves this empty; the driver fills it in.
     pub counters: BTreeMap<String, u64>,
+}
+
+/// How far this node is in moving keys into its current epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HandoffStatus {
+    /// Keys this node hands to others (0 until its earlier transactions have
+    /// settled and it has counted them).
+    pub keys_to_send: u64,
+    /// Of those, the keys acknowledged by their new holders.
+    pub keys_sent: u64,
+    /// The nodes whose handoff to this node has not finished yet.
+    pub awaiting: Vec<u16>,
 }
 
 /// A node's timers.
@@ -240,6 +319,8 @@ pub enum NodeTimer {
     Commit(commit::Timer),
     /// A failure-detector timer.
     Detector(DetectorTimer),
+    /// Resend the unacknowledged handoff chunks.
+    Handoff,
 }
 
 /// What a node tells the application besides its messages.
@@ -247,4 +328,17 @@ pub enum NodeTimer {
 pub enum NodeEvent {
     /// An event of the commit machines (a decision, an outcome learned).
     Commit(commit::Event),
+    /// These members are reachable at these addresses (as the ring, or a
+    /// join request, says): the driver routes `Dest::Node` by them.
+    Addresses(Vec<(NodeId, String)>),
+    /// The node installed a new ring epoch.
+    Installed {
+        /// The epoch.
+        epoch: Epoch,
+        /// Whether this node is a member of it.
+        member: bool,
+    },
+    /// The node is not a member of its ring and has handed over every key it
+    /// held: it can stop.
+    Departed,
 }

@@ -60,6 +60,7 @@
 //! In-process callers (the RESP server) use [`Node::handle_local`]: the same
 //! transactions and reads, without the answer table, since they do not retry.
 
+mod membership;
 mod message;
 mod record;
 #[cfg(test)]
@@ -78,14 +79,16 @@ use crate::commit::{
 use crate::detector::machine::{DetectorOutput, HeartbeatTiming, Heartbeats};
 use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
 use crate::output::{Output, Position};
+use crate::rebalance::Epoch;
 use crate::ring::RingError;
 
 pub use crate::rebalance::Layout;
+pub use membership::{CHUNK_BYTES, RING_KEY, RingState};
 pub use message::{
-    ClientId, Dest, MemberStatus, NodeEvent, NodeMsg, NodeTimer, ReplicaState, Reply, Request,
-    RequestId, StatusView, Unreachable,
+    ClientId, Dest, HandoffStatus, MemberStatus, NodeEvent, NodeMsg, NodeTimer, ReplicaState,
+    Reply, Request, RequestId, StatusView, Unreachable,
 };
-pub use record::{Answer, AnswerTable, NodeDelta, NodeRecord};
+pub use record::{Answer, AnswerTable, HandoffRecord, NodeDelta, NodeRecord};
 
 /// The output of a [`Node`].
 pub type NodeOutput = Output<Dest, NodeMsg, NodeTimer, NodeDelta, NodeEvent>;
@@ -142,6 +145,12 @@ pub struct NodeConfig {
     pub timing: NodeTiming,
     /// How many clients' answers to keep (see [`AnswerTable`]).
     pub answer_capacity: usize,
+    /// Where each member is reached, as the first ring records it (the
+    /// machine does not use addresses; a joining node learns them).
+    pub addresses: BTreeMap<NodeId, String>,
+    /// Start as a node waiting to join a cluster: a member's ring change
+    /// naming it makes it a member. `members` is then just this node.
+    pub join: bool,
 }
 
 impl NodeConfig {
@@ -155,6 +164,8 @@ impl NodeConfig {
             replicas,
             timing: NodeTiming::default(),
             answer_capacity: ANSWER_CAPACITY,
+            addresses: BTreeMap::new(),
+            join: false,
         }
     }
 }
@@ -206,6 +217,17 @@ struct Gather {
     asked: BTreeMap<Key, NodeId>,
 }
 
+/// Which keys of a read under way to ask again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reroute {
+    /// Those asked of a replica the detector has come to suspect.
+    Unreachable,
+    /// Those asked of this node.
+    AskedOf(NodeId),
+    /// Every key not answered yet.
+    All,
+}
+
 /// A read a replica holds until a prepared writer of one of its keys learns
 /// its outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -214,6 +236,8 @@ struct ParkedRead {
     client: ClientId,
     id: RequestId,
     keys: Vec<Key>,
+    /// The ring epoch the reader chose this replica by.
+    epoch: Epoch,
 }
 
 /// One node of the cluster. See the [module docs](self).
@@ -238,6 +262,26 @@ pub struct Node {
     gathers: BTreeMap<(ClientId, RequestId), Gather>,
     /// Reads held by prepared writers, per writer.
     parked: BTreeMap<TxnId, Vec<ParkedRead>>,
+    /// The ring this node runs, as agreed (see [`membership`]).
+    ring: Arc<RingState>,
+    /// False for a node waiting to join, until it installs a ring.
+    joined: bool,
+    vnodes: u32,
+    replicas: usize,
+    /// The move of keys into the current epoch, until it is finished.
+    moving: Option<Box<membership::Move>>,
+    /// Its durable progress.
+    handoff: HandoffRecord,
+    /// The estimator a newly monitored peer gets.
+    estimator: FixedTimeout,
+    /// How often unacknowledged handoff chunks are resent.
+    timing_resend: Range<Duration>,
+    /// The ring key's version this node's ring was installed from (`None`:
+    /// the configured first ring).
+    installed: Option<commit::Version>,
+    /// Reads told by a replica that the ring moved on, waiting for this node
+    /// to install the newer ring.
+    stale_reads: BTreeSet<(ClientId, RequestId)>,
 }
 
 impl Node {
@@ -271,7 +315,18 @@ impl Node {
         if config.replicas == 0 {
             return Err(NodeError::NoReplicas);
         }
-        let placement = Layout::new(1, &config.members, config.vnodes, config.replicas)?;
+        let first_epoch = if config.join { 0 } else { 1 };
+        let placement = Layout::new(first_epoch, &config.members, config.vnodes, config.replicas)?;
+        let ring = RingState {
+            epoch: first_epoch,
+            members: config
+                .members
+                .iter()
+                .map(|m| (*m, config.addresses.get(m).cloned().unwrap_or_default()))
+                .collect(),
+            previous: Vec::new(),
+            removed: None,
+        };
         record.reindex();
         let me = config.me;
         let mut inner = CommitOutput::at(out.end());
@@ -296,11 +351,12 @@ impl Node {
         // detector above every incarnation of the earlier lives (a life raises
         // it by one per refuted suspicion; 2^32 of them is out of reach).
         let floor = coordinator.incarnation() << 32;
+        let estimator = FixedTimeout::new(timing.failure_timeout)?;
         let mut detector_out = DetectorOutput::at(0);
         let detector = Heartbeats::start(
             me,
             &config.members,
-            FixedTimeout::new(timing.failure_timeout)?,
+            estimator.clone(),
             DetectorConfig {
                 suspicion_timeout: timing.suspicion_timeout,
             },
@@ -324,9 +380,20 @@ impl Node {
             waiting: BTreeMap::new(),
             gathers: BTreeMap::new(),
             parked: BTreeMap::new(),
+            ring: Arc::new(ring),
+            joined: !config.join,
+            vnodes: config.vnodes,
+            replicas: config.replicas,
+            moving: None,
+            handoff: record.handoff,
+            estimator,
+            timing_resend: timing.resend_every.clone(),
+            stale_reads: BTreeSet::new(),
+            installed: None,
         };
         node.absorb_commit(inner, out);
         node.absorb_detector(detector_out, out);
+        node.install_stored_ring(out);
         Ok(node)
     }
 
@@ -381,6 +448,7 @@ impl Node {
             coordinator: self.coordinator.record(),
             participant: self.participant.record().clone(),
             answers: self.answers.clone(),
+            handoff: self.handoff.clone(),
         }
     }
 
@@ -417,7 +485,15 @@ impl Node {
                 .collect(),
             coordinating: self.coordinator.txns().len() as u64,
             prepared: self.participant.prepared().count() as u64,
-            keys: self.participant.record().store.len() as u64,
+            keys: self
+                .participant
+                .record()
+                .store
+                .len()
+                .saturating_sub(usize::from(self.ring_version().is_some()))
+                as u64,
+            member: self.joined && self.placement.is_member(self.me),
+            handoff: self.handoff_status(),
             counters: BTreeMap::new(),
         }
     }
@@ -471,11 +547,39 @@ impl Node {
 
     /// Handles a message from another node (or from this one).
     pub fn handle_message(&mut self, from: NodeId, msg: NodeMsg, out: &mut NodeOutput) {
-        if !self.placement.is_member(from) {
+        if self.joined && !self.knows(from) {
             // Only members vote, prepare, relay or claim an outcome.
             return;
         }
+        if !self.joined && !matches!(msg, NodeMsg::Prepare { .. } | NodeMsg::Commit(_)) {
+            // A node waiting to join takes part only in the ring change
+            // that makes it a member.
+            return;
+        }
         match msg {
+            NodeMsg::Prepare { epoch, prepare } => {
+                let mut inner = CommitOutput::at(out.end());
+                let refused = match (self.fence(epoch, &prepare), &prepare) {
+                    (Some(refusal), commit::Msg::Prepare { txn, .. }) => {
+                        self.participant.refuse(from, *txn, refusal, &mut inner)
+                    }
+                    _ => false,
+                };
+                if !refused {
+                    self.participant.handle_message(from, prepare, &mut inner);
+                }
+                self.absorb_commit(inner, out);
+            }
+            NodeMsg::Handoff {
+                epoch,
+                chunk,
+                last,
+                entries,
+            } => self.on_handoff(from, epoch, chunk, last, entries, out),
+            NodeMsg::HandoffAck { epoch, chunk } => self.on_handoff_ack(from, epoch, chunk, out),
+            NodeMsg::ReadStale { client, id, epoch } => {
+                self.on_read_stale(from, client, id, epoch, out)
+            }
             NodeMsg::Commit(msg) => {
                 let to_coordinator = msg.is_for_coordinator()
                     || matches!(msg, commit::Msg::Query { txn } if txn.node() == self.me);
@@ -510,13 +614,19 @@ impl Node {
             NodeMsg::Reply { client, id, reply } => {
                 out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });
             }
-            NodeMsg::Read { client, id, keys } => {
+            NodeMsg::Read {
+                client,
+                id,
+                keys,
+                epoch,
+            } => {
                 self.serve_read(
                     ParkedRead {
                         from,
                         client,
                         id,
                         keys,
+                        epoch,
                     },
                     out,
                 );
@@ -545,12 +655,32 @@ impl Node {
                 Arc::make_mut(&mut self.detector).handle_timer(*timer, &mut inner);
                 self.absorb_detector(inner, out);
             }
+            NodeTimer::Handoff => self.on_handoff_timer(out),
         }
     }
 
     // --- clients -------------------------------------------------------------
 
     fn on_request(&mut self, waiter: Waiter, home: NodeId, request: Request, out: &mut NodeOutput) {
+        let data = match &request {
+            Request::Txn { reads, writes } => reads.keys().chain(writes.keys()).collect(),
+            Request::Read { keys } => keys.iter().collect(),
+            _ => Vec::new(),
+        };
+        if data.iter().any(|key| key.as_ref() == RING_KEY) {
+            let reason = format!(
+                "key {} is reserved for the ring; use another key",
+                commit::show(RING_KEY)
+            );
+            return self.reply(&waiter, Reply::Refused { reason }, true, out);
+        }
+        if !self.joined && !matches!(request, Request::Status) {
+            let reason = format!(
+                "node {} has not joined a cluster yet; ask a member, or wait for the join",
+                self.me
+            );
+            return self.reply(&waiter, Reply::Refused { reason }, true, out);
+        }
         match request {
             Request::Txn { reads, writes } => {
                 if waiter.remember && home != self.me {
@@ -580,6 +710,11 @@ impl Node {
                 let status = self.status();
                 self.reply(&waiter, Reply::Status(status), true, out);
             }
+            change @ (Request::Join { .. } | Request::Leave { .. } | Request::Remove { .. }) => {
+                if !self.answered_or_running(&waiter, out) {
+                    self.change_ring(waiter, change, out);
+                }
+            }
         }
     }
 
@@ -590,32 +725,8 @@ impl Node {
         writes: BTreeMap<Key, Option<commit::Value>>,
         out: &mut NodeOutput,
     ) {
-        let (client, id) = (waiter.client, waiter.id);
-        if waiter.remember {
-            if let Some(answer) = self.answers.get(client).copied() {
-                if id < answer.request {
-                    return; // A late copy: the client has moved on.
-                }
-                if id == answer.request {
-                    // A retry of an answered request: the same answer.
-                    let durable = !self.undurable_answers.contains_key(&client);
-                    let reply = Reply::Txn {
-                        txn: answer.txn,
-                        outcome: answer.outcome,
-                        reason: None,
-                    };
-                    self.reply(&waiter, reply, durable, out);
-                    return;
-                }
-            }
-            if let Some(txn) = self.in_flight.get(&(client, id)) {
-                // A retry of a running request: answer it by the route the
-                // client used last.
-                if let Some(running) = self.waiting.get_mut(txn) {
-                    running.via = waiter.via;
-                }
-                return;
-            }
+        if self.answered_or_running(&waiter, out) {
+            return;
         }
         let mut plan = TxnPlan::new();
         for (key, version) in reads {
@@ -634,6 +745,45 @@ impl Node {
                     .insert(key.clone(), value.clone());
             }
         }
+        self.begin_plan(waiter, plan, out);
+    }
+
+    /// Whether `waiter`'s request was answered (it is answered again) or is
+    /// running (the answer will take the route the client used last).
+    fn answered_or_running(&mut self, waiter: &Waiter, out: &mut NodeOutput) -> bool {
+        let (client, id) = (waiter.client, waiter.id);
+        if waiter.remember {
+            if let Some(answer) = self.answers.get(client).copied() {
+                if id < answer.request {
+                    return true; // A late copy: the client has moved on.
+                }
+                if id == answer.request {
+                    // A retry of an answered request: the same answer.
+                    let durable = !self.undurable_answers.contains_key(&client);
+                    let reply = Reply::Txn {
+                        txn: answer.txn,
+                        outcome: answer.outcome,
+                        reason: None,
+                    };
+                    self.reply(waiter, reply, durable, out);
+                    return true;
+                }
+            }
+            if let Some(txn) = self.in_flight.get(&(client, id)) {
+                // A retry of a running request: answer it by the route the
+                // client used last.
+                if let Some(running) = self.waiting.get_mut(txn) {
+                    running.via = waiter.via;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Begins a transaction over `plan` for `waiter`.
+    fn begin_plan(&mut self, waiter: Waiter, plan: TxnPlan, out: &mut NodeOutput) {
+        let (client, id) = (waiter.client, waiter.id);
         let origin = waiter.remember.then_some(Origin {
             client,
             request: id,
@@ -754,7 +904,7 @@ impl Node {
         if let Some(gather) = self.gathers.get_mut(&(client, id)) {
             // A retry of a read under way: answer by the latest route.
             gather.waiter.via = waiter.via;
-            self.chase_read(client, id, out);
+            self.reroute(client, id, Reroute::Unreachable, out);
             return;
         }
         let mut by_replica: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
@@ -780,6 +930,7 @@ impl Node {
         if by_replica.is_empty() {
             self.deliver_values(client, id, Vec::new(), out);
         }
+        let epoch = self.placement.epoch();
         for (replica, keys) in by_replica {
             if replica == self.me {
                 let from = self.me;
@@ -789,25 +940,37 @@ impl Node {
                         client,
                         id,
                         keys,
+                        epoch,
                     },
                     out,
                 );
             } else {
-                out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
+                let read = NodeMsg::Read {
+                    client,
+                    id,
+                    keys,
+                    epoch,
+                };
+                out.send(Dest::Node(replica), read);
             }
         }
     }
 
-    /// On a retry of a read under way: each key still unanswered by a replica
-    /// the detector has come to suspect is asked of another replica, or, if
-    /// it suspects them all, the read is answered [`Reply::Unreachable`].
-    fn chase_read(&mut self, client: ClientId, id: RequestId, out: &mut NodeOutput) {
+    /// Asks again, of another replica, each key of a read under way still
+    /// unanswered by a replica `which` names; if no replica of a key is
+    /// reachable, the read is answered [`Reply::Unreachable`].
+    fn reroute(&mut self, client: ClientId, id: RequestId, which: Reroute, out: &mut NodeOutput) {
         let Some(gather) = self.gathers.get(&(client, id)) else {
             return;
         };
         let mut moved: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
         for (key, replica) in &gather.asked {
-            if gather.values.contains_key(key) || self.reachable(*replica) {
+            let again = match which {
+                Reroute::Unreachable => !self.reachable(*replica),
+                Reroute::AskedOf(node) => *replica == node,
+                Reroute::All => true,
+            };
+            if gather.values.contains_key(key) || !again {
                 continue;
             }
             match self.read_from(key) {
@@ -824,16 +987,70 @@ impl Node {
         let Some(gather) = self.gathers.get_mut(&(client, id)) else {
             return;
         };
+        let epoch = self.placement.epoch();
         for (replica, keys) in moved {
             for key in &keys {
                 gather.asked.insert(key.clone(), replica);
             }
-            out.send(Dest::Node(replica), NodeMsg::Read { client, id, keys });
+            let read = NodeMsg::Read {
+                client,
+                id,
+                keys,
+                epoch,
+            };
+            out.send(Dest::Node(replica), read);
         }
     }
 
-    /// Reads `read.keys` here, or parks the read behind a prepared writer.
+    /// A replica was asked on another epoch than its own: ask again under
+    /// this node's ring, at once if it is at least as new as the replica's,
+    /// else once this node installs a newer one.
+    fn on_read_stale(
+        &mut self,
+        from: NodeId,
+        client: ClientId,
+        id: RequestId,
+        epoch: Epoch,
+        out: &mut NodeOutput,
+    ) {
+        if !self.gathers.contains_key(&(client, id)) {
+            return;
+        }
+        if epoch > self.placement.epoch() {
+            self.stale_reads.insert((client, id));
+        } else {
+            self.reroute(client, id, Reroute::AskedOf(from), out);
+        }
+    }
+
+    /// Reads `read.keys` here, or parks the read: behind a ring change this
+    /// node has voted on, behind a prepared writer, or until the keys' handoff
+    /// has arrived. A read planned on another epoch is sent back.
     fn serve_read(&mut self, read: ParkedRead, out: &mut NodeOutput) {
+        if let Err(ring_change) = self.participant.read(RING_KEY) {
+            let parked = self.parked.entry(ring_change).or_default();
+            if !parked.contains(&read) {
+                parked.push(read);
+            }
+            return;
+        }
+        let epoch = self.placement.epoch();
+        if read.epoch != epoch {
+            if read.from == self.me {
+                self.on_read_stale(self.me, read.client, read.id, epoch, out);
+            } else {
+                let stale = NodeMsg::ReadStale {
+                    client: read.client,
+                    id: read.id,
+                    epoch,
+                };
+                out.send(Dest::Node(read.from), stale);
+            }
+            return;
+        }
+        let Some(read) = self.park_in_custody(read) else {
+            return;
+        };
         let mut values = Vec::with_capacity(read.keys.len());
         for key in &read.keys {
             match self.participant.read(key) {
@@ -924,10 +1141,14 @@ impl Node {
     fn absorb_commit(&mut self, inner: CommitOutput, out: &mut NodeOutput) {
         let first = out.persist.len();
         let mut events = Vec::new();
+        let epoch = if self.joined { self.placement.epoch() } else { 0 };
         out.absorb(
             inner,
             Dest::Node,
-            NodeMsg::Commit,
+            |msg| match msg {
+                prepare @ commit::Msg::Prepare { .. } => NodeMsg::Prepare { epoch, prepare },
+                other => NodeMsg::Commit(other),
+            },
             NodeTimer::Commit,
             NodeDelta::Commit,
             |event| {
@@ -962,7 +1183,13 @@ impl Node {
                     outcome,
                     reason,
                 } => self.on_decided(txn, outcome, reason, out),
-                commit::Event::Learned { txn, .. } => {
+                commit::Event::Learned { txn, outcome } => {
+                    if outcome == Outcome::Commit && self.ring_version() != self.installed {
+                        self.install_stored_ring(out);
+                    }
+                    if self.moving.is_some() {
+                        self.advance_move(out);
+                    }
                     for read in self.parked.remove(&txn).unwrap_or_default() {
                         self.serve_read(read, out);
                     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::message::{ClientId, RequestId};
+use crate::NodeId;
 use crate::commit::{self, CoordinatorDelta, CoordinatorRecord, Outcome, ParticipantRecord, TxnId};
 
 /// A change a node must survive a crash with.
@@ -27,6 +28,20 @@ pub enum NodeDelta {
     Evicted {
         /// The client.
         client: ClientId,
+    },
+    /// This node has handed every key it owed `to` for `epoch`, acknowledged.
+    HandedOff {
+        /// The epoch the keys moved into.
+        epoch: u64,
+        /// The recipient.
+        to: NodeId,
+    },
+    /// `from` has handed this node every key it owed it for `epoch`.
+    TookOver {
+        /// The epoch the keys moved into.
+        epoch: u64,
+        /// The sender.
+        from: NodeId,
     },
 }
 
@@ -116,7 +131,7 @@ impl AnswerTable {
                     self.by_age.remove(&(old.txn, *client));
                 }
             }
-            NodeDelta::Commit(_) => {}
+            NodeDelta::Commit(_) | NodeDelta::HandedOff { .. } | NodeDelta::TookOver { .. } => {}
         }
     }
 
@@ -152,6 +167,45 @@ pub struct NodeRecord {
     pub participant: ParticipantRecord,
     /// The answers given to clients.
     pub answers: AnswerTable,
+    /// How far the move into the latest epoch went.
+    pub handoff: HandoffRecord,
+}
+
+/// What a node has durably handed over and taken over for one epoch: the
+/// progress of the key moves into it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HandoffRecord {
+    /// The epoch (0: none yet).
+    pub epoch: u64,
+    /// The nodes this node has finished handing keys to.
+    pub handed_to: BTreeSet<NodeId>,
+    /// The nodes that have finished handing keys to this node.
+    pub taken_from: BTreeSet<NodeId>,
+}
+
+impl HandoffRecord {
+    /// Applies the part of `delta` that concerns handoffs: a later epoch
+    /// replaces an earlier one's progress.
+    pub fn apply(&mut self, delta: &NodeDelta) {
+        let (epoch, node, handed) = match delta {
+            NodeDelta::HandedOff { epoch, to } => (*epoch, *to, true),
+            NodeDelta::TookOver { epoch, from } => (*epoch, *from, false),
+            _ => return,
+        };
+        if epoch > self.epoch {
+            *self = HandoffRecord {
+                epoch,
+                ..HandoffRecord::default()
+            };
+        }
+        if epoch == self.epoch {
+            if handed {
+                self.handed_to.insert(node);
+            } else {
+                self.taken_from.insert(node);
+            }
+        }
+    }
 }
 
 impl NodeRecord {
@@ -160,6 +214,7 @@ impl NodeRecord {
         match delta {
             NodeDelta::Commit(commit::Delta::Coordinator(d)) => self.coordinator.apply(d),
             NodeDelta::Commit(commit::Delta::Participant(d)) => self.participant.apply(d),
+            NodeDelta::HandedOff { .. } | NodeDelta::TookOver { .. } => self.handoff.apply(delta),
             NodeDelta::Aborted { .. } | NodeDelta::Evicted { .. } => {}
         }
         self.answers.apply(delta);

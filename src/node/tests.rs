@@ -414,6 +414,7 @@ fn a_read_repeated_while_it_waits_is_parked_once_and_answered_once() {
         client: 7,
         id: 1,
         keys: vec![b("k")],
+        epoch: 1,
     };
     for _ in 0..5 {
         let out = cluster.deliver(n(1), n(2), read.clone());

@@ -396,6 +396,13 @@ impl Config {
             replicas: self.replicas.min(self.peers.len() + 1),
             timing: self.timing.clone(),
             answer_capacity: ANSWER_CAPACITY,
+            addresses: self
+                .peers
+                .iter()
+                .map(|(id, addr)| (NodeId(*id), addr.to_string()))
+                .chain(std::iter::once((NodeId(self.id), self.listen.to_string())))
+                .collect(),
+            join: false,
         }
     }
 }
