@@ -681,7 +681,12 @@ impl NodeModel {
                 }
                 match (self.config.variant, msg) {
                     // Defect 2 at a replica asked by another node.
-                    (Variant::AnswerBeforeApply, NodeMsg::Read { client, id, keys, .. }) => {
+                    (
+                        Variant::AnswerBeforeApply,
+                        NodeMsg::Read {
+                            client, id, keys, ..
+                        },
+                    ) => {
                         let values = committed_values(node, &keys);
                         out.send(Dest::Node(from), NodeMsg::ReadReply { client, id, values });
                     }

@@ -187,7 +187,12 @@ impl<E: Estimator> Detector<E> {
     /// longer listed is forgotten, a new one starts as a fresh peer would, and
     /// the others keep what is known of them. The membership changed (a ring
     /// epoch).
-    pub fn set_peers(&mut self, peers: impl IntoIterator<Item = NodeId>, estimator: E, now: Millis) {
+    pub fn set_peers(
+        &mut self,
+        peers: impl IntoIterator<Item = NodeId>,
+        estimator: E,
+        now: Millis,
+    ) {
         let wanted: BTreeSet<NodeId> = peers.into_iter().filter(|p| *p != self.me).collect();
         self.peers.retain(|peer, _| wanted.contains(peer));
         for peer in wanted {

@@ -197,6 +197,20 @@ impl Node {
                 .is_some_and(|moving| moving.previous.is_member(from))
     }
 
+    /// Whether `msg` is `from`'s vote or acknowledgement as a participant of
+    /// a transaction this node coordinates (a joining node's, on the ring
+    /// change that adds it).
+    pub(super) fn is_participant(&self, from: NodeId, msg: &NodeMsg) -> bool {
+        let NodeMsg::Commit(commit::Msg::Vote { txn, .. } | commit::Msg::Ack { txn, .. }) = msg
+        else {
+            return false;
+        };
+        self.coordinator
+            .txns()
+            .get(txn)
+            .is_some_and(|running| running.participants.contains(&from))
+    }
+
     // --- ring changes ----------------------------------------------------------
 
     /// Begins the ring change `request` asks for, as a transaction.
@@ -229,7 +243,8 @@ impl Node {
             super::Request::Join { node, address } => {
                 let node = NodeId(node);
                 if current.members.contains_key(&node) {
-                    let reason = format!("node {node} is already a member of epoch {}", current.epoch);
+                    let reason =
+                        format!("node {node} is already a member of epoch {}", current.epoch);
                     return self.reply(&waiter, refused(reason), true, out);
                 }
                 next.members.insert(node, address.clone());
@@ -249,8 +264,7 @@ impl Node {
                 }
                 if remove {
                     if node == self.me {
-                        let reason =
-                            format!("node {node} cannot remove itself; use `haft leave`");
+                        let reason = format!("node {node} cannot remove itself; use `haft leave`");
                         return self.reply(&waiter, refused(reason), true, out);
                     }
                     next.removed = Some(node);
@@ -296,7 +310,11 @@ impl Node {
                 key: Key::from_static(RING_KEY),
             });
         }
-        let current = if self.joined { self.placement.epoch() } else { 0 };
+        let current = if self.joined {
+            self.placement.epoch()
+        } else {
+            0
+        };
         if epoch != current {
             return Some(Refusal::Epoch {
                 planned: epoch,
@@ -445,10 +463,9 @@ impl Node {
         let Some(moving) = self.moving.as_ref() else {
             return BTreeMap::new();
         };
-        let handed = (self.handoff.epoch == self.placement.epoch())
-            .then_some(&self.handoff.handed_to);
-        let is_source =
-            moving.previous.is_member(self.me) && moving.removed != Some(self.me);
+        let handed =
+            (self.handoff.epoch == self.placement.epoch()).then_some(&self.handoff.handed_to);
+        let is_source = moving.previous.is_member(self.me) && moving.removed != Some(self.me);
         let mut entries: BTreeMap<NodeId, Vec<(Key, Versioned)>> = BTreeMap::new();
         if is_source {
             for recipient in self.placement.members() {

@@ -547,8 +547,9 @@ impl Node {
 
     /// Handles a message from another node (or from this one).
     pub fn handle_message(&mut self, from: NodeId, msg: NodeMsg, out: &mut NodeOutput) {
-        if self.joined && !self.knows(from) {
-            // Only members vote, prepare, relay or claim an outcome.
+        if self.joined && !self.knows(from) && !self.is_participant(from, &msg) {
+            // Only members vote, prepare, relay or claim an outcome (and a
+            // joining node votes on the ring change that adds it).
             return;
         }
         if !self.joined && !matches!(msg, NodeMsg::Prepare { .. } | NodeMsg::Commit(_)) {
@@ -1141,7 +1142,11 @@ impl Node {
     fn absorb_commit(&mut self, inner: CommitOutput, out: &mut NodeOutput) {
         let first = out.persist.len();
         let mut events = Vec::new();
-        let epoch = if self.joined { self.placement.epoch() } else { 0 };
+        let epoch = if self.joined {
+            self.placement.epoch()
+        } else {
+            0
+        };
         out.absorb(
             inner,
             Dest::Node,

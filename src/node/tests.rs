@@ -91,6 +91,9 @@ impl Cluster {
     }
 
     fn step(&mut self, from: NodeId, to: NodeId, msg: NodeMsg) {
+        if !self.nodes.contains_key(&to) {
+            return; // Down: the message is lost.
+        }
         let out = self.deliver(from, to, msg);
         self.carry_out(to, out);
     }
@@ -658,4 +661,234 @@ fn a_read_whose_replicas_are_all_suspected_names_them() {
         )),
         "{text}"
     );
+}
+
+// --- membership ----------------------------------------------------------------
+
+impl Cluster {
+    /// Boots `id` as a node waiting to join.
+    fn boot_joiner(&mut self, id: NodeId, replicas: usize) {
+        let mut config = NodeConfig::new(id, vec![id], replicas);
+        config.join = true;
+        self.configs.insert(id, config);
+        self.boot(id);
+    }
+
+    /// Writes `count` keys through `node`, one transaction each, from request `first` on.
+    fn fill(&mut self, node: NodeId, first: RequestId, count: u64) -> Vec<String> {
+        let keys: Vec<String> = (0..count).map(|i| format!("key{i}")).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let id = first + i as u64;
+            self.txn(node, id, &[(key, &format!("v{i}"))]);
+            self.run();
+            assert_eq!(self.outcome(id).1, Outcome::Commit);
+        }
+        keys
+    }
+
+    /// Every live node holds exactly the keys its ring gives it, each with
+    /// the value written.
+    fn assert_placed(&self, keys: &[String]) {
+        for (id, node) in &self.nodes {
+            let placement = node.placement();
+            for (i, key) in keys.iter().enumerate() {
+                let held = node.participant().committed(key.as_bytes());
+                if placement.holds(key.as_bytes(), *id) {
+                    let value = held.map(|v| v.value.clone());
+                    assert_eq!(value, Some(b(&format!("v{i}"))), "{key} at node {id}");
+                } else {
+                    assert!(
+                        held.is_none(),
+                        "{key} left at node {id}, which no longer holds it"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_joining_node_takes_over_its_keys_and_serves_them() {
+    let mut cluster = Cluster::start(2, 2);
+    let keys = cluster.fill(n(1), 1, 40);
+    cluster.boot_joiner(n(3), 2);
+    // A joining node serves no client before it is a member.
+    cluster.read(n(3), 100, "key0");
+    assert!(matches!(cluster.replies(100)[..], [Reply::Refused { .. }]));
+    let join = Request::Join {
+        node: 3,
+        address: "127.0.0.1:7003".into(),
+    };
+    cluster.request(n(2), 101, n(2), join);
+    cluster.run();
+    assert_eq!(cluster.outcome(101).1, Outcome::Commit);
+    for node in cluster.nodes.values() {
+        assert_eq!(node.placement().epoch(), 2);
+        assert_eq!(node.placement().members(), [n(1), n(2), n(3)]);
+        assert_eq!(
+            node.status().handoff,
+            None,
+            "node {} still moving",
+            node.me()
+        );
+    }
+    assert!(cluster.nodes[&n(3)].status().member);
+    let moved = keys
+        .iter()
+        .filter(|key| cluster.nodes[&n(3)].placement().holds(key.as_bytes(), n(3)))
+        .count();
+    assert!(moved > 0, "node 3 holds none of 40 keys");
+    cluster.assert_placed(&keys);
+    // Every key reads back through the new node.
+    for (i, key) in keys.iter().enumerate() {
+        cluster.read(n(3), 200 + i as u64, key);
+        cluster.run();
+        let values = cluster.replies(200 + i as u64);
+        assert!(
+            matches!(values[..], [Reply::Values(v)] if v[0].1.as_ref().map(|v| v.value.clone()) == Some(b(&format!("v{i}")))),
+            "{key}: {values:?}"
+        );
+    }
+    // A retried join is answered from the answer table, not run again.
+    let join = Request::Join {
+        node: 3,
+        address: "127.0.0.1:7003".into(),
+    };
+    cluster.request(n(2), 101, n(2), join);
+    cluster.run();
+    assert_eq!(cluster.replies(101).len(), 2);
+    assert_eq!(cluster.nodes[&n(1)].placement().epoch(), 2);
+}
+
+#[test]
+fn a_leaving_node_hands_over_its_keys_and_departs() {
+    let mut cluster = Cluster::start(3, 1);
+    let keys = cluster.fill(n(1), 1, 30);
+    cluster.request(n(3), 100, n(3), Request::Leave { node: 3 });
+    cluster.run();
+    assert_eq!(cluster.outcome(100).1, Outcome::Commit);
+    let leaver = &cluster.nodes[&n(3)];
+    assert_eq!(leaver.placement().members(), [n(1), n(2)]);
+    assert!(!leaver.status().member);
+    assert_eq!(leaver.status().keys, 0, "the leaver kept keys");
+    cluster.assert_placed(&keys);
+    let held: u64 = [n(1), n(2)]
+        .iter()
+        .map(|id| cluster.nodes[id].status().keys)
+        .sum();
+    assert_eq!(
+        held, 30,
+        "with one replica, the two members hold every key once"
+    );
+}
+
+#[test]
+fn a_removed_node_is_rebuilt_from_the_surviving_replicas() {
+    let mut cluster = Cluster::start(3, 2);
+    let keys = cluster.fill(n(1), 1, 30);
+    // Node 3 is gone for good, its disk with it.
+    cluster.nodes.remove(&n(3));
+    cluster.disk.remove(&n(3));
+    cluster.request(n(1), 100, n(1), Request::Remove { node: 3 });
+    cluster.run();
+    assert_eq!(cluster.outcome(100).1, Outcome::Commit);
+    for id in [n(1), n(2)] {
+        assert_eq!(cluster.nodes[&id].placement().members(), [n(1), n(2)]);
+        assert_eq!(cluster.nodes[&id].status().keys, 30);
+    }
+    cluster.assert_placed(&keys);
+}
+
+#[test]
+fn a_ring_change_needs_every_member_and_a_refused_one_changes_nothing() {
+    let mut cluster = Cluster::start(3, 2);
+    // Node 3 is down: the removal of node 2 cannot gather its vote.
+    cluster.nodes.remove(&n(3));
+    cluster.request(n(1), 1, n(1), Request::Leave { node: 2 });
+    cluster.run();
+    assert!(cluster.replies(1).is_empty(), "decided without node 3");
+    let txn = *cluster.nodes[&n(1)]
+        .coordinator()
+        .txns()
+        .keys()
+        .next()
+        .unwrap();
+    cluster.fire(n(1), NodeTimer::Commit(commit::Timer::VoteTimeout(txn)));
+    cluster.run();
+    assert_eq!(cluster.outcome(1).1, Outcome::Abort);
+    for id in [n(1), n(2)] {
+        assert_eq!(cluster.nodes[&id].placement().epoch(), 1);
+    }
+    // Nonsense is refused with a reason.
+    cluster.request(n(1), 2, n(1), Request::Remove { node: 1 });
+    cluster.request(n(1), 3, n(1), Request::Leave { node: 9 });
+    cluster.request(
+        n(1),
+        4,
+        n(1),
+        Request::Join {
+            node: 2,
+            address: String::new(),
+        },
+    );
+    for id in 2..=4 {
+        assert!(
+            matches!(cluster.replies(id)[..], [Reply::Refused { .. }]),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn a_prepare_planned_on_an_older_epoch_is_refused_and_its_client_told_aborted() {
+    let mut cluster = Cluster::start(2, 2);
+    cluster.boot_joiner(n(3), 2);
+    // A transaction is planned on epoch 1; its Prepares are held back.
+    cluster.txn(n(1), 1, &[("k", "old")]);
+    let held: Vec<_> = cluster.queue.drain(..).collect();
+    let join = Request::Join {
+        node: 3,
+        address: String::new(),
+    };
+    cluster.request(n(2), 2, n(2), join);
+    cluster.run();
+    assert_eq!(cluster.outcome(2).1, Outcome::Commit);
+    for (from, to, msg) in held {
+        cluster.step(from, to, msg);
+    }
+    cluster.run();
+    let (_, outcome) = cluster.outcome(1);
+    assert_eq!(outcome, Outcome::Abort);
+    assert!(
+        matches!(
+            cluster.replies(1)[..],
+            [Reply::Txn {
+                reason: Some(commit::AbortReason::Refused {
+                    refusal: Refusal::Epoch {
+                        planned: 1,
+                        current: 2
+                    },
+                    ..
+                }),
+                ..
+            }]
+        ),
+        "{:?}",
+        cluster.replies(1)
+    );
+    // Retried as a new request, it commits on epoch 2.
+    cluster.txn(n(1), 3, &[("k", "new")]);
+    cluster.run();
+    assert_eq!(cluster.outcome(3).1, Outcome::Commit);
+}
+
+#[test]
+fn clients_may_not_touch_the_ring_key() {
+    let mut cluster = Cluster::start(1, 1);
+    let request = Request::Txn {
+        reads: BTreeMap::new(),
+        writes: [(Bytes::from_static(RING_KEY), Some(b("x")))].into(),
+    };
+    cluster.request(n(1), 1, n(1), request);
+    assert!(matches!(cluster.replies(1)[..], [Reply::Refused { .. }]));
 }
