@@ -67,6 +67,12 @@ enum Command {
     Get(run::GetArgs),
     /// A node's membership view and counters.
     Status(run::StatusArgs),
+    /// Make a member hand its keys to the others and leave the ring, with
+    /// progress; the node stops once its keys are handed over.
+    Leave(run::LeaveArgs),
+    /// Remove a member that is gone for good (dead, or its disk lost): its
+    /// keys are copied to their new holders from the surviving replicas.
+    Remove(run::RemoveArgs),
     /// Print the durable record in a node's data directory as JSON.
     Inspect(run::InspectArgs),
     /// Measure UDP round trip, durable-save latency, and commit latency and
@@ -100,6 +106,8 @@ fn main() -> ExitCode {
         Command::Txn(args) => run::txn(args),
         Command::Get(args) => run::get(args),
         Command::Status(args) => run::status(args),
+        Command::Leave(args) => run::leave(args),
+        Command::Remove(args) => run::remove(args),
         Command::Inspect(args) => run::inspect(args),
         Command::Bench(args) => bench::bench(args),
     };

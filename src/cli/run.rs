@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use haft::commit::{Outcome, TxnRecord, show};
-use haft::node::{MemberStatus, NodeRecord, Reply, Request};
+use haft::node::{MemberStatus, NodeRecord, Reply, Request, StatusView};
 use haft::resp::{ClusterBackend, RespConfig, RespServer};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec::ClusterKey;
@@ -54,6 +54,11 @@ pub struct NodeArgs {
     /// with HMAC-SHA256 under it (the same file on every node).
     #[arg(long, value_name = "FILE")]
     cluster_key_file: Option<PathBuf>,
+    /// Join the running cluster through the member at this address (no
+    /// --peer): the node starts empty and becomes a member once the members
+    /// agree on a ring with it, then takes over its keys.
+    #[arg(long, value_name = "HOST:PORT")]
+    join: Option<String>,
 }
 
 /// Where a client command sends its request.
@@ -115,6 +120,30 @@ pub struct StatusArgs {
     json: bool,
 }
 
+/// `haft leave`.
+#[derive(Args)]
+pub struct LeaveArgs {
+    /// The leaving member (it coordinates its own departure).
+    #[command(flatten)]
+    target: Target,
+    /// How long to wait for the handoff, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    wait: f64,
+}
+
+/// `haft remove`.
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// A live member, which coordinates the removal.
+    #[command(flatten)]
+    target: Target,
+    /// The id of the member to remove.
+    id: u16,
+    /// How long to wait for the survivors' handoff, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    wait: f64,
+}
+
 /// `haft inspect`.
 #[derive(Args)]
 pub struct InspectArgs {
@@ -142,6 +171,7 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     raw.resp = args.resp.or(raw.resp);
     raw.requirepass = args.requirepass.or(raw.requirepass);
     raw.cluster_key_file = args.cluster_key_file.or(raw.cluster_key_file);
+    raw.join = args.join.or(raw.join);
     for peer in &args.peers {
         raw.add_peer(peer)?;
     }
@@ -433,13 +463,143 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
         .collect();
     text += &format!("members: {}\n", members.join(", "));
     text += &format!(
-        "coordinating {}, prepared {}, keys {}\n",
-        view.coordinating, view.prepared, view.keys
+        "coordinating {}, prepared {}, keys {}{}\n",
+        view.coordinating,
+        view.prepared,
+        view.keys,
+        if view.member { "" } else { " (not a member)" }
     );
+    if let Some(handoff) = &view.handoff {
+        let awaiting: Vec<String> = handoff.awaiting.iter().map(u16::to_string).collect();
+        text += &format!(
+            "handoff: {}/{} keys handed over, awaiting {}\n",
+            handoff.keys_sent,
+            handoff.keys_to_send,
+            if awaiting.is_empty() { "none".into() } else { format!("node {}", awaiting.join(", ")) }
+        );
+    }
     for (name, value) in &view.counters {
         text += &format!("  {name:<24} {value}\n");
     }
     print(text.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a ring change at `target`'s node, retrying while it is refused
+/// because an earlier one is still moving keys or aborts on a conflict;
+/// returns the new epoch's number, or the exit code of a failure.
+fn change_ring(client: &mut Client, request: Request, wait: Duration) -> Result<u64, ExitCode> {
+    let start = Instant::now();
+    loop {
+        let retry = match client.request(request.clone()) {
+            Ok(Reply::Txn {
+                outcome: Outcome::Commit,
+                ..
+            }) => break,
+            Ok(Reply::Txn { reason, .. }) => reason.map(|r| r.to_string()).unwrap_or_default(),
+            Ok(Reply::Refused { reason }) if reason.contains("still moving") => reason,
+            Ok(Reply::Refused { reason }) => return Err(refused(&reason)),
+            Ok(other) => return Err(unexpected(&other)),
+            Err(error) => return Err(failed(error).unwrap_or_else(|e| {
+                eprintln!("error: {}", e.0);
+                ExitCode::from(2)
+            })),
+        };
+        if start.elapsed() > wait {
+            eprintln!("error: the ring change did not commit within the wait: {retry}");
+            return Err(ExitCode::FAILURE);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    match client.request(Request::Status) {
+        Ok(Reply::Status(view)) => Ok(view.epoch),
+        Ok(other) => Err(unexpected(&other)),
+        Err(error) => Err(failed(error).unwrap_or(ExitCode::FAILURE)),
+    }
+}
+
+/// Follows `client`'s node until `done` says its handoff is over, with a
+/// progress bar of the keys it has handed over.
+fn follow_handoff(
+    client: &mut Client,
+    wait: Duration,
+    done: impl Fn(&StatusView) -> bool,
+) -> Result<(), ExitCode> {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} keys, {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("handing over");
+    let start = Instant::now();
+    loop {
+        match client.request(Request::Status) {
+            Ok(Reply::Status(view)) => {
+                if let Some(handoff) = &view.handoff {
+                    bar.set_length(handoff.keys_to_send);
+                    bar.set_position(handoff.keys_sent);
+                }
+                if done(&view) {
+                    bar.finish_with_message("handed over");
+                    return Ok(());
+                }
+            }
+            // A node that has left stops: no answer means it is done.
+            Err(ClientError::Unreachable { .. }) => {
+                bar.finish_with_message("stopped");
+                return Ok(());
+            }
+            Ok(other) => return Err(unexpected(&other)),
+            Err(error) => return Err(failed(error).unwrap_or(ExitCode::FAILURE)),
+        }
+        if start.elapsed() > wait {
+            bar.abandon();
+            eprintln!("error: the handoff did not finish within the wait; see `haft status`");
+            return Err(ExitCode::FAILURE);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, UsageError> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(UsageError(format!("{flag} must be a positive number of seconds")));
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| UsageError(format!("{flag} is too large")))
+}
+
+pub fn leave(args: LeaveArgs) -> Result<ExitCode, UsageError> {
+    let wait = seconds(args.wait, "--wait")?;
+    let mut client = client(&args.target, timeout(&args.target)?)?;
+    let node = match client.request(Request::Status) {
+        Ok(Reply::Status(view)) => view.node,
+        Ok(other) => return Ok(unexpected(&other)),
+        Err(error) => return failed(error),
+    };
+    let epoch = match change_ring(&mut client, Request::Leave { node }, wait) {
+        Ok(epoch) => epoch,
+        Err(code) => return Ok(code),
+    };
+    print(&format!("node {node} left the ring at epoch {epoch}"));
+    if let Err(code) = follow_handoff(&mut client, wait, |view| view.handoff.is_none()) {
+        return Ok(code);
+    }
+    print(&format!("node {node} handed over its keys and stopped"));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(args: RemoveArgs) -> Result<ExitCode, UsageError> {
+    let wait = seconds(args.wait, "--wait")?;
+    let mut client = client(&args.target, timeout(&args.target)?)?;
+    let epoch = match change_ring(&mut client, Request::Remove { node: args.id }, wait) {
+        Ok(epoch) => epoch,
+        Err(code) => return Ok(code),
+    };
+    print(&format!("node {} removed at epoch {epoch}", args.id));
+    if let Err(code) = follow_handoff(&mut client, wait, |view| view.handoff.is_none()) {
+        return Ok(code);
+    }
+    print("the keys it held are on their new holders");
     Ok(ExitCode::SUCCESS)
 }
 

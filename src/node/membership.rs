@@ -91,6 +91,10 @@ pub struct RingState {
     /// A member of the epoch before that left without handing over its keys
     /// (it was removed): the keys are copied from the other replicas.
     pub removed: Option<NodeId>,
+    /// Points per member on the ring.
+    pub vnodes: u32,
+    /// How many members hold each key (at most the number of members).
+    pub replicas: usize,
 }
 
 impl RingState {
@@ -237,6 +241,7 @@ impl Node {
             members: current.members.clone(),
             previous: current.ids(),
             removed: None,
+            ..current.clone()
         };
         let mut joiner = None;
         match request {
@@ -341,10 +346,10 @@ impl Node {
         if self.joined && ring.epoch <= self.ring.epoch {
             return;
         }
-        let Ok(layout) = Layout::new(ring.epoch, &ring.ids(), self.vnodes, self.replicas) else {
+        let Ok(layout) = Layout::new(ring.epoch, &ring.ids(), ring.vnodes, ring.replicas) else {
             return;
         };
-        let Ok(previous) = Layout::new(ring.epoch - 1, &ring.previous, self.vnodes, self.replicas)
+        let Ok(previous) = Layout::new(ring.epoch - 1, &ring.previous, ring.vnodes, ring.replicas)
         else {
             return;
         };

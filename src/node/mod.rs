@@ -266,8 +266,6 @@ pub struct Node {
     ring: Arc<RingState>,
     /// False for a node waiting to join, until it installs a ring.
     joined: bool,
-    vnodes: u32,
-    replicas: usize,
     /// The move of keys into the current epoch, until it is finished.
     moving: Option<Box<membership::Move>>,
     /// Its durable progress.
@@ -326,6 +324,8 @@ impl Node {
                 .collect(),
             previous: Vec::new(),
             removed: None,
+            vnodes: config.vnodes,
+            replicas: config.replicas,
         };
         record.reindex();
         let me = config.me;
@@ -382,8 +382,6 @@ impl Node {
             parked: BTreeMap::new(),
             ring: Arc::new(ring),
             joined: !config.join,
-            vnodes: config.vnodes,
-            replicas: config.replicas,
             moving: None,
             handoff: record.handoff,
             estimator,

@@ -115,6 +115,11 @@ pub enum ConfigError {
         "`requirepass` is set but `resp` is not; set resp = \"HOST:PORT\" (or --resp) to serve Redis clients"
     )]
     PasswordWithoutResp,
+    /// `join` is given together with peers.
+    #[error(
+        "`join` and `peers` exclude each other: a joining node learns its peers from the cluster; remove the peers"
+    )]
+    JoinWithPeers,
     /// `requirepass` is empty.
     #[error(
         "`requirepass` is empty; remove it to let Redis clients in without AUTH, or set a password"
@@ -214,6 +219,10 @@ pub struct RawConfig {
     pub resp: Option<String>,
     /// The password Redis clients must give with AUTH.
     pub requirepass: Option<String>,
+    /// Join the running cluster through the member at this address (instead
+    /// of listing peers): the node starts empty and becomes a member once a
+    /// ring change adds it.
+    pub join: Option<String>,
     /// Timer settings.
     #[serde(default)]
     pub timers: TimerConfig,
@@ -244,6 +253,8 @@ pub struct Config {
     pub resp: Option<SocketAddr>,
     /// The password Redis clients must give with AUTH.
     pub requirepass: Option<String>,
+    /// The member to join the cluster through, if this node joins one.
+    pub join: Option<SocketAddr>,
 }
 
 /// Virtual nodes per node unless configured.
@@ -357,6 +368,11 @@ impl RawConfig {
             Some(_) if resp.is_none() => return Err(ConfigError::PasswordWithoutResp),
             _ => {}
         }
+        let join = match &self.join {
+            Some(_) if !peers.is_empty() => return Err(ConfigError::JoinWithPeers),
+            Some(text) => Some(address("the member to join through".into(), text)?),
+            None => None,
+        };
         let vnodes = self.vnodes.unwrap_or(DEFAULT_VNODES);
         let config = Config {
             id,
@@ -370,6 +386,7 @@ impl RawConfig {
             cluster_key,
             resp,
             requirepass: self.requirepass,
+            join,
         };
         // Let the node check the rest (detector settings, ring).
         let mut out = crate::node::NodeOutput::at(0);
@@ -393,7 +410,7 @@ impl Config {
             me: NodeId(self.id),
             members: self.nodes().into_iter().map(NodeId).collect(),
             vnodes: self.vnodes,
-            replicas: self.replicas.min(self.peers.len() + 1),
+            replicas: self.replicas,
             timing: self.timing.clone(),
             answer_capacity: ANSWER_CAPACITY,
             addresses: self
@@ -402,7 +419,7 @@ impl Config {
                 .map(|(id, addr)| (NodeId(*id), addr.to_string()))
                 .chain(std::iter::once((NodeId(self.id), self.listen.to_string())))
                 .collect(),
-            join: false,
+            join: self.join.is_some(),
         }
     }
 }

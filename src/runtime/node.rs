@@ -86,6 +86,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
+use super::client::{Client, ClientOptions};
 use super::config::Config;
 use crate::NodeId;
 use crate::commit::{self, Outcome};
@@ -409,6 +410,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let record = rebuild(&data.log_dir(), &recovery)?;
     let mut out = NodeOutput::at(0);
     let mut node = Node::recover(&node_config, record, &mut out)?;
+    let node_joined = node.status().epoch > 0;
     // The start's output is durable before anything else happens.
     if !out.persist.is_empty() {
         log.append(&encode(&out.persist)?)
@@ -471,6 +473,8 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         isolated: BTreeSet::new(),
         loss_percent: 0,
         counters: Counters::default(),
+        joining: config.join.is_some() && !node_joined,
+        departed: false,
     };
     // The start's sends and timers (its deltas are durable already).
     out.persist.clear();
@@ -481,11 +485,66 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         .spawn(move || event_loop.run(&inbox))
         .map_err(|_| NodeRunError::Thread("event loop"))?;
     tracing::info!(node = config.id, %local_addr, "node started");
+    if let (Some(seed), false) = (config.join, node_joined) {
+        let (id, key, address) = (config.id, config.cluster_key.clone(), reachable(local_addr));
+        thread::Builder::new()
+            .name(format!("haft-join-{id}"))
+            .spawn(move || ask_to_join(id, address, seed, key))
+            .map_err(|_| NodeRunError::Thread("join"))?;
+    }
     Ok(RunningNode {
         local_addr,
         events,
         event_loop,
     })
+}
+
+/// How many times a joining node asks before it gives up.
+const JOIN_ATTEMPTS: u32 = 120;
+
+/// Asks the member at `seed`, as a client, to add node `id` (reached at
+/// `address`) to the ring, until a ring change adding it commits.
+fn ask_to_join(id: u16, address: SocketAddr, seed: SocketAddr, key: Option<ClusterKey>) {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(5),
+        retry_after: Duration::from_millis(500),
+    };
+    for attempt in 1..=JOIN_ATTEMPTS {
+        let client = match Client::new(&seed.to_string(), options) {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(node = id, %seed, %error, "cannot ask to join");
+                return;
+            }
+        };
+        let mut client = match &key {
+            Some(key) => client.with_key(key.clone()),
+            None => client,
+        };
+        let request = Request::Join {
+            node: id,
+            address: address.to_string(),
+        };
+        match client.request(request) {
+            Ok(Reply::Txn {
+                outcome: Outcome::Commit,
+                ..
+            }) => {
+                tracing::info!(node = id, %seed, "joined the cluster");
+                return;
+            }
+            Ok(Reply::Refused { reason }) if reason.contains("already a member") => return,
+            Ok(other) => tracing::warn!(node = id, %seed, attempt, ?other, "join not done yet"),
+            Err(error) => tracing::warn!(node = id, %seed, attempt, %error, "join not done yet"),
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    tracing::error!(
+        node = id,
+        %seed,
+        "gave up joining after {JOIN_ATTEMPTS} attempts; check that {seed} is a running member"
+    );
+    eprintln!("error: node {id} could not join the cluster through {seed}; stop it and retry");
 }
 
 /// Where to send to reach a socket bound to `addr` (a wildcard address is
@@ -545,6 +604,11 @@ struct EventLoop {
     isolated: BTreeSet<u16>,
     loss_percent: u8,
     counters: Counters,
+    /// Waiting to join: a datagram from any node id is taken, and teaches
+    /// the sender's address (a member's ring change is how it joins).
+    joining: bool,
+    /// The node has left the ring and handed over its keys: the loop stops.
+    departed: bool,
 }
 
 impl EventLoop {
@@ -565,6 +629,10 @@ impl EventLoop {
 
     fn serve(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
         loop {
+            if self.departed {
+                tracing::info!(node = self.me.0, "left the cluster; stopping");
+                return Ok(());
+            }
             let next = self.timers.values().min().copied();
             let event = match next {
                 Some(deadline) => {
@@ -678,6 +746,10 @@ impl EventLoop {
         } else {
             match u16::try_from(sender) {
                 Ok(peer) if self.peers.contains_key(&peer) && peer != self.me.0 => Some(peer),
+                Ok(peer) if self.joining && peer != self.me.0 => {
+                    self.peers.insert(peer, from);
+                    Some(peer)
+                }
                 _ => {
                     self.drop_datagram(DropKind::UnknownSender, from, &format!("sender {sender}"));
                     return Ok(());
@@ -815,11 +887,32 @@ impl EventLoop {
             }
         }
         for event in &out.events {
-            if let NodeEvent::Commit(commit::Event::Decided { outcome, .. }) = event {
-                match outcome {
+            match event {
+                NodeEvent::Commit(commit::Event::Decided { outcome, .. }) => match outcome {
                     Outcome::Commit => self.counters.commits += 1,
                     Outcome::Abort => self.counters.aborts += 1,
+                },
+                NodeEvent::Addresses(addresses) => {
+                    for (node, address) in addresses {
+                        match address.parse::<SocketAddr>() {
+                            Ok(address) if *node != self.me => {
+                                self.peers.insert(node.0, address);
+                            }
+                            Ok(_) => {}
+                            Err(_) => tracing::warn!(
+                                node = node.0,
+                                address,
+                                "the ring gives this member an address that is not HOST:PORT"
+                            ),
+                        }
+                    }
                 }
+                NodeEvent::Installed { epoch, member } => {
+                    tracing::info!(node = self.me.0, epoch, member, "ring installed");
+                    self.joining = false;
+                }
+                NodeEvent::Departed => self.departed = true,
+                NodeEvent::Commit(_) => {}
             }
         }
         // Status replies carry the runtime's counters, and Unreachable
