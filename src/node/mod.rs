@@ -680,30 +680,36 @@ impl Node {
             );
             return self.reply(&waiter, Reply::Refused { reason }, true, out);
         }
-        match request {
-            Request::Txn { reads, writes } => {
-                if waiter.remember && home != self.me {
-                    if waiter.via.is_some() {
-                        // Relayed to a node that is not its home: refuse
-                        // rather than relay again.
-                        let reason = format!(
-                            "request relayed to node {} but its home is node {home}",
-                            self.me
-                        );
-                        self.reply(&waiter, Reply::Refused { reason }, true, out);
-                    } else {
-                        let relay = NodeMsg::Request {
-                            client: waiter.client,
-                            id: waiter.id,
-                            home: Some(home),
-                            request: Request::Txn { reads, writes },
-                        };
-                        out.send(Dest::Node(home), relay);
-                    }
-                    return;
-                }
-                self.begin(waiter, reads, writes, out);
+        // A transaction (a ring change too) runs at its home only.
+        let runs_at_home = matches!(
+            request,
+            Request::Txn { .. }
+                | Request::Join { .. }
+                | Request::Leave { .. }
+                | Request::Remove { .. }
+        );
+        if runs_at_home && waiter.remember && home != self.me {
+            if waiter.via.is_some() {
+                // Relayed to a node that is not its home: refuse rather than
+                // relay again.
+                let reason = format!(
+                    "request relayed to node {} but its home is node {home}",
+                    self.me
+                );
+                self.reply(&waiter, Reply::Refused { reason }, true, out);
+            } else {
+                let relay = NodeMsg::Request {
+                    client: waiter.client,
+                    id: waiter.id,
+                    home: Some(home),
+                    request,
+                };
+                out.send(Dest::Node(home), relay);
             }
+            return;
+        }
+        match request {
+            Request::Txn { reads, writes } => self.begin(waiter, reads, writes, out),
             Request::Read { keys } => self.start_read(waiter, keys, out),
             Request::Status => {
                 let status = self.status();
