@@ -7,6 +7,7 @@
 
 pub mod bank;
 pub mod browse;
+pub mod cluster;
 pub mod commit_spec;
 pub mod harness;
 pub mod heartbeat;
@@ -175,6 +176,17 @@ static REGISTRY: &[ModelEntry] = &[
         params: node::PARAMS,
         symmetry: false,
         check: |params, options| Ok(node::check(params, options)?),
+        browse: |params| {
+            let model = node::NodeModelConfig::from_params(params)?.into_model();
+            browser(model, node::spec)
+        },
+    },
+    ModelEntry {
+        name: cluster::NAME,
+        summary: "the node through a ring change (a join or a removal) under transactions, reads and crashes",
+        params: cluster::PARAMS,
+        symmetry: false,
+        check: |params, options| Ok(cluster::check(params, options)?),
         browse: |params| {
             let model = node::NodeModelConfig::from_params(params)?.into_model();
             browser(model, node::spec)

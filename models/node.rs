@@ -172,6 +172,10 @@ pub enum Variant {
     ResendToSelf,
     /// Clients never retry.
     NoRetry,
+    /// Participants ignore the ring epoch a Prepare was planned on (the
+    /// model rewrites it to the recipient's): a transaction planned before a
+    /// ring change may commit at the old holders after their keys moved.
+    NoFence,
 }
 
 named_variants!(Variant {
@@ -180,6 +184,28 @@ named_variants!(Variant {
     AnswerBeforeApply => "answer-before-apply",
     ResendToSelf => "resend-to-self",
     NoRetry => "no-retry",
+    NoFence => "no-fence",
+});
+
+/// The ring change an administrator makes while clients run (the `cluster`
+/// model; none in `node`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// The ring stays.
+    #[default]
+    None,
+    /// Node `nodes + 1` starts empty and an administrator asks a member to
+    /// add it.
+    Join,
+    /// Node `nodes` is down for good from the start, and an administrator
+    /// asks a member to remove it.
+    Remove,
+}
+
+named_variants!(Change {
+    None => "none",
+    Join => "join",
+    Remove => "remove",
 });
 
 /// Parameters of `node`.
@@ -267,6 +293,8 @@ pub struct NodeModelConfig {
     pub detector: bool,
     /// Detector timer firings in the whole run.
     pub beats: usize,
+    /// The ring change made during the run.
+    pub change: Change,
     /// The seeded defect, if any.
     pub variant: Variant,
 }
@@ -283,6 +311,7 @@ impl Default for NodeModelConfig {
             lossy: false,
             detector: false,
             beats: 0,
+            change: Change::None,
             variant: Variant::Correct,
         }
     }
@@ -298,11 +327,27 @@ impl NodeModelConfig {
                 "replicas={replicas} is more than nodes={nodes}: a key cannot live on more nodes than there are"
             )));
         }
-        let (detector, beats) = (params.bool("detector"), params.usize("beats"));
+        let (detector, beats) = if params.has("beats") {
+            (params.bool("detector"), params.usize("beats"))
+        } else {
+            (false, 0)
+        };
         if beats > 0 && !detector {
             return Err(params.combination_error(format!(
                 "beats={beats} needs detector=true: heartbeats that are never delivered check nothing"
             )));
+        }
+        let change = if params.has("change") {
+            Change::from_name(params.choice("change")).ok_or_else(|| {
+                params.combination_error(format!("unknown change {}", params.choice("change")))
+            })?
+        } else {
+            Change::None
+        };
+        if variant == Variant::NoFence.name() && change == Change::None {
+            return Err(params.combination_error(
+                "variant no-fence needs a ring change: run `haft check cluster`".to_string(),
+            ));
         }
         Ok(NodeModelConfig {
             nodes,
@@ -314,6 +359,7 @@ impl NodeModelConfig {
             lossy: params.bool("lossy"),
             detector,
             beats,
+            change,
             variant: Variant::from_name(variant)
                 .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
         })
@@ -322,10 +368,21 @@ impl NodeModelConfig {
     /// Builds the model.
     pub fn into_model(self) -> NodeModel {
         let members: Vec<NodeId> = (1..=self.nodes).map(|n| NodeId(n as u16)).collect();
-        let configs = members
+        let joiner = NodeId(self.nodes as u16 + 1);
+        let hosts: Vec<NodeId> = match self.change {
+            Change::Join => members.iter().copied().chain([joiner]).collect(),
+            Change::None | Change::Remove => members.clone(),
+        };
+        let configs = hosts
             .iter()
             .map(|me| {
-                let mut config = NodeConfig::new(*me, members.clone(), self.replicas);
+                let mut config = if *me == joiner {
+                    let mut config = NodeConfig::new(*me, vec![*me], self.replicas);
+                    config.join = true;
+                    config
+                } else {
+                    NodeConfig::new(*me, members.clone(), self.replicas)
+                };
                 if self.beats > 0 {
                     // One logical millisecond per firing: a peer silent for
                     // one check is suspected, and dead after one more.
@@ -355,6 +412,16 @@ impl NodeModelConfig {
                     script.push(Request::Read { keys: keys.clone() });
                 }
                 script
+            })
+            .chain(match self.change {
+                Change::None => None,
+                Change::Join => Some(vec![Request::Join {
+                    node: joiner.0,
+                    address: String::new(),
+                }]),
+                Change::Remove => Some(vec![Request::Remove {
+                    node: self.nodes as u16,
+                }]),
             })
             .collect();
         // The nodes that hold some key: every transaction (each writes every
@@ -604,12 +671,26 @@ impl NodeState {
 // --- the system -------------------------------------------------------------
 
 impl NodeModel {
+    /// Every node that runs: the members, a joining node, not a node
+    /// removed for good.
     fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
-        (1..=self.config.nodes).map(|n| NodeId(n as u16))
+        let gone = (self.config.change == Change::Remove).then_some(self.config.nodes as u16);
+        (1..=self.configs.len() as u16)
+            .filter(move |n| Some(*n) != gone)
+            .map(NodeId)
     }
 
+    /// Whether clients send each request once, to a member of the first
+    /// ring, and never retry: in the `cluster` model when nothing can be
+    /// lost (no loss, no crash), where a retry only repeats a request that
+    /// is answered anyway.
+    fn quiet(&self) -> bool {
+        self.config.change != Change::None && !self.config.lossy && self.config.crashes == 0
+    }
+
+    /// The clients, the administrator of a ring change last.
     fn client_ids(&self) -> impl Iterator<Item = ClientId> + '_ {
-        1..=self.config.clients as ClientId
+        1..=self.scripts.len() as ClientId
     }
 
     fn request(&self, client: ClientId, id: RequestId) -> Option<&Request> {
@@ -680,6 +761,10 @@ impl NodeModel {
                     answered_request = Some((*client, *id));
                 }
                 match (self.config.variant, msg) {
+                    (Variant::NoFence, NodeMsg::Prepare { prepare, .. }) => {
+                        let epoch = node.placement().epoch();
+                        node.handle_message(from, NodeMsg::Prepare { epoch, prepare }, out);
+                    }
                     // Defect 2 at a replica asked by another node.
                     (
                         Variant::AnswerBeforeApply,
@@ -972,7 +1057,8 @@ impl Model for NodeModel {
     fn init_states(&self) -> Vec<NodeState> {
         let mut state = NodeState {
             hosts: self
-                .members()
+                .configs
+                .iter()
                 .map(|_| {
                     Shared::new(Host {
                         life: None,
@@ -1016,6 +1102,18 @@ impl Model for NodeModel {
                     {
                         continue;
                     }
+                    // Quiet: nothing is lost, so a timer that only sends
+                    // again what is already in flight adds nothing.
+                    let resends = matches!(
+                        timer,
+                        NodeTimer::Handoff
+                            | NodeTimer::Commit(
+                                commit::Timer::Resend(_) | commit::Timer::Uncertain(_)
+                            )
+                    );
+                    if resends && self.quiet() {
+                        continue;
+                    }
                     actions.push(NodeAction::Fire(node, timer.clone()));
                 }
                 if may_crash {
@@ -1029,7 +1127,12 @@ impl Model for NodeModel {
                 continue;
             }
             match current.home {
-                None => actions.extend(self.members().map(|n| NodeAction::Send(client, n))),
+                None => actions.extend(
+                    self.members()
+                        .filter(|n| !self.quiet() || usize::from(n.0) <= self.config.nodes)
+                        .map(|n| NodeAction::Send(client, n)),
+                ),
+                Some(_) if self.quiet() => {}
                 Some(_) if self.config.variant != Variant::NoRetry => {
                     actions.extend(self.members().map(|n| NodeAction::Retry(client, n)))
                 }
@@ -1142,6 +1245,14 @@ impl Model for NodeModel {
                 s.history.read_after_restart
             }),
         ];
+        if self.config.change != Change::None {
+            properties.push(Property::always(ONE_RING_PER_EPOCH, |_, s| {
+                one_ring_per_epoch(s)
+            }));
+            properties.push(Property::sometimes(A_RING_CHANGE_COMMITS, |_, s| {
+                ring_changed(s)
+            }));
+        }
         // With beats the detectors run: show that they act on each other.
         if self.config.beats > 0 {
             properties.push(Property::sometimes(A_PEER_IS_SUSPECTED, |_, s| {
@@ -1232,6 +1343,8 @@ const READ_AFTER_RESTART: &str = "a read after a restart";
 const A_PEER_IS_SUSPECTED: &str = "a detector suspects a peer";
 const A_RESTARTED_NODE_IS_HELD_ALIVE: &str =
     "a restarted node is held alive in its new incarnation";
+const ONE_RING_PER_EPOCH: &str = "one ring per epoch";
+const A_RING_CHANGE_COMMITS: &str = "a ring change commits";
 const EVERY_TXN_FINISHES: &str = "every transaction finishes";
 const EVERY_REQUEST_ANSWERED: &str = "every request is answered";
 
@@ -1306,14 +1419,41 @@ fn durable(m: &NodeModel, s: &NodeState) -> bool {
                 let record = &s.host(*p).durable.participant;
                 matches!(record.txns.get(txn), Some(TxnRecord::Prepared { .. }))
                     || m.writes_of(*request).iter().all(|key| {
-                        record
-                            .store
-                            .get(key)
-                            .and_then(|v| s.commit_position(v.version))
-                            .is_some_and(|kept| Some(kept) >= position)
+                        // A key that moved off its participant in a later
+                        // epoch is the new holders' to keep (the reads
+                        // check them).
+                        moved_off(s, *p, key)
+                            || record
+                                .store
+                                .get(key)
+                                .and_then(|v| s.commit_position(v.version))
+                                .is_some_and(|kept| Some(kept) >= position)
                     })
             })
         })
+}
+
+/// Whether `node` runs a ring in which it does not hold `key`.
+fn moved_off(s: &NodeState, node: NodeId, key: &[u8]) -> bool {
+    s.host(node)
+        .life
+        .as_ref()
+        .is_some_and(|life| !life.node.placement().holds(key, node))
+}
+
+/// No two nodes run different rings for the same epoch.
+fn one_ring_per_epoch(s: &NodeState) -> bool {
+    let mut rings: BTreeMap<u64, &[NodeId]> = BTreeMap::new();
+    running(s).all(|(_, node)| {
+        let placement = node.placement();
+        let members = placement.members();
+        *rings.entry(placement.epoch()).or_insert(members) == members
+    })
+}
+
+/// Some node runs a ring later than the first.
+fn ring_changed(s: &NodeState) -> bool {
+    running(s).any(|(_, node)| node.placement().epoch() > 1)
 }
 
 fn some_txn_all_decided(s: &NodeState, outcome: Outcome) -> bool {
@@ -1470,15 +1610,20 @@ pub fn refinement(model: &NodeModel) -> Refinement<NodeModel, TwoPhase> {
 
 /// Everything `haft check node` checks, in one search.
 pub fn spec(model: &NodeModel) -> Spec<NodeModel> {
-    Spec::of(model)
+    let spec = Spec::of(model)
         .liveness(EVERY_TXN_FINISHES, every_txn_finished)
-        .liveness(EVERY_REQUEST_ANSWERED, every_request_answered)
-        .transition(refinement(model))
+        .liveness(EVERY_REQUEST_ANSWERED, every_request_answered);
+    // TwoPhase has one set of resource managers; a ring change gives its
+    // transaction, and the ones after it, other participants.
+    match model.config.change {
+        Change::None => spec.transition(refinement(model)),
+        Change::Join | Change::Remove => spec,
+    }
 }
 
 /// Marks the properties this configuration cannot judge: never witnessed
 /// because nothing in it could witness them, not because they fail.
-fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
+pub fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
     for property in &mut report.properties {
         let why = match property.name {
             READ_AFTER_RESTART | LINEARIZABLE_READS if !config.reads => {

@@ -181,6 +181,11 @@ impl Params {
             .unwrap_or_else(|| panic!("model `{}` declares no parameter `{name}`", self.model))
     }
 
+    /// Whether the model declares a parameter `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.iter().any(|(key, _)| *key == name)
+    }
+
     /// The value of an integer parameter. Panics if the model did not declare it as one.
     pub fn int(&self, name: &str) -> u64 {
         match self.get(name) {

@@ -475,7 +475,11 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
             "handoff: {}/{} keys handed over, awaiting {}\n",
             handoff.keys_sent,
             handoff.keys_to_send,
-            if awaiting.is_empty() { "none".into() } else { format!("node {}", awaiting.join(", ")) }
+            if awaiting.is_empty() {
+                "none".into()
+            } else {
+                format!("node {}", awaiting.join(", "))
+            }
         );
     }
     for (name, value) in &view.counters {
@@ -500,10 +504,12 @@ fn change_ring(client: &mut Client, request: Request, wait: Duration) -> Result<
             Ok(Reply::Refused { reason }) if reason.contains("still moving") => reason,
             Ok(Reply::Refused { reason }) => return Err(refused(&reason)),
             Ok(other) => return Err(unexpected(&other)),
-            Err(error) => return Err(failed(error).unwrap_or_else(|e| {
-                eprintln!("error: {}", e.0);
-                ExitCode::from(2)
-            })),
+            Err(error) => {
+                return Err(failed(error).unwrap_or_else(|e| {
+                    eprintln!("error: {}", e.0);
+                    ExitCode::from(2)
+                }));
+            }
         };
         if start.elapsed() > wait {
             eprintln!("error: the ring change did not commit within the wait: {retry}");
@@ -563,7 +569,9 @@ fn follow_handoff(
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, UsageError> {
     if !(value.is_finite() && value > 0.0) {
-        return Err(UsageError(format!("{flag} must be a positive number of seconds")));
+        return Err(UsageError(format!(
+            "{flag} must be a positive number of seconds"
+        )));
     }
     Duration::try_from_secs_f64(value).map_err(|_| UsageError(format!("{flag} is too large")))
 }

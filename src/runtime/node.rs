@@ -85,8 +85,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::client::{Client, ClientOptions};
+use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
 use crate::NodeId;
 use crate::commit::{self, Outcome};

@@ -1,0 +1,230 @@
+//! `cluster`: the node of [`super::node`] — the production [`crate::node::Node`]
+//! — through a ring change: two-phase transactions and reads run while an
+//! administrator adds a node to the ring, or removes one that is gone for
+//! good (see [`crate::node`]'s membership module for the protocol).
+//!
+//! # System
+//!
+//! Everything of the `node` model — nodes that coordinate, prepare and serve
+//! reads, clients that retry at any node, crashes with restarts, a
+//! duplicating and optionally lossy network — plus:
+//!
+//! - `change=join`: node `nodes + 1` starts empty, waiting to join; an
+//!   administrator (the last client) asks any node, and retries at any node,
+//!   to add it. The change is a transaction on the ring key across every
+//!   member and the joining node; once it commits, the members hand the keys
+//!   the new node now holds over to it, under custody (it neither serves nor
+//!   changes them until every handoff has arrived);
+//! - `change=remove`: node `nodes` never runs (its disk is lost); an
+//!   administrator asks a survivor to remove it, and the survivors copy the
+//!   keys it held to their new holders. Until then, a transaction that needs
+//!   it aborts on the vote timeout.
+//!
+//! A client's transaction (a write of every key) and its `get` race the
+//! change in every order: planned before it and prepared after it, decided
+//! during the handoff, read from the new holder.
+//!
+//! # Properties
+//!
+//! Those of `node` — AC1–AC3, answers are true, exactly once, linearizable
+//! reads (a `get` that starts after a commit was acknowledged sees it, from
+//! whichever node of whichever ring serves it: the *no lost keys* of a move),
+//! durability (at every participant still holding the key), every transaction
+//! finishes, every request is answered — and:
+//!
+//! - **one ring per epoch**: no two running nodes run different rings for the
+//!   same epoch (a minority cannot install one, and two changes planned on
+//!   the same epoch cannot both commit);
+//! - **a ring change commits** (`sometimes`): the search reaches the new ring.
+//!
+//! Refinement of TwoPhase is not checked here: TwoPhase has one fixed set of
+//! resource managers, and a ring change has other participants than the
+//! transactions around it (the `node` model checks it on the same machines).
+//!
+//! # Variants
+//!
+//! - `no-fence`: participants ignore the epoch a Prepare was planned on (the
+//!   model rewrites it to the recipient's). A write planned on the old ring
+//!   reaches the old holder after it handed the key over, commits there
+//!   only, and a later `get` served by the new holder misses it. Refuted by
+//!   *linearizable reads*.
+//! - The variants of `node` run here too (`answer-before-apply`, …).
+
+use super::harness::{self, CheckOptions, CheckReport};
+use super::node::{self, NodeModelConfig, Variant};
+use super::params::{ParamError, ParamKind, ParamSpec, Params};
+
+/// The model's name in `haft check`.
+pub const NAME: &str = "cluster";
+
+/// Parameters of `cluster`.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "change",
+        default: "join",
+        kind: ParamKind::Choice(&["join", "remove"]),
+        help: "join: node nodes+1 joins; remove: node nodes is gone for good and removed",
+    },
+    ParamSpec {
+        name: "nodes",
+        default: "2",
+        kind: ParamKind::Int { min: 2, max: 3 },
+        help: "members of the first ring",
+    },
+    ParamSpec {
+        name: "replicas",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 3 },
+        help: "nodes that hold each key, at most `nodes`",
+    },
+    ParamSpec {
+        name: "clients",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 2 },
+        help: "clients; each runs one transaction writing every key, then a get of every key",
+    },
+    ParamSpec {
+        name: "keys",
+        default: "1",
+        kind: ParamKind::Int { min: 1, max: 2 },
+        help: "keys",
+    },
+    ParamSpec {
+        name: "reads",
+        default: "true",
+        kind: ParamKind::Bool,
+        help: "each client gets every key after its transaction is answered",
+    },
+    ParamSpec {
+        name: "crashes",
+        default: "0",
+        kind: ParamKind::Int { min: 0, max: 2 },
+        help: "whole-node crashes in the whole run (a crashed node restarts from its durable record)",
+    },
+    ParamSpec {
+        name: "lossy",
+        default: "false",
+        kind: ParamKind::Bool,
+        help: "the network may lose messages (one step loses all in flight)",
+    },
+    ParamSpec {
+        name: "variant",
+        default: "correct",
+        kind: ParamKind::Choice(&Variant::NAMES),
+        help: "a named defect the checker must refute (see the model's doc)",
+    },
+];
+
+/// Checks the model: its properties and liveness, in one search.
+pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
+    let config = NodeModelConfig::from_params(params)?;
+    let model = config.clone().into_model();
+    let mut report = harness::run_spec(NAME, params.clone(), &model, &node::spec(&model), options);
+    node::mark_unjudged(&config, &mut report);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Status;
+    use crate::models::node::Change;
+    use crate::models::testing::actions_to as trace;
+
+    fn run(config: NodeModelConfig) -> CheckReport {
+        let model = config.clone().into_model();
+        let options = CheckOptions {
+            threads: 2,
+            ..CheckOptions::default()
+        };
+        let params = Params::defaults(NAME, PARAMS);
+        let mut report = harness::run_spec(NAME, params, &model, &node::spec(&model), &options);
+        node::mark_unjudged(&config, &mut report);
+        assert!(report.complete);
+        report
+    }
+
+    fn config(change: Change, variant: Variant) -> NodeModelConfig {
+        NodeModelConfig {
+            replicas: 1,
+            crashes: 0,
+            change,
+            variant,
+            ..NodeModelConfig::default()
+        }
+    }
+
+    fn broken(report: &CheckReport) -> Vec<&'static str> {
+        report
+            .properties
+            .iter()
+            .filter(|p| p.status == Status::Violated)
+            .map(|p| p.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_join_under_a_running_transaction_holds_every_property() {
+        let report = run(config(Change::Join, Variant::Correct));
+        assert!(report.passed(), "{report:#?}");
+        eprintln!("join: {}", report.unique_states);
+    }
+
+    #[test]
+    fn a_removal_under_a_running_transaction_holds_every_property() {
+        let report = run(config(Change::Remove, Variant::Correct));
+        assert!(report.passed(), "{report:#?}");
+        eprintln!("remove: {}", report.unique_states);
+    }
+
+    #[test]
+    fn no_fence_loses_a_write_planned_before_the_join() {
+        let report = run(config(Change::Join, Variant::NoFence));
+        eprintln!("no-fence: {}", report.unique_states);
+        assert_eq!(broken(&report), ["linearizable reads"]);
+        let trace = trace(&report, "linearizable reads");
+        eprintln!("{trace:#?}");
+    }
+}
+
+#[cfg(test)]
+mod walk {
+    use super::*;
+    use crate::models::node::Change;
+    use stateright::Model;
+
+    #[test]
+    #[ignore]
+    fn deep_walk() {
+        let model = NodeModelConfig {
+            replicas: 1,
+            crashes: 0,
+            reads: false,
+            change: Change::Join,
+            ..NodeModelConfig::default()
+        }
+        .into_model();
+        let mut state = model.init_states().remove(0);
+        let mut seed: u64 = 12345;
+        let mut log = Vec::new();
+        for _ in 0..400 {
+            let mut actions = Vec::new();
+            model.actions(&state, &mut actions);
+            if actions.is_empty() {
+                break;
+            }
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let action = actions[(seed >> 33) as usize % actions.len()].clone();
+            log.push(model.format_action(&action));
+            if let Some(next) = model.next_state(&state, action) {
+                state = next;
+            }
+        }
+        for line in log.iter().rev().take(40).rev() {
+            eprintln!("{line}");
+        }
+        eprintln!("network {}", state.network.iter().count());
+    }
+}
