@@ -20,5 +20,6 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod heartbeat;
+pub mod inbox;
 #[cfg(not(loom))]
 pub mod node;

@@ -4,17 +4,18 @@
 //! # Threads
 //!
 //! - the **event loop** owns the machine and is the only thread that runs it:
-//!   it takes datagrams, in-process requests and released effects from one
-//!   channel, fires timers, and carries out each output;
-//! - the **receiver** reads the socket and forwards raw datagrams to the loop
-//!   (decoding, and the counters, stay on the loop);
+//!   it sleeps in one `poll(2)` over the socket and the bell of its
+//!   [`inbox`](super::inbox), reads datagrams itself (no thread stands between
+//!   the socket and the machine), takes in-process requests and released
+//!   effects from the inbox, fires timers, and carries out each output;
 //! - the **flusher** of [`GroupCommit`] makes saves durable and then releases
 //!   what waited for them: datagrams straight onto the socket, everything
 //!   else (a message to this node, a reply to an in-process caller, the news
 //!   that the log is durable up to a position) back to the loop.
 //!
-//! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
-//! in its own module) and the socket (a duplicated OS handle); nothing else.
+//! They share the inbox (a [`crate::sync::mpsc`] channel and an `eventfd`
+//! bell, loom-tested in its own module), the save barrier (likewise) and the
+//! socket (a duplicated OS handle); nothing else.
 //!
 //! # What the runtime guarantees the machine
 //!
@@ -22,6 +23,12 @@
 //! - `send_now` leaves at once; `send_after_persist` leaves only once every
 //!   save submitted so far is durable; then the machine hears
 //!   `handle_persisted`.
+//! - The save of an output that only tidies up after a durable decision (every
+//!   delta and every message waiting for it bookkeeping, as the machine
+//!   classifies them: [`NodeDelta::is_bookkeeping`], [`NodeMsg::is_bookkeeping`])
+//!   may wait up to [`BOOKKEEPING_WAIT`] to share the sync of the next save, so
+//!   that the next transaction's save does not queue behind a sync of its own.
+//!   It still reaches the log before anything submitted after it.
 //! - Messages to this node are delivered in process, never through the socket,
 //!   after the output that sent them.
 //! - Timers fire after a duration drawn uniformly within the range asked for;
@@ -83,10 +90,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::RecvFlags;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
+use super::inbox::{self, Bell, Disconnected, Inbox, InboxSender};
 use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
@@ -98,7 +109,7 @@ use crate::storage::{
     DataDir, DataDirError, FileStorage, GroupCommit, GroupCommitError, LogError, LogOptions,
     Recovery, Storage,
 };
-use crate::sync::{mpsc, thread};
+use crate::sync::{Arc, thread};
 
 /// The log's directory inside a node's data directory.
 pub const LOG_DIR: &str = "log";
@@ -115,6 +126,12 @@ pub fn log_options() -> LogOptions {
         ..LogOptions::default()
     }
 }
+
+/// How long the save of an output that only tidies up (see
+/// [`NodeDelta::is_bookkeeping`]) may wait for a later save to share its sync.
+/// Far below the coordinator's resend interval, so that an acknowledgement
+/// held back with it is never the reason for a resend.
+pub const BOOKKEEPING_WAIT: Duration = Duration::from_millis(5);
 
 /// The top bit of a client's id. Node ids are 16 bits, so the two never meet.
 pub const CLIENT_BIT: u64 = 1 << 63;
@@ -306,15 +323,42 @@ enum Held {
 }
 
 enum Event {
-    Datagram(Vec<u8>, SocketAddr),
     Local { request: Request, reply: ReplyFn },
     Released(Vec<Released>),
     Shutdown,
 }
 
+/// The loop's bell: an `eventfd` it polls beside its socket.
+struct EventBell(rustix::fd::OwnedFd);
+
+impl EventBell {
+    fn new() -> std::io::Result<EventBell> {
+        let flags = rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC;
+        Ok(EventBell(rustix::event::eventfd(0, flags)?))
+    }
+
+    /// Resets the bell (before the loop drains its inbox).
+    fn reset(&self) {
+        let mut count = [0u8; 8];
+        let _ = rustix::io::read(&self.0, &mut count);
+    }
+}
+
+impl Bell for EventBell {
+    fn ring(&self) {
+        // Fails only once the counter nears 2^64 - 1, i.e. the bell is rung.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+}
+
+type Events = InboxSender<Event, EventBell>;
+
+/// Datagrams the loop reads in a row before it looks at its inbox.
+const RECV_BATCH: usize = 64;
+
 /// Stops a running node from another thread (a signal handler, a test).
 #[derive(Clone)]
-pub struct ShutdownHandle(mpsc::Sender<Event>);
+pub struct ShutdownHandle(Events);
 
 impl ShutdownHandle {
     /// Asks the node to stop: it flushes its pending save, releases the sends
@@ -327,7 +371,7 @@ impl ShutdownHandle {
 
 /// Hands requests to a running node from inside its process (the RESP server).
 #[derive(Clone)]
-pub struct LocalHandle(mpsc::Sender<Event>);
+pub struct LocalHandle(Events);
 
 impl LocalHandle {
     /// Runs `request` at this node; `reply` is called with the answer on the
@@ -341,7 +385,7 @@ impl LocalHandle {
 /// A node started by [`start`].
 pub struct RunningNode {
     local_addr: SocketAddr,
-    events: mpsc::Sender<Event>,
+    events: Events,
     event_loop: thread::JoinHandle<Result<(), NodeRunError>>,
 }
 
@@ -422,15 +466,9 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
     let local_addr = socket.local_addr().map_err(socket_error(config.listen))?;
     size_buffers(&socket);
-    let receiver_socket = socket.try_clone().map_err(socket_error(local_addr))?;
     let sender_socket = socket.try_clone().map_err(socket_error(local_addr))?;
-    let (events, inbox) = mpsc::channel();
-
-    let forward = events.clone();
-    thread::Builder::new()
-        .name(format!("haft-recv-{}", config.id))
-        .spawn(move || receive(&receiver_socket, &forward))
-        .map_err(|_| NodeRunError::Thread("receiver"))?;
+    let bell = Arc::new(EventBell::new().map_err(socket_error(local_addr))?);
+    let (events, inbox) = inbox::inbox(Arc::clone(&bell));
 
     let back = events.clone();
     let barrier = GroupCommit::start(log, move |batch: Vec<Held>| {
@@ -468,6 +506,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         // A fresh random start each life: see the module doc on replays.
         next_local: rand::random::<u64>() >> 4,
         loopback: VecDeque::new(),
+        deferred: Deferred::default(),
         isolated: BTreeSet::new(),
         loss_percent: 0,
         counters: Counters::default(),
@@ -478,7 +517,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     event_loop.carry_out(out)?;
     let event_loop = thread::Builder::new()
         .name(format!("haft-node-{}", config.id))
-        .spawn(move || event_loop.run(&inbox))
+        .spawn(move || event_loop.run(&inbox, &bell))
         .map_err(|_| NodeRunError::Thread("event loop"))?;
     tracing::info!(node = config.id, %local_addr, "node started");
     Ok(RunningNode {
@@ -498,23 +537,19 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
-    let mut buffer = vec![0; codec::RECV_BUFFER];
-    loop {
-        match socket.recv_from(&mut buffer) {
-            Ok((len, from)) => {
-                if events
-                    .send(Event::Datagram(buffer[..len].to_vec(), from))
-                    .is_err()
-                {
-                    return; // The loop has stopped.
-                }
-            }
-            // On Linux an ICMP error from an earlier send may surface here; the
-            // socket is still usable.
-            Err(error) => tracing::debug!(%error, "receive failed"),
-        }
-    }
+/// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`])
+/// and the effects that wait for them, held back by the loop so that they
+/// share the sync of the next save instead of making the next transaction's
+/// save wait behind a sync of their own. They go to the barrier, in order and
+/// ahead of it, with the next submission of any kind (so everything submitted
+/// later still waits for them), before a checkpoint, at shutdown, or once
+/// [`BOOKKEEPING_WAIT`] has passed.
+#[derive(Default)]
+struct Deferred {
+    records: Vec<Vec<u8>>,
+    held: Vec<Held>,
+    /// When they must go at the latest.
+    due: Option<Instant>,
 }
 
 struct EventLoop {
@@ -542,72 +577,131 @@ struct EventLoop {
     next_local: u64,
     /// Messages this node sent itself, delivered after the current input.
     loopback: VecDeque<NodeMsg>,
+    /// Bookkeeping saves held back to share the next save's sync.
+    deferred: Deferred,
     isolated: BTreeSet<u16>,
     loss_percent: u8,
     counters: Counters,
 }
 
 impl EventLoop {
-    fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
-        let result = self.serve(inbox);
-        // Flush whatever was submitted, then wake the receiver so that it sees
-        // the closed channel and exits.
+    fn run(mut self, inbox: &Inbox<Event>, bell: &EventBell) -> Result<(), NodeRunError> {
+        let result = self.serve(inbox, bell);
+        let result = result.and(self.submit(Vec::new(), Vec::new()));
+        // Flush whatever was submitted.
         let flushed = match self.barrier.take() {
             Some(barrier) => barrier.shutdown().map(drop).map_err(NodeRunError::from),
             None => Ok(()),
         };
-        if let Ok(local) = self.socket.local_addr() {
-            let _ = self.socket.send_to(&[], reachable(local));
-        }
         tracing::info!(node = self.me.0, "node stopped");
         result.and(flushed)
     }
 
-    fn serve(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
+    fn serve(&mut self, inbox: &Inbox<Event>, bell: &EventBell) -> Result<(), NodeRunError> {
+        let mut buffer = vec![0; codec::RECV_BUFFER];
+        let mut events = Vec::new();
         loop {
-            let next = self.timers.values().min().copied();
-            let event = match next {
-                Some(deadline) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match inbox.recv_timeout(wait) {
-                        Ok(event) => Some(event),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            // Whatever is ready, without blocking: a batch of datagrams, then
+            // the inbox (drained only after the bell was reset, see below).
+            let mut busy = false;
+            for _ in 0..RECV_BATCH {
+                match rustix::net::recvfrom(&self.socket, &mut buffer[..], RecvFlags::DONTWAIT) {
+                    Ok((len, _, from)) => {
+                        busy = true;
+                        // A UDP socket always names the sender.
+                        if let Some(Ok(from)) = from.map(SocketAddr::try_from) {
+                            self.on_datagram(&buffer[..len], from)?;
+                        }
+                    }
+                    Err(Errno::AGAIN) => break,
+                    Err(Errno::INTR) => {}
+                    // On Linux an ICMP error from an earlier send may surface
+                    // here; the socket is still usable.
+                    Err(error) => {
+                        tracing::debug!(%error, "receive failed");
+                        busy = true;
+                        break;
                     }
                 }
-                None => match inbox.recv() {
-                    Ok(event) => Some(event),
-                    Err(_) => return Ok(()),
-                },
-            };
-            match event {
-                Some(Event::Shutdown) => return Ok(()),
-                Some(Event::Datagram(bytes, from)) => self.on_datagram(&bytes, from)?,
-                Some(Event::Local { request, reply }) => {
-                    // Each call is its own client: callers do not retry.
-                    self.next_local = self.next_local.wrapping_add(1);
-                    let client = CLIENT_BIT | LOCAL_BIT | (self.next_local & (LOCAL_BIT - 1));
-                    let id = 0;
-                    self.local.insert((client, id), reply);
-                    let mut out = self.output();
-                    self.node.handle_local(client, id, request, &mut out);
-                    self.carry_out(out)?;
-                }
-                Some(Event::Released(items)) => {
-                    for item in items {
-                        match item {
-                            Released::Loopback(msg) => self.loopback.push_back(msg),
-                            Released::Local(client, id, reply) => {
-                                self.answer_local(client, id, reply)
+            }
+            match inbox.drain(|event| events.push(event)) {
+                Ok(taken) => busy |= taken > 0,
+                Err(Disconnected) => return Ok(()),
+            }
+            for event in events.drain(..) {
+                match event {
+                    Event::Shutdown => return Ok(()),
+                    Event::Local { request, reply } => {
+                        // Each call is its own client: callers do not retry.
+                        self.next_local = self.next_local.wrapping_add(1);
+                        let client = CLIENT_BIT | LOCAL_BIT | (self.next_local & (LOCAL_BIT - 1));
+                        let id = 0;
+                        self.local.insert((client, id), reply);
+                        let mut out = self.output();
+                        self.node.handle_local(client, id, request, &mut out);
+                        self.carry_out(out)?;
+                    }
+                    Event::Released(items) => {
+                        // The machine hears the furthest position of the
+                        // batch once: `handle_persisted` is monotone, and
+                        // the batch's loopback messages are delivered after
+                        // it either way.
+                        let mut persisted = None;
+                        for item in items {
+                            match item {
+                                Released::Loopback(msg) => self.loopback.push_back(msg),
+                                Released::Local(client, id, reply) => {
+                                    self.answer_local(client, id, reply)
+                                }
+                                Released::Persisted(upto) => persisted = Some(upto),
                             }
-                            Released::Persisted(upto) => self.node.handle_persisted(upto),
+                        }
+                        if let Some(upto) = persisted {
+                            self.node.handle_persisted(upto);
                         }
                     }
                 }
-                None => {}
+                self.deliver_loopback()?;
             }
             self.deliver_loopback()?;
             self.fire_timers()?;
+            if self.deferred.due.is_some_and(|due| due <= Instant::now()) {
+                self.submit(Vec::new(), Vec::new())?;
+            }
+            if busy {
+                continue;
+            }
+            // Nothing ready: sleep until a datagram, the bell or the next
+            // deadline. The bell is reset before the next drain, so an item
+            // sent after this round's drain ends the sleep at once.
+            let next = self
+                .timers
+                .values()
+                .chain(&self.deferred.due)
+                .min()
+                .copied();
+            let timeout = match next {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() {
+                        continue;
+                    }
+                    // Far deadlines are cut to an hour: the loop then looks again.
+                    Timespec::try_from(wait.min(Duration::from_secs(3600))).ok()
+                }
+                None => None,
+            };
+            let mut ready = [
+                PollFd::new(&self.socket, PollFlags::IN),
+                PollFd::new(&bell.0, PollFlags::IN),
+            ];
+            match rustix::event::poll(&mut ready, timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(error) => tracing::debug!(%error, "poll failed"),
+            }
+            if !ready[1].revents().is_empty() {
+                bell.reset();
+            }
         }
     }
 
@@ -799,6 +893,12 @@ impl EventLoop {
     /// and the save with what must wait for it through the barrier.
     fn carry_out(&mut self, mut out: NodeOutput) -> Result<(), NodeRunError> {
         self.emitted = out.end();
+        let bookkeeping = !out.persist.is_empty()
+            && out.persist.iter().all(NodeDelta::is_bookkeeping)
+            && out
+                .send_after_persist
+                .iter()
+                .all(|(_, msg)| msg.is_bookkeeping());
         for op in std::mem::take(&mut out.timers) {
             match op {
                 TimerOp::Set { timer, after } => {
@@ -875,10 +975,37 @@ impl EventLoop {
             return Ok(());
         }
         self.logged_bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
+        if bookkeeping {
+            self.deferred.records.extend(records);
+            self.deferred.held.extend(held);
+            self.deferred
+                .due
+                .get_or_insert_with(|| Instant::now() + BOOKKEEPING_WAIT);
+            return Ok(());
+        }
+        self.submit(records, held)?;
+        self.checkpoint_if_due()
+    }
+
+    /// Hands `records` and the effects that wait for them to the barrier,
+    /// behind whatever bookkeeping was held back.
+    fn submit(&mut self, records: Vec<Vec<u8>>, held: Vec<Held>) -> Result<(), NodeRunError> {
+        let (records, held) = if self.deferred.due.take().is_some() {
+            let mut all_records = std::mem::take(&mut self.deferred.records);
+            let mut all_held = std::mem::take(&mut self.deferred.held);
+            all_records.extend(records);
+            all_held.extend(held);
+            (all_records, all_held)
+        } else {
+            (records, held)
+        };
+        if records.is_empty() && held.is_empty() {
+            return Ok(());
+        }
         if let Some(barrier) = &self.barrier {
             barrier.submit(records, held)?;
         }
-        self.checkpoint_if_due()
+        Ok(())
     }
 
     /// Replaces the log by a checkpoint once it outgrows twice the last one:
@@ -887,6 +1014,8 @@ impl EventLoop {
         if self.logged_bytes < CHECKPOINT_MIN_BYTES.max(2 * self.last_snapshot_bytes) {
             return Ok(());
         }
+        // The snapshot covers every delta so far: none may stay behind.
+        self.submit(Vec::new(), Vec::new())?;
         let snapshot = encode(&self.node.record())?;
         self.last_snapshot_bytes = snapshot.len() as u64;
         self.logged_bytes = 0;
