@@ -151,8 +151,9 @@ pub const SOCKET_BUFFER: usize = 8 << 20;
 /// 1 MiB) ...
 const PACE_BURST: usize = 16;
 /// ... with this pause between bursts: at most about 1 GB/s per message, which
-/// a receiver thread keeps up with, and its socket buffer absorbs a stall of
-/// several milliseconds.
+/// the receiving event loop keeps up with, and its socket buffer absorbs a
+/// stall of several milliseconds (the loop reads the socket itself, so a long
+/// handler is such a stall).
 const PACE_PAUSE: Duration = Duration::from_micros(1000);
 
 /// Sends the datagrams of one message to `to`; a send error is logged (the
