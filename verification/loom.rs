@@ -1,5 +1,4 @@
 //! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs), the
-//! event loop's inbox (src/runtime/inbox.rs), the
 //! barrier with group commit over the storage log (src/storage/group_commit.rs)
 //! under every
 //! interleaving loom explores, and the seed's Heartbeat, whose deadlock loom
@@ -522,88 +521,6 @@ mod storage_group_commit {
             if let Err(error) = later {
                 assert!(matches!(error, GroupCommitError::StorageFailed { .. }));
             }
-        });
-        assert!(explored > 10, "{explored}");
-    }
-}
-
-/// The node's event-loop inbox (src/runtime/inbox.rs): a channel whose
-/// sender rings a bell, drained by a loop that sleeps until the bell rings.
-/// The bell here is a mutex and a condition variable that behave as the
-/// loop's `eventfd` does: a ring sets it, the loop's sleep waits until it is
-/// set and resets it (the read), and the loop drains after each sleep.
-mod inbox {
-    use haft::runtime::inbox::{self, Bell};
-    use haft::sync::{Arc, Condvar, Mutex, thread};
-
-    use super::explore;
-
-    #[derive(Default)]
-    struct CondvarBell {
-        rung: Mutex<bool>,
-        wake: Condvar,
-    }
-
-    impl Bell for CondvarBell {
-        fn ring(&self) {
-            *self.rung.lock().unwrap() = true;
-            self.wake.notify_one();
-        }
-    }
-
-    impl CondvarBell {
-        /// The loop's sleep: until the bell is rung, then reset it.
-        fn sleep_and_reset(&self) {
-            let mut rung = self.rung.lock().unwrap();
-            while !*rung {
-                rung = self.wake.wait(rung).unwrap();
-            }
-            *rung = false;
-        }
-    }
-
-    /// Items sent from two threads all reach a loop that drains and then
-    /// sleeps until the bell rings: none is left waiting while the loop
-    /// sleeps (loom reports a loop asleep for ever as a deadlock), none is
-    /// lost or repeated, and each sender's arrive in its order. The test
-    /// bites: a sender that rang before it enqueued lets the loop wake, find
-    /// nothing, and sleep through the item.
-    #[test]
-    fn no_item_waits_while_the_loop_sleeps() {
-        let explored = explore(|| {
-            let bell = Arc::new(CondvarBell::default());
-            let (sender, inbox) = inbox::inbox(Arc::clone(&bell));
-            let senders: Vec<_> = [10u8, 20]
-                .into_iter()
-                .map(|base| {
-                    let sender = sender.clone();
-                    thread::spawn(move || {
-                        for offset in 0..2 {
-                            assert!(sender.send(base + offset).is_ok());
-                        }
-                    })
-                })
-                .collect();
-            drop(sender);
-            let mut got = Vec::new();
-            loop {
-                inbox.drain(|item| got.push(item)).unwrap();
-                if got.len() == 4 {
-                    break;
-                }
-                bell.sleep_and_reset();
-            }
-            for sender in senders {
-                sender.join().unwrap();
-            }
-            let from = |base: u8| -> Vec<u8> {
-                got.iter()
-                    .copied()
-                    .filter(|item| item / 10 * 10 == base)
-                    .collect()
-            };
-            assert_eq!(from(10), [10, 11], "{got:?}");
-            assert_eq!(from(20), [20, 21], "{got:?}");
         });
         assert!(explored > 10, "{explored}");
     }

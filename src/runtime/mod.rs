@@ -20,6 +20,5 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod heartbeat;
-pub mod inbox;
 #[cfg(not(loom))]
 pub mod node;

@@ -4,18 +4,17 @@
 //! # Threads
 //!
 //! - the **event loop** owns the machine and is the only thread that runs it:
-//!   it sleeps in one `poll(2)` over the socket and the bell of its
-//!   [`inbox`](super::inbox), reads datagrams itself (no thread stands between
-//!   the socket and the machine), takes in-process requests and released
-//!   effects from the inbox, fires timers, and carries out each output;
+//!   it takes datagrams, in-process requests and released effects from one
+//!   channel, fires timers, and carries out each output;
+//! - the **receiver** reads the socket and forwards raw datagrams to the loop
+//!   (decoding, and the counters, stay on the loop);
 //! - the **flusher** of [`GroupCommit`] makes saves durable and then releases
 //!   what waited for them: datagrams straight onto the socket, everything
 //!   else (a message to this node, a reply to an in-process caller, the news
 //!   that the log is durable up to a position) back to the loop.
 //!
-//! They share the inbox (a [`crate::sync::mpsc`] channel and an `eventfd`
-//! bell, loom-tested in its own module), the save barrier (likewise) and the
-//! socket (a duplicated OS handle); nothing else.
+//! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
+//! in its own module) and the socket (a duplicated OS handle); nothing else.
 //!
 //! # What the runtime guarantees the machine
 //!
@@ -90,14 +89,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
-use rustix::net::RecvFlags;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
-use super::inbox::{self, Bell, Disconnected, Inbox, InboxSender};
 use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
@@ -109,7 +104,7 @@ use crate::storage::{
     DataDir, DataDirError, FileStorage, GroupCommit, GroupCommitError, LogError, LogOptions,
     Recovery, Storage,
 };
-use crate::sync::{Arc, thread};
+use crate::sync::{mpsc, thread};
 
 /// The log's directory inside a node's data directory.
 pub const LOG_DIR: &str = "log";
@@ -151,9 +146,8 @@ pub const SOCKET_BUFFER: usize = 8 << 20;
 /// 1 MiB) ...
 const PACE_BURST: usize = 16;
 /// ... with this pause between bursts: at most about 1 GB/s per message, which
-/// the receiving event loop keeps up with, and its socket buffer absorbs a
-/// stall of several milliseconds (the loop reads the socket itself, so a long
-/// handler is such a stall).
+/// a receiver thread keeps up with, and its socket buffer absorbs a stall of
+/// several milliseconds.
 const PACE_PAUSE: Duration = Duration::from_micros(1000);
 
 /// Sends the datagrams of one message to `to`; a send error is logged (the
@@ -324,42 +318,15 @@ enum Held {
 }
 
 enum Event {
+    Datagram(Vec<u8>, SocketAddr),
     Local { request: Request, reply: ReplyFn },
     Released(Vec<Released>),
     Shutdown,
 }
 
-/// The loop's bell: an `eventfd` it polls beside its socket.
-struct EventBell(rustix::fd::OwnedFd);
-
-impl EventBell {
-    fn new() -> std::io::Result<EventBell> {
-        let flags = rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC;
-        Ok(EventBell(rustix::event::eventfd(0, flags)?))
-    }
-
-    /// Resets the bell (before the loop drains its inbox).
-    fn reset(&self) {
-        let mut count = [0u8; 8];
-        let _ = rustix::io::read(&self.0, &mut count);
-    }
-}
-
-impl Bell for EventBell {
-    fn ring(&self) {
-        // Fails only once the counter nears 2^64 - 1, i.e. the bell is rung.
-        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
-    }
-}
-
-type Events = InboxSender<Event, EventBell>;
-
-/// Datagrams the loop reads in a row before it looks at its inbox.
-const RECV_BATCH: usize = 64;
-
 /// Stops a running node from another thread (a signal handler, a test).
 #[derive(Clone)]
-pub struct ShutdownHandle(Events);
+pub struct ShutdownHandle(mpsc::Sender<Event>);
 
 impl ShutdownHandle {
     /// Asks the node to stop: it flushes its pending save, releases the sends
@@ -372,7 +339,7 @@ impl ShutdownHandle {
 
 /// Hands requests to a running node from inside its process (the RESP server).
 #[derive(Clone)]
-pub struct LocalHandle(Events);
+pub struct LocalHandle(mpsc::Sender<Event>);
 
 impl LocalHandle {
     /// Runs `request` at this node; `reply` is called with the answer on the
@@ -386,7 +353,7 @@ impl LocalHandle {
 /// A node started by [`start`].
 pub struct RunningNode {
     local_addr: SocketAddr,
-    events: Events,
+    events: mpsc::Sender<Event>,
     event_loop: thread::JoinHandle<Result<(), NodeRunError>>,
 }
 
@@ -467,9 +434,15 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
     let local_addr = socket.local_addr().map_err(socket_error(config.listen))?;
     size_buffers(&socket);
+    let receiver_socket = socket.try_clone().map_err(socket_error(local_addr))?;
     let sender_socket = socket.try_clone().map_err(socket_error(local_addr))?;
-    let bell = Arc::new(EventBell::new().map_err(socket_error(local_addr))?);
-    let (events, inbox) = inbox::inbox(Arc::clone(&bell));
+    let (events, inbox) = mpsc::channel();
+
+    let forward = events.clone();
+    thread::Builder::new()
+        .name(format!("haft-recv-{}", config.id))
+        .spawn(move || receive(&receiver_socket, &forward))
+        .map_err(|_| NodeRunError::Thread("receiver"))?;
 
     let back = events.clone();
     let barrier = GroupCommit::start(log, move |batch: Vec<Held>| {
@@ -518,7 +491,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     event_loop.carry_out(out)?;
     let event_loop = thread::Builder::new()
         .name(format!("haft-node-{}", config.id))
-        .spawn(move || event_loop.run(&inbox, &bell))
+        .spawn(move || event_loop.run(&inbox))
         .map_err(|_| NodeRunError::Thread("event loop"))?;
     tracing::info!(node = config.id, %local_addr, "node started");
     Ok(RunningNode {
@@ -535,6 +508,25 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
         _ => addr,
+    }
+}
+
+fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
+    let mut buffer = vec![0; codec::RECV_BUFFER];
+    loop {
+        match socket.recv_from(&mut buffer) {
+            Ok((len, from)) => {
+                if events
+                    .send(Event::Datagram(buffer[..len].to_vec(), from))
+                    .is_err()
+                {
+                    return; // The loop has stopped.
+                }
+            }
+            // On Linux an ICMP error from an earlier send may surface here; the
+            // socket is still usable.
+            Err(error) => tracing::debug!(%error, "receive failed"),
+        }
     }
 }
 
@@ -586,122 +578,81 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn run(mut self, inbox: &Inbox<Event>, bell: &EventBell) -> Result<(), NodeRunError> {
-        let result = self.serve(inbox, bell);
+    fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
+        let result = self.serve(inbox);
         let result = result.and(self.submit(Vec::new(), Vec::new()));
-        // Flush whatever was submitted.
+        // Flush whatever was submitted, then wake the receiver so that it sees
+        // the closed channel and exits.
         let flushed = match self.barrier.take() {
             Some(barrier) => barrier.shutdown().map(drop).map_err(NodeRunError::from),
             None => Ok(()),
         };
+        if let Ok(local) = self.socket.local_addr() {
+            let _ = self.socket.send_to(&[], reachable(local));
+        }
         tracing::info!(node = self.me.0, "node stopped");
         result.and(flushed)
     }
 
-    fn serve(&mut self, inbox: &Inbox<Event>, bell: &EventBell) -> Result<(), NodeRunError> {
-        let mut buffer = vec![0; codec::RECV_BUFFER];
-        let mut events = Vec::new();
+    fn serve(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
         loop {
-            // Whatever is ready, without blocking: a batch of datagrams, then
-            // the inbox (drained only after the bell was reset, see below).
-            let mut busy = false;
-            for _ in 0..RECV_BATCH {
-                match rustix::net::recvfrom(&self.socket, &mut buffer[..], RecvFlags::DONTWAIT) {
-                    Ok((len, _, from)) => {
-                        busy = true;
-                        // A UDP socket always names the sender.
-                        if let Some(Ok(from)) = from.map(SocketAddr::try_from) {
-                            self.on_datagram(&buffer[..len], from)?;
-                        }
-                    }
-                    Err(Errno::AGAIN) => break,
-                    Err(Errno::INTR) => {}
-                    // On Linux an ICMP error from an earlier send may surface
-                    // here; the socket is still usable.
-                    Err(error) => {
-                        tracing::debug!(%error, "receive failed");
-                        busy = true;
-                        break;
-                    }
-                }
-            }
-            match inbox.drain(|event| events.push(event)) {
-                Ok(taken) => busy |= taken > 0,
-                Err(Disconnected) => return Ok(()),
-            }
-            for event in events.drain(..) {
-                match event {
-                    Event::Shutdown => return Ok(()),
-                    Event::Local { request, reply } => {
-                        // Each call is its own client: callers do not retry.
-                        self.next_local = self.next_local.wrapping_add(1);
-                        let client = CLIENT_BIT | LOCAL_BIT | (self.next_local & (LOCAL_BIT - 1));
-                        let id = 0;
-                        self.local.insert((client, id), reply);
-                        let mut out = self.output();
-                        self.node.handle_local(client, id, request, &mut out);
-                        self.carry_out(out)?;
-                    }
-                    Event::Released(items) => {
-                        // The machine hears the furthest position of the
-                        // batch once: `handle_persisted` is monotone, and
-                        // the batch's loopback messages are delivered after
-                        // it either way.
-                        let mut persisted = None;
-                        for item in items {
-                            match item {
-                                Released::Loopback(msg) => self.loopback.push_back(msg),
-                                Released::Local(client, id, reply) => {
-                                    self.answer_local(client, id, reply)
-                                }
-                                Released::Persisted(upto) => persisted = Some(upto),
-                            }
-                        }
-                        if let Some(upto) = persisted {
-                            self.node.handle_persisted(upto);
-                        }
-                    }
-                }
-                self.deliver_loopback()?;
-            }
-            self.deliver_loopback()?;
-            self.fire_timers()?;
-            if self.deferred.due.is_some_and(|due| due <= Instant::now()) {
-                self.submit(Vec::new(), Vec::new())?;
-            }
-            if busy {
-                continue;
-            }
-            // Nothing ready: sleep until a datagram, the bell or the next
-            // deadline. The bell is reset before the next drain, so an item
-            // sent after this round's drain ends the sleep at once.
             let next = self
                 .timers
                 .values()
                 .chain(&self.deferred.due)
                 .min()
                 .copied();
-            let timeout = match next {
+            let event = match next {
                 Some(deadline) => {
                     let wait = deadline.saturating_duration_since(Instant::now());
-                    if wait.is_zero() {
-                        continue;
+                    match inbox.recv_timeout(wait) {
+                        Ok(event) => Some(event),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                     }
-                    // Far deadlines are cut to an hour: the loop then looks again.
-                    Timespec::try_from(wait.min(Duration::from_secs(3600))).ok()
                 }
-                None => None,
+                None => match inbox.recv() {
+                    Ok(event) => Some(event),
+                    Err(_) => return Ok(()),
+                },
             };
-            let mut ready = [
-                PollFd::new(&self.socket, PollFlags::IN),
-                PollFd::new(&bell.0, PollFlags::IN),
-            ];
-            match rustix::event::poll(&mut ready, timeout.as_ref()) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(error) => tracing::debug!(%error, "poll failed"),
+            match event {
+                Some(Event::Shutdown) => return Ok(()),
+                Some(Event::Datagram(bytes, from)) => self.on_datagram(&bytes, from)?,
+                Some(Event::Local { request, reply }) => {
+                    // Each call is its own client: callers do not retry.
+                    self.next_local = self.next_local.wrapping_add(1);
+                    let client = CLIENT_BIT | LOCAL_BIT | (self.next_local & (LOCAL_BIT - 1));
+                    let id = 0;
+                    self.local.insert((client, id), reply);
+                    let mut out = self.output();
+                    self.node.handle_local(client, id, request, &mut out);
+                    self.carry_out(out)?;
+                }
+                Some(Event::Released(items)) => {
+                    // The machine hears the furthest position of the batch
+                    // once: `handle_persisted` is monotone, and the batch's
+                    // loopback messages are delivered after it either way.
+                    let mut persisted = None;
+                    for item in items {
+                        match item {
+                            Released::Loopback(msg) => self.loopback.push_back(msg),
+                            Released::Local(client, id, reply) => {
+                                self.answer_local(client, id, reply)
+                            }
+                            Released::Persisted(upto) => persisted = Some(upto),
+                        }
+                    }
+                    if let Some(upto) = persisted {
+                        self.node.handle_persisted(upto);
+                    }
+                }
+                None => {}
             }
-            if !ready[1].revents().is_empty() {
-                bell.reset();
+            self.deliver_loopback()?;
+            self.fire_timers()?;
+            if self.deferred.due.is_some_and(|due| due <= Instant::now()) {
+                self.submit(Vec::new(), Vec::new())?;
             }
         }
     }
