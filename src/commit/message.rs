@@ -236,6 +236,12 @@ impl Msg {
         }
     }
 
+    /// Whether the message only lets the coordinator forget a finished
+    /// transaction (an acknowledgement): no answer to a client waits for it.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, Msg::Ack { .. })
+    }
+
     /// Whether the message is for the coordinator half of a node (`Query` is
     /// for the coordinator only if it began the transaction; see the node).
     pub fn is_for_coordinator(&self) -> bool {

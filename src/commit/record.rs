@@ -34,6 +34,24 @@ pub enum Delta {
     Participant(ParticipantDelta),
 }
 
+impl Delta {
+    /// Whether this delta only tidies up after a decision that is already
+    /// durable at the coordinator (a participant applying the outcome, a
+    /// coordinator forgetting a finished transaction, a watermark moving up).
+    /// No answer to a client waits for it: lost in a crash, it costs a resent
+    /// outcome and an acknowledgement, and a record kept a little longer. A
+    /// driver may let it wait and share the sync of a later save.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(
+            self,
+            Delta::Coordinator(CoordinatorDelta::Forgotten { .. })
+                | Delta::Participant(
+                    ParticipantDelta::Decided { .. } | ParticipantDelta::Finished { .. }
+                )
+        )
+    }
+}
+
 /// A coordinator's change. Presumed abort: only commits are recorded.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CoordinatorDelta {
@@ -246,6 +264,71 @@ impl CoordinatorRecord {
             CoordinatorDelta::Forgotten { txn } => {
                 self.commits.remove(txn);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::message::{Msg, Vote};
+
+    /// Only what tidies up after a durable decision may wait for a later
+    /// sync: never a vote's save, a decision, a refusal or a new life.
+    #[test]
+    fn bookkeeping_is_what_follows_a_durable_decision() {
+        let txn = TxnId::new(NodeId(1), 1, 0).expect("a valid id");
+        let coordinator = NodeId(1);
+        let tidy = [
+            Delta::Coordinator(CoordinatorDelta::Forgotten { txn }),
+            Delta::Participant(ParticipantDelta::Decided {
+                txn,
+                outcome: Outcome::Commit,
+            }),
+            Delta::Participant(ParticipantDelta::Finished {
+                coordinator,
+                below: txn,
+            }),
+        ];
+        let urgent = [
+            Delta::Coordinator(CoordinatorDelta::Started { incarnation: 2 }),
+            Delta::Coordinator(CoordinatorDelta::Committed {
+                txn,
+                participants: BTreeSet::from([coordinator]),
+                origin: None,
+            }),
+            Delta::Participant(ParticipantDelta::Prepared {
+                txn,
+                reads: BTreeSet::new(),
+                writes: WriteSet::new(),
+                peers: Vec::new(),
+            }),
+            Delta::Participant(ParticipantDelta::Refused {
+                txn,
+                refusal: Refusal::Changed {
+                    key: Key::from_static(b"k"),
+                },
+            }),
+        ];
+        assert!(tidy.iter().all(Delta::is_bookkeeping));
+        assert!(!urgent.iter().any(Delta::is_bookkeeping));
+        let ack = Msg::Ack {
+            txn,
+            outcome: Outcome::Commit,
+        };
+        assert!(ack.is_bookkeeping());
+        for msg in [
+            Msg::Vote {
+                txn,
+                vote: Vote::Yes,
+            },
+            Msg::Outcome {
+                txn,
+                outcome: Outcome::Commit,
+            },
+            Msg::Query { txn },
+        ] {
+            assert!(!msg.is_bookkeeping(), "{msg:?}");
         }
     }
 }

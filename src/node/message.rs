@@ -121,6 +121,14 @@ pub enum NodeMsg {
     },
 }
 
+impl NodeMsg {
+    /// Whether the message only lets a coordinator forget a finished
+    /// transaction ([`commit::Msg::is_bookkeeping`]): no answer waits for it.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, NodeMsg::Commit(msg) if msg.is_bookkeeping())
+    }
+}
+
 /// A client's request.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Request {

@@ -45,6 +45,14 @@ pub enum NodeDelta {
     },
 }
 
+impl NodeDelta {
+    /// Whether the delta only tidies up after a durable decision
+    /// ([`commit::Delta::is_bookkeeping`]): it may wait to share a later sync.
+    pub fn is_bookkeeping(&self) -> bool {
+        matches!(self, NodeDelta::Commit(delta) if delta.is_bookkeeping())
+    }
+}
+
 /// The last answer a client was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Answer {

@@ -22,6 +22,12 @@
 //! - `send_now` leaves at once; `send_after_persist` leaves only once every
 //!   save submitted so far is durable; then the machine hears
 //!   `handle_persisted`.
+//! - The save of an output that only tidies up after a durable decision (every
+//!   delta and every message waiting for it bookkeeping, as the machine
+//!   classifies them: [`NodeDelta::is_bookkeeping`], [`NodeMsg::is_bookkeeping`])
+//!   may wait up to [`BOOKKEEPING_WAIT`] to share the sync of the next save, so
+//!   that the next transaction's save does not queue behind a sync of its own.
+//!   It still reaches the log before anything submitted after it.
 //! - Messages to this node are delivered in process, never through the socket,
 //!   after the output that sent them.
 //! - Timers fire after a duration drawn uniformly within the range asked for;
@@ -116,6 +122,12 @@ pub fn log_options() -> LogOptions {
         ..LogOptions::default()
     }
 }
+
+/// How long the save of an output that only tidies up (see
+/// [`NodeDelta::is_bookkeeping`]) may wait for a later save to share its sync.
+/// Far below the coordinator's resend interval, so that an acknowledgement
+/// held back with it is never the reason for a resend.
+pub const BOOKKEEPING_WAIT: Duration = Duration::from_millis(5);
 
 /// The top bit of a client's id. Node ids are 16 bits, so the two never meet.
 pub const CLIENT_BIT: u64 = 1 << 63;
@@ -470,6 +482,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         // A fresh random start each life: see the module doc on replays.
         next_local: rand::random::<u64>() >> 4,
         loopback: VecDeque::new(),
+        deferred: Deferred::default(),
         isolated: BTreeSet::new(),
         loss_percent: 0,
         counters: Counters::default(),
@@ -576,6 +589,21 @@ fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
     }
 }
 
+/// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`])
+/// and the effects that wait for them, held back by the loop so that they
+/// share the sync of the next save instead of making the next transaction's
+/// save wait behind a sync of their own. They go to the barrier, in order and
+/// ahead of it, with the next submission of any kind (so everything submitted
+/// later still waits for them), before a checkpoint, at shutdown, or once
+/// [`BOOKKEEPING_WAIT`] has passed.
+#[derive(Default)]
+struct Deferred {
+    records: Vec<Vec<u8>>,
+    held: Vec<Held>,
+    /// When they must go at the latest.
+    due: Option<Instant>,
+}
+
 struct EventLoop {
     me: NodeId,
     node: Node,
@@ -601,6 +629,8 @@ struct EventLoop {
     next_local: u64,
     /// Messages this node sent itself, delivered after the current input.
     loopback: VecDeque<NodeMsg>,
+    /// Bookkeeping saves held back to share the next save's sync.
+    deferred: Deferred,
     isolated: BTreeSet<u16>,
     loss_percent: u8,
     counters: Counters,
@@ -614,6 +644,7 @@ struct EventLoop {
 impl EventLoop {
     fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
         let result = self.serve(inbox);
+        let result = result.and(self.submit(Vec::new(), Vec::new()));
         // Flush whatever was submitted, then wake the receiver so that it sees
         // the closed channel and exits.
         let flushed = match self.barrier.take() {
@@ -633,7 +664,12 @@ impl EventLoop {
                 tracing::info!(node = self.me.0, "left the cluster; stopping");
                 return Ok(());
             }
-            let next = self.timers.values().min().copied();
+            let next = self
+                .timers
+                .values()
+                .chain(&self.deferred.due)
+                .min()
+                .copied();
             let event = match next {
                 Some(deadline) => {
                     let wait = deadline.saturating_duration_since(Instant::now());
@@ -662,20 +698,30 @@ impl EventLoop {
                     self.carry_out(out)?;
                 }
                 Some(Event::Released(items)) => {
+                    // The machine hears the furthest position of the batch
+                    // once: `handle_persisted` is monotone, and the batch's
+                    // loopback messages are delivered after it either way.
+                    let mut persisted = None;
                     for item in items {
                         match item {
                             Released::Loopback(msg) => self.loopback.push_back(msg),
                             Released::Local(client, id, reply) => {
                                 self.answer_local(client, id, reply)
                             }
-                            Released::Persisted(upto) => self.node.handle_persisted(upto),
+                            Released::Persisted(upto) => persisted = Some(upto),
                         }
+                    }
+                    if let Some(upto) = persisted {
+                        self.node.handle_persisted(upto);
                     }
                 }
                 None => {}
             }
             self.deliver_loopback()?;
             self.fire_timers()?;
+            if self.deferred.due.is_some_and(|due| due <= Instant::now()) {
+                self.submit(Vec::new(), Vec::new())?;
+            }
         }
     }
 
@@ -871,6 +917,12 @@ impl EventLoop {
     /// and the save with what must wait for it through the barrier.
     fn carry_out(&mut self, mut out: NodeOutput) -> Result<(), NodeRunError> {
         self.emitted = out.end();
+        let bookkeeping = !out.persist.is_empty()
+            && out.persist.iter().all(NodeDelta::is_bookkeeping)
+            && out
+                .send_after_persist
+                .iter()
+                .all(|(_, msg)| msg.is_bookkeeping());
         for op in std::mem::take(&mut out.timers) {
             match op {
                 TimerOp::Set { timer, after } => {
@@ -968,10 +1020,37 @@ impl EventLoop {
             return Ok(());
         }
         self.logged_bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
+        if bookkeeping {
+            self.deferred.records.extend(records);
+            self.deferred.held.extend(held);
+            self.deferred
+                .due
+                .get_or_insert_with(|| Instant::now() + BOOKKEEPING_WAIT);
+            return Ok(());
+        }
+        self.submit(records, held)?;
+        self.checkpoint_if_due()
+    }
+
+    /// Hands `records` and the effects that wait for them to the barrier,
+    /// behind whatever bookkeeping was held back.
+    fn submit(&mut self, records: Vec<Vec<u8>>, held: Vec<Held>) -> Result<(), NodeRunError> {
+        let (records, held) = if self.deferred.due.take().is_some() {
+            let mut all_records = std::mem::take(&mut self.deferred.records);
+            let mut all_held = std::mem::take(&mut self.deferred.held);
+            all_records.extend(records);
+            all_held.extend(held);
+            (all_records, all_held)
+        } else {
+            (records, held)
+        };
+        if records.is_empty() && held.is_empty() {
+            return Ok(());
+        }
         if let Some(barrier) = &self.barrier {
             barrier.submit(records, held)?;
         }
-        self.checkpoint_if_due()
+        Ok(())
     }
 
     /// Replaces the log by a checkpoint once it outgrows twice the last one:
@@ -980,6 +1059,8 @@ impl EventLoop {
         if self.logged_bytes < CHECKPOINT_MIN_BYTES.max(2 * self.last_snapshot_bytes) {
             return Ok(());
         }
+        // The snapshot covers every delta so far: none may stay behind.
+        self.submit(Vec::new(), Vec::new())?;
         let snapshot = encode(&self.node.record())?;
         self.last_snapshot_bytes = snapshot.len() as u64;
         self.logged_bytes = 0;
