@@ -10,6 +10,9 @@
 //! `NotHeld` during a change) changed nothing and is simply followed by the
 //! next one. At the end, a key must read as its latest acknowledged value
 //! or one of those unanswered later writes — nothing older, nothing else.
+//! Before the load, 3,000 keys of 512 bytes are written so that each change
+//! has keys to move; they are read back through the library client at every
+//! member.
 //!
 //! A datagram with a bad tag being counted and ignored is tested in
 //! tests/resp_cluster.rs (`bad_tags_are_counted_and_ignored_and_a_replay_does_no_harm`).
@@ -223,6 +226,22 @@ impl Cluster {
         }
     }
 
+    /// Runs `haft leave` at node `id`, which must succeed, and waits for the
+    /// node's process to exit by itself with status 0; how long it took.
+    fn leave(&mut self, id: u16) -> Duration {
+        let start = Instant::now();
+        let (code, stdout, stderr) = haft(&["leave", "--node", &self.addr(id), "--wait", "40"]);
+        assert_eq!(code, 0, "haft leave failed: {stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!("node {id} left the ring")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("handed over its keys"), "{stdout}");
+        let exit = self.await_exit(id, Duration::from_secs(20));
+        assert!(exit.success(), "the departed node exited with {exit}");
+        start.elapsed()
+    }
+
     /// Waits for node `id`'s process to exit by itself; its exit status.
     fn await_exit(&mut self, id: u16, bound: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + bound;
@@ -269,6 +288,9 @@ struct Load {
 
 /// Keys per client thread.
 const KEYS_PER_CLIENT: usize = 12;
+
+/// Keys written before the load starts, so that a handoff has some to move.
+const BULK_KEYS: usize = 3000;
 
 impl Load {
     /// Starts `clients` threads, each writing two of its own keys per
@@ -381,8 +403,14 @@ fn run_client(
                         .or_default()
                         .push(value.clone());
                 }
-                // A fresh client: the next request is a new one.
-                clients[target] = Client::new(&addrs[target], options).unwrap();
+                // A node that does not answer (one that left) is asked no
+                // more, while others remain; otherwise a fresh client.
+                if clients.len() > 1 {
+                    clients.remove(target);
+                } else {
+                    let node = clients[target].node().to_string();
+                    clients[target] = Client::new(&node, options).unwrap();
+                }
             }
             Err(error) => panic!("client error: {error}"),
         }
@@ -397,6 +425,75 @@ fn reason_kind(reason: &str) -> String {
         .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Writes `count` keys of 512 bytes through node `through`, 50 per
+/// transaction, each acknowledged Commit (an abort is retried); returns
+/// them with their values.
+fn fill(cluster: &Cluster, through: u16, count: usize) -> BTreeMap<Bytes, Bytes> {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(10),
+        retry_after: Duration::from_millis(250),
+    };
+    let mut client = Client::new(&cluster.addr(through), options).unwrap();
+    let bulk: BTreeMap<Bytes, Bytes> = (0..count)
+        .map(|i| (b(&format!("bulk-{i}")), b(&format!("{i:0>512}"))))
+        .collect();
+    let entries: Vec<(&Bytes, &Bytes)> = bulk.iter().collect();
+    for batch in entries.chunks(50) {
+        let writes: BTreeMap<Bytes, Option<Bytes>> = batch
+            .iter()
+            .map(|(k, v)| ((*k).clone(), Some((*v).clone())))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = client.request(Request::Txn {
+                reads: BTreeMap::new(),
+                writes: writes.clone(),
+            });
+            if let Ok(Reply::Txn {
+                outcome: Outcome::Commit,
+                ..
+            }) = answer
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fill did not commit in 30 s: {answer:?}"
+            );
+        }
+    }
+    bulk
+}
+
+/// Reads the bulk keys through the library client at each of `nodes` (100
+/// per request) and checks each has its value.
+fn check_bulk(cluster: &Cluster, nodes: &[u16], bulk: &BTreeMap<Bytes, Bytes>) {
+    let options = ClientOptions {
+        timeout: Duration::from_secs(10),
+        retry_after: Duration::from_millis(250),
+    };
+    let keys: Vec<Bytes> = bulk.keys().cloned().collect();
+    for &node in nodes {
+        let mut client = Client::new(&cluster.addr(node), options).unwrap();
+        for batch in keys.chunks(100) {
+            let answer = client.request(Request::Read {
+                keys: batch.to_vec(),
+            });
+            let Ok(Reply::Values(values)) = answer else {
+                panic!("node {node} answered a read of bulk keys with {answer:?}");
+            };
+            for (key, value) in values {
+                assert_eq!(
+                    value.map(|v| v.value),
+                    Some(bulk[&key].clone()),
+                    "bulk key {:?} at node {node}",
+                    String::from_utf8_lossy(&key)
+                );
+            }
+        }
+    }
 }
 
 /// Reads every client key through `haft get` at each of `nodes`, and checks
@@ -443,6 +540,27 @@ fn read_back(cluster: &Cluster, nodes: &[u16], logs: &[ClientLog]) -> usize {
     reads
 }
 
+/// After a ring change: lets the load commit 30 more writes, stops it, and
+/// reads back every bulk key and every client key at each of `members`.
+fn finish_and_read_back(
+    test: &str,
+    cluster: &Cluster,
+    load: Load,
+    members: &[u16],
+    bulk: &BTreeMap<Bytes, Bytes>,
+    start: Instant,
+) {
+    load.await_commits(30, "after the change");
+    let logs = load.finish();
+    report(test, &logs, start);
+    check_bulk(cluster, members, bulk);
+    let reads = read_back(cluster, members, &logs);
+    eprintln!(
+        "{test}: {reads} reads checked, {:.1?} in all",
+        start.elapsed()
+    );
+}
+
 /// Sums the client logs, checks the load made progress, and prints it.
 fn report(test: &str, logs: &[ClientLog], start: Instant) {
     let commits: usize = logs.iter().map(|l| l.commits).sum();
@@ -470,6 +588,7 @@ fn a_node_joins_under_load_and_every_acknowledged_write_reads_back_from_every_no
     let start = Instant::now();
     let mut cluster = Cluster::start(&[1, 2, 3], &[4], 2);
     let epoch = cluster.await_ring(&[1, 2, 3], 0);
+    let bulk = fill(&cluster, 1, BULK_KEYS);
     let load = Load::start(&cluster, 3, &[1, 2, 3]);
     load.await_commits(30, "before the join");
 
@@ -481,10 +600,6 @@ fn a_node_joins_under_load_and_every_acknowledged_write_reads_back_from_every_no
         change.elapsed()
     );
     assert_eq!(joined, epoch + 1, "one join, one epoch");
-    // The load goes on in the new epoch.
-    load.await_commits(30, "after the join");
-    let logs = load.finish();
-    report("join", &logs, start);
 
     let view = cluster.status(4).unwrap();
     assert!(view.keys > 0, "the joined node holds no key: {view:?}");
@@ -494,11 +609,7 @@ fn a_node_joins_under_load_and_every_acknowledged_write_reads_back_from_every_no
         stdout.contains(&format!("ring epoch {joined}")),
         "status shows the epoch: {stdout}"
     );
-    let reads = read_back(&cluster, &[1, 2, 3, 4], &logs);
-    eprintln!(
-        "join: {reads} reads checked, {:.1?} in all",
-        start.elapsed()
-    );
+    finish_and_read_back("join", &cluster, load, &[1, 2, 3, 4], &bulk, start);
 }
 
 #[test]
@@ -506,27 +617,14 @@ fn a_node_leaves_under_load_and_every_acknowledged_write_reads_back() {
     let start = Instant::now();
     let mut cluster = Cluster::start(&[1, 2, 3, 4], &[], 2);
     let epoch = cluster.await_ring(&[1, 2, 3, 4], 0);
+    let bulk = fill(&cluster, 1, BULK_KEYS);
     let load = Load::start(&cluster, 3, &[1, 3, 4]);
     load.await_commits(30, "before the leave");
 
-    let change = Instant::now();
-    let (code, stdout, stderr) = haft(&["leave", "--node", &cluster.addr(2), "--wait", "40"]);
-    eprintln!("leave: haft leave took {:.1?}", change.elapsed());
-    assert_eq!(code, 0, "haft leave failed: {stdout}{stderr}");
-    assert!(stdout.contains("node 2 left the ring"), "{stdout}");
-    assert!(stdout.contains("handed over its keys"), "{stdout}");
-    let exit = cluster.await_exit(2, Duration::from_secs(20));
-    assert!(exit.success(), "the departed node exited with {exit}");
+    let took = cluster.leave(2);
+    eprintln!("leave: haft leave took {took:.1?}");
     cluster.await_ring(&[1, 3, 4], epoch);
-    load.await_commits(30, "after the leave");
-    let logs = load.finish();
-    report("leave", &logs, start);
-
-    let reads = read_back(&cluster, &[1, 3, 4], &logs);
-    eprintln!(
-        "leave: {reads} reads checked, {:.1?} in all",
-        start.elapsed()
-    );
+    finish_and_read_back("leave", &cluster, load, &[1, 3, 4], &bulk, start);
 }
 
 #[test]
@@ -534,6 +632,7 @@ fn a_killed_node_with_its_disk_lost_is_removed_and_no_acknowledged_write_is_lost
     let start = Instant::now();
     let mut cluster = Cluster::start(&[1, 2, 3, 4], &[], 3);
     let epoch = cluster.await_ring(&[1, 2, 3, 4], 0);
+    let bulk = fill(&cluster, 1, BULK_KEYS);
     // The load stays on the survivors: a removed coordinator's in-doubt
     // transactions block (see src/node/membership.rs, Limits).
     let load = Load::start(&cluster, 3, &[1, 2, 4]);
@@ -550,13 +649,26 @@ fn a_killed_node_with_its_disk_lost_is_removed_and_no_acknowledged_write_is_lost
         "remove: killed, removed and rebuilt in {:.1?}",
         change.elapsed()
     );
-    load.await_commits(30, "after the removal");
-    let logs = load.finish();
-    report("remove", &logs, start);
+    finish_and_read_back("remove", &cluster, load, &[1, 2, 4], &bulk, start);
+}
 
-    let reads = read_back(&cluster, &[1, 2, 4], &logs);
-    eprintln!(
-        "remove: {reads} reads checked, {:.1?} in all",
-        start.elapsed()
-    );
+#[test]
+fn a_cluster_grows_to_four_and_shrinks_to_three_while_the_leaver_still_takes_requests() {
+    let start = Instant::now();
+    let mut cluster = Cluster::start(&[1, 2, 3], &[4], 2);
+    let epoch = cluster.await_ring(&[1, 2, 3], 0);
+    let bulk = fill(&cluster, 2, BULK_KEYS);
+    let load = Load::start(&cluster, 3, &[1, 2, 3]);
+    load.await_commits(30, "before the join");
+
+    cluster.join(4, 2);
+    let grown = cluster.await_ring(&[1, 2, 3, 4], epoch);
+    load.await_commits(30, "after the join");
+    // Node 1, a member from the configuration that the clients still send
+    // transactions to, leaves; each client stops asking it once it is gone.
+    let took = cluster.leave(1);
+    let shrunk = cluster.await_ring(&[2, 3, 4], grown);
+    eprintln!("grow-shrink: node 1 left in {took:.1?}");
+    assert_eq!(shrunk, epoch + 2, "a join and a leave, two epochs");
+    finish_and_read_back("grow-shrink", &cluster, load, &[2, 3, 4], &bulk, start);
 }
