@@ -43,9 +43,12 @@
 //! overwrites a key before it has its latest value. Copies from a source that
 //! has finished are ignored, so a late duplicate cannot bring an old value
 //! back. When a node has finished both ways, it drops the keys it no longer
-//! holds; one that is no longer a member then departs
-//! ([`NodeEvent::Departed`]). A node takes part in no new ring change until
-//! its moves into the current epoch are finished.
+//! holds. One that is no longer a member begins no new transaction (a
+//! client's is refused), and departs ([`NodeEvent::Departed`]) once every
+//! transaction it coordinates, its own ring change included, is decided and
+//! acknowledged by its participants, which would otherwise wait for it for
+//! ever. A node takes part in no new ring change until its moves into the
+//! current epoch are finished.
 //!
 //! Progress survives crashes: the copies are participant deltas, and each
 //! finished direction a node delta ([`HandoffRecord`]); a restarted source
@@ -454,12 +457,24 @@ impl Node {
             self.absorb_commit(inner, out);
             self.moving = None;
             out.cancel_timer(NodeTimer::Handoff);
-            if !self.placement.is_member(self.me) {
-                out.event(NodeEvent::Departed);
-            }
+            self.depart_if_done(out);
         }
         for read in parked {
             self.serve_read(read, out);
+        }
+    }
+
+    /// Departs ([`NodeEvent::Departed`]) if this node has left the ring,
+    /// handed over its keys, and coordinates no transaction it has not
+    /// forgotten: its participants must learn every outcome (a ring change's
+    /// too) from it before it stops, or they would hold their locks for ever.
+    pub(super) fn depart_if_done(&self, out: &mut NodeOutput) {
+        if self.joined
+            && self.moving.is_none()
+            && !self.placement.is_member(self.me)
+            && self.coordinator.txns().is_empty()
+        {
+            out.event(NodeEvent::Departed);
         }
     }
 

@@ -733,6 +733,16 @@ impl Node {
         if self.answered_or_running(&waiter, out) {
             return;
         }
+        if !self.placement.is_member(self.me) {
+            // It has left the ring: it only finishes what it coordinates,
+            // then departs.
+            let reason = format!(
+                "node {} has left the ring (epoch {}); send the transaction to a member",
+                self.me,
+                self.placement.epoch()
+            );
+            return self.reply(&waiter, Reply::Refused { reason }, true, out);
+        }
         let mut plan = TxnPlan::new();
         for (key, version) in reads {
             for replica in self.placement.holders(&key) {
@@ -1205,6 +1215,9 @@ impl Node {
                 }
             }
         }
+        // A node that has left departs once it has forgotten the last
+        // transaction it coordinates.
+        self.depart_if_done(out);
     }
 
     fn absorb_detector(&mut self, inner: DetectorOutput, out: &mut NodeOutput) {

@@ -27,6 +27,8 @@ struct Cluster {
     disk: BTreeMap<NodeId, NodeRecord>,
     queue: VecDeque<(NodeId, NodeId, NodeMsg)>,
     to_clients: Vec<(ClientId, RequestId, Reply)>,
+    /// The nodes that emitted [`NodeEvent::Departed`].
+    departed: Vec<NodeId>,
 }
 
 impl Cluster {
@@ -41,6 +43,7 @@ impl Cluster {
             disk: BTreeMap::new(),
             queue: VecDeque::new(),
             to_clients: Vec::new(),
+            departed: Vec::new(),
         };
         for id in ids {
             cluster.boot(id);
@@ -68,6 +71,9 @@ impl Cluster {
         let disk = self.disk.entry(from).or_default();
         for delta in &out.persist {
             disk.apply(delta);
+        }
+        if out.events.contains(&NodeEvent::Departed) {
+            self.departed.push(from);
         }
         let end = out.end();
         self.nodes.get_mut(&from).unwrap().handle_persisted(end);
@@ -780,6 +786,53 @@ fn a_leaving_node_hands_over_its_keys_and_departs() {
         held, 30,
         "with one replica, the two members hold every key once"
     );
+}
+
+#[test]
+fn a_leaving_node_departs_only_once_its_participants_know_its_outcomes_and_begins_no_more() {
+    let mut cluster = Cluster::start(3, 2);
+    // Node 3 coordinates a transaction on a key of nodes 1 and 2, and decides
+    // it; its Outcome messages are held back.
+    let key = cluster.key_on(&[n(1), n(2)]);
+    cluster.txn(n(3), 1, &[(&key, "v")]);
+    let mut held = Vec::new();
+    while let Some((from, to, msg)) = cluster.queue.pop_front() {
+        if from == n(3) && matches!(msg, NodeMsg::Commit(Msg::Outcome { .. })) {
+            held.push((from, to, msg));
+        } else {
+            cluster.step(from, to, msg);
+        }
+    }
+    assert_eq!(cluster.outcome(1).1, Outcome::Commit);
+    assert_eq!(held.len(), 2, "{held:?}");
+    // Node 3 leaves, and hands over its keys.
+    cluster.request(n(3), 2, n(3), Request::Leave { node: 3 });
+    cluster.run();
+    assert_eq!(cluster.outcome(2).1, Outcome::Commit);
+    assert!(!cluster.nodes[&n(3)].status().member);
+    assert_eq!(cluster.nodes[&n(3)].status().handoff, None);
+    assert!(
+        cluster.departed.is_empty(),
+        "node 3 departed while nodes 1 and 2 wait for its outcome"
+    );
+    // A transaction sent to it now is refused: it begins no new one.
+    cluster.txn(n(3), 3, &[(&key, "w")]);
+    cluster.run();
+    assert!(
+        matches!(cluster.replies(3)[..], [Reply::Refused { .. }]),
+        "{:?}",
+        cluster.replies(3)
+    );
+    // Once its participants have the outcome and acknowledge it, it departs.
+    cluster.queue.extend(held);
+    cluster.run();
+    assert_eq!(cluster.departed, [n(3)]);
+    assert_eq!(cluster.nodes[&n(3)].status().coordinating, 0);
+    for id in [n(1), n(2)] {
+        assert_eq!(cluster.nodes[&id].status().prepared, 0, "node {id}");
+        let value = cluster.nodes[&id].participant().committed(key.as_bytes());
+        assert_eq!(value.map(|v| v.value.clone()), Some(b("v")), "node {id}");
+    }
 }
 
 #[test]
