@@ -344,6 +344,12 @@ impl NodeModelConfig {
         } else {
             Change::None
         };
+        if change == Change::Remove && nodes < 2 {
+            return Err(params.combination_error(
+                "change=remove needs nodes=2 or more: one node must survive the removal"
+                    .to_string(),
+            ));
+        }
         if variant == Variant::NoFence.name() && change == Change::None {
             return Err(params.combination_error(
                 "variant no-fence needs a ring change: run `haft check cluster`".to_string(),
@@ -394,9 +400,30 @@ impl NodeModelConfig {
                 config
             })
             .collect::<Vec<_>>();
-        let keys: Vec<Key> = (0..self.keys)
-            .map(|k| Bytes::from(format!("k{k}")))
-            .collect();
+        let keys: Vec<Key> = match self.change {
+            Change::None => (0..self.keys)
+                .map(|k| Bytes::from(format!("k{k}")))
+                .collect(),
+            // Keys whose holders the change moves, so that the handoff has
+            // something to carry.
+            Change::Join | Change::Remove => {
+                let vnodes = configs[0].vnodes;
+                let before = Layout::new(1, &members, vnodes, self.replicas);
+                let after: Vec<NodeId> = match self.change {
+                    Change::Join => members.iter().copied().chain([joiner]).collect(),
+                    _ => members[..members.len() - 1].to_vec(),
+                };
+                let after = Layout::new(2, &after, vnodes, self.replicas);
+                let (Ok(before), Ok(after)) = (before, after) else {
+                    panic!("the model's members form a ring");
+                };
+                (0..)
+                    .map(|k| Bytes::from(format!("k{k}")))
+                    .filter(|key| before.holders(key) != after.holders(key))
+                    .take(self.keys)
+                    .collect()
+            }
+        };
         let scripts = (1..=self.clients as ClientId)
             .map(|client| {
                 let value = Bytes::from(format!("c{client}"));

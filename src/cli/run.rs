@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use haft::commit::{Outcome, TxnRecord, show};
-use haft::node::{MemberStatus, NodeRecord, Reply, Request, StatusView};
+use haft::node::{MemberStatus, NodeRecord, Reply, Request};
 use haft::resp::{ClusterBackend, RespConfig, RespServer};
 use haft::runtime::client::{Client, ClientError, ClientOptions};
 use haft::runtime::codec::ClusterKey;
@@ -524,13 +524,11 @@ fn change_ring(client: &mut Client, request: Request, wait: Duration) -> Result<
     }
 }
 
-/// Follows `client`'s node until `done` says its handoff is over, with a
-/// progress bar of the keys it has handed over.
-fn follow_handoff(
-    client: &mut Client,
-    wait: Duration,
-    done: impl Fn(&StatusView) -> bool,
-) -> Result<(), ExitCode> {
+/// Follows `client`'s node until its handoff is over, with a progress bar
+/// of the keys it has handed over. A node that `stops` once it has handed
+/// over (one that left) is done when it no longer answers after it was
+/// seen outside the ring.
+fn follow_handoff(client: &mut Client, wait: Duration, stops: bool) -> Result<(), ExitCode> {
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} keys, {elapsed}")
             .expect("a valid template")
@@ -538,6 +536,7 @@ fn follow_handoff(
     );
     bar.set_message("handing over");
     let start = Instant::now();
+    let mut left = false;
     loop {
         match client.request(Request::Status) {
             Ok(Reply::Status(view)) => {
@@ -545,16 +544,19 @@ fn follow_handoff(
                     bar.set_length(handoff.keys_to_send);
                     bar.set_position(handoff.keys_sent);
                 }
-                if done(&view) {
+                left |= !view.member;
+                if view.handoff.is_none() {
                     bar.finish_with_message("handed over");
                     return Ok(());
                 }
             }
-            // A node that has left stops: no answer means it is done.
-            Err(ClientError::Unreachable { .. }) => {
-                bar.finish_with_message("stopped");
+            // A node that left stops once it has handed everything over.
+            Err(ClientError::Unreachable { .. }) if stops && left => {
+                bar.finish_with_message("handed over; the node stopped");
                 return Ok(());
             }
+            // A busy node may miss a short poll: ask again.
+            Err(ClientError::Unreachable { .. }) => {}
             Ok(other) => return Err(unexpected(&other)),
             Err(error) => return Err(failed(error).unwrap_or(ExitCode::FAILURE)),
         }
@@ -589,7 +591,9 @@ pub fn leave(args: LeaveArgs) -> Result<ExitCode, UsageError> {
         Err(code) => return Ok(code),
     };
     print(&format!("node {node} left the ring at epoch {epoch}"));
-    if let Err(code) = follow_handoff(&mut client, wait, |view| view.handoff.is_none()) {
+    // Short polls: a node that has stopped does not answer at all.
+    let mut poll = self::client(&args.target, Duration::from_secs(1))?;
+    if let Err(code) = follow_handoff(&mut poll, wait, true) {
         return Ok(code);
     }
     print(&format!("node {node} handed over its keys and stopped"));
@@ -604,7 +608,7 @@ pub fn remove(args: RemoveArgs) -> Result<ExitCode, UsageError> {
         Err(code) => return Ok(code),
     };
     print(&format!("node {} removed at epoch {epoch}", args.id));
-    if let Err(code) = follow_handoff(&mut client, wait, |view| view.handoff.is_none()) {
+    if let Err(code) = follow_handoff(&mut client, wait, false) {
         return Ok(code);
     }
     print("the keys it held are on their new holders");

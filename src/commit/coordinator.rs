@@ -381,6 +381,27 @@ impl Coordinator {
         }
     }
 
+    /// `node` is gone for good (removed from the cluster, its disk lost): it
+    /// will never vote or acknowledge again. A transaction still waiting for
+    /// its vote aborts; a decided one stops waiting for its acknowledgement.
+    pub fn forget_participant(&mut self, node: NodeId, out: &mut CommitOutput) {
+        let txns: Vec<(TxnId, bool)> = self
+            .txns
+            .iter()
+            .filter(|(_, t)| t.participants.contains(&node))
+            .map(|(txn, t)| (*txn, matches!(t.phase, Phase::Voting { .. })))
+            .collect();
+        for (txn, voting) in txns {
+            if voting {
+                let reason = AbortReason::VoteTimeout {
+                    missing: vec![node],
+                };
+                self.decide(txn, Outcome::Abort, Some(reason), out);
+            }
+            self.on_ack(node, txn, out);
+        }
+    }
+
     fn on_ack(&mut self, from: NodeId, txn: TxnId, out: &mut CommitOutput) {
         let Some(t) = self.txns.get_mut(&txn) else {
             return;

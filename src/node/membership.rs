@@ -411,9 +411,19 @@ impl Node {
             awaiting,
             parked: Vec::new(),
         }));
+        if let Some(removed) = ring.removed {
+            let mut inner = CommitOutput::at(out.end());
+            self.coordinator.forget_participant(removed, &mut inner);
+            self.absorb_commit(inner, out);
+        }
         self.advance_move(out);
         for (client, id) in std::mem::take(&mut self.stale_reads) {
             self.reroute(client, id, super::Reroute::All, out);
+        }
+        // Reads waiting on a node that left the ring ask its successors.
+        let waiting: Vec<_> = self.gathers.keys().copied().collect();
+        for (client, id) in waiting {
+            self.reroute(client, id, super::Reroute::Gone, out);
         }
     }
 

@@ -226,6 +226,8 @@ enum Reroute {
     AskedOf(NodeId),
     /// Every key not answered yet.
     All,
+    /// Those asked of a node that is no longer a member.
+    Gone,
 }
 
 /// A read a replica holds until a prepared writer of one of its keys learns
@@ -984,6 +986,7 @@ impl Node {
                 Reroute::Unreachable => !self.reachable(*replica),
                 Reroute::AskedOf(node) => *replica == node,
                 Reroute::All => true,
+                Reroute::Gone => !self.placement.is_member(*replica),
             };
             if gather.values.contains_key(key) || !again {
                 continue;
