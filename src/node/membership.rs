@@ -371,17 +371,29 @@ impl Node {
         self.placement = Arc::new(layout);
         self.ring = Arc::new(ring.clone());
         self.joined = true;
+        let taken = if self.handoff.epoch == ring.epoch {
+            self.handoff.taken_from.clone()
+        } else {
+            BTreeSet::new()
+        };
         // Stale copies of keys this node holds anew (from an epoch long
-        // gone) must not mix with the handed-over values.
+        // gone) must not mix with the handed-over values. A key whose source
+        // has finished handing over (this is a restart) is no copy: it may
+        // have been written since.
         let stale: Vec<Key> = self
             .participant
             .record()
             .store
             .keys()
             .filter(|key| {
+                let source = previous
+                    .holders(key)
+                    .into_iter()
+                    .find(|node| Some(*node) != ring.removed);
                 key.as_ref() != RING_KEY
                     && self.placement.holds(key, self.me)
                     && !previous.holds(key, self.me)
+                    && !source.is_some_and(|source| taken.contains(&source))
             })
             .cloned()
             .collect();
@@ -393,11 +405,6 @@ impl Node {
             .iter()
             .copied()
             .filter(|source| *source != self.me && Some(*source) != ring.removed);
-        let taken = if self.handoff.epoch == ring.epoch {
-            self.handoff.taken_from.clone()
-        } else {
-            BTreeSet::new()
-        };
         let awaiting = if member {
             sources.filter(|source| !taken.contains(source)).collect()
         } else {

@@ -945,3 +945,32 @@ fn clients_may_not_touch_the_ring_key() {
     cluster.request(n(1), 1, n(1), request);
     assert!(matches!(cluster.replies(1)[..], [Reply::Refused { .. }]));
 }
+
+#[test]
+fn a_joined_node_that_restarts_keeps_what_was_written_to_its_new_keys() {
+    let mut cluster = Cluster::start(1, 1);
+    cluster.boot_joiner(n(2), 1);
+    let join = Request::Join {
+        node: 2,
+        address: String::new(),
+    };
+    cluster.request(n(1), 1, n(1), join);
+    cluster.run();
+    assert_eq!(cluster.outcome(1).1, Outcome::Commit);
+    // A key node 2 holds since the join, written after its handoff ended.
+    let key = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|key| cluster.nodes[&n(2)].placement().holds(key.as_bytes(), n(2)))
+        .unwrap();
+    cluster.txn(n(1), 2, &[(&key, "after")]);
+    cluster.run();
+    assert_eq!(cluster.outcome(2).1, Outcome::Commit);
+    // Recovery installs the stored ring again; the write must survive it.
+    cluster.crash_and_restart(n(2));
+    cluster.run();
+    let value = cluster.nodes[&n(2)]
+        .participant()
+        .committed(key.as_bytes())
+        .map(|v| v.value.clone());
+    assert_eq!(value, Some(b("after")));
+}
