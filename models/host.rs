@@ -29,6 +29,7 @@ use std::hash::Hash;
 
 use stateright::actor::{Actor, Id, Out, model_timeout};
 
+use crate::checker::symmetry::{Permutation, Permute};
 use crate::output::TimerOp;
 
 use crate::output::Position;
@@ -63,6 +64,15 @@ impl<T: Debug> Debug for HostTimer<T> {
         match self {
             HostTimer::Machine(timer) => timer.fmt(f),
             HostTimer::Sync => f.write_str("Sync"),
+        }
+    }
+}
+
+impl<T: Permute> Permute for HostTimer<T> {
+    fn permute(&self, p: &Permutation) -> Self {
+        match self {
+            HostTimer::Machine(timer) => HostTimer::Machine(timer.permute(p)),
+            HostTimer::Sync => HostTimer::Sync,
         }
     }
 }
@@ -166,6 +176,28 @@ where
         o.save(self.durable.clone());
         for (to, msg) in std::mem::take(&mut self.held) {
             o.send(to, msg);
+        }
+    }
+}
+
+/// Renamed with the actor that owns it. The held messages all leave together
+/// at the next sync, so they are a set: sorted after renaming, so that two
+/// disks holding the same messages in another order have the same images
+/// (the order they were held in is not state any property or step reads).
+/// The pending deltas keep their order, which is the order they fold in.
+impl<R, D, M> Permute for DiskState<R, D, M>
+where
+    R: Permute,
+    D: Permute,
+    M: Permute + Ord,
+{
+    fn permute(&self, p: &Permutation) -> Self {
+        let mut held: Vec<(Id, M)> = self.held.iter().map(|m| m.permute(p)).collect();
+        held.sort();
+        DiskState {
+            durable: self.durable.permute(p),
+            pending: self.pending.permute(p),
+            held,
         }
     }
 }

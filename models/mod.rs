@@ -163,7 +163,7 @@ static REGISTRY: &[ModelEntry] = &[
         name: two_phase::NAME,
         summary: "src/commit's coordinator and participants on a lossy, crashing network",
         params: two_phase::PARAMS,
-        symmetry: false,
+        symmetry: true,
         check: |params, options| Ok(two_phase::check(params, options)?),
         browse: |params| {
             let model = two_phase::TwoPhaseConfig::from_params(params)?.into_model();

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64};
 
 use crate::checker::fingerprint;
+use crate::checker::symmetry::{Permutation, Permute};
 
 /// A shared, copy-on-write part of a state with a remembered hash (see the
 /// [module docs](self)).
@@ -134,6 +135,18 @@ impl<T: Ord> Ord for Shared<T> {
             return Ordering::Equal;
         }
         self.value.cmp(&other.value)
+    }
+}
+
+/// A renamed part is a new part, hashed afresh; a part the renaming leaves
+/// as it is stays shared, with its hash.
+impl<T: Permute> Permute for Shared<T> {
+    fn permute(&self, p: &Permutation) -> Self {
+        if self.value.is_fixed_by(p) {
+            self.clone()
+        } else {
+            Shared::new((*self.value).permute(p))
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use stateright::actor::{Actor, Envelope};
 
 use super::shared::Shared;
+use crate::checker::symmetry::{Permutation, Permute};
 
 /// The messages in flight on an unordered duplicating network: a set of
 /// envelopes, kept sorted, so that deliveries are offered in the envelopes'
@@ -298,6 +299,66 @@ where
             actors,
             network: Shared::new(network),
             history: state.history.clone(),
+        }
+    }
+}
+
+/// An actor's part, renamed: its state, timers (sorted again), pending random
+/// choices and saved record. The keys of random choices are kept as they are:
+/// a model whose keys name a permuted actor cannot use this.
+impl<A: Actor> Permute for Slot<A>
+where
+    A::State: Permute,
+    A::Timer: Permute + Ord,
+    A::Random: Permute,
+    A::Storage: Permute,
+{
+    fn permute(&self, p: &Permutation) -> Self {
+        let mut timers: Vec<A::Timer> = self.timers.iter().map(|t| t.permute(p)).collect();
+        timers.sort();
+        Slot {
+            state: Arc::new(A::State::permute(&self.state, p)),
+            timers,
+            random: self
+                .random
+                .iter()
+                .map(|(key, choices)| (key.clone(), choices.permute(p)))
+                .collect(),
+            crashed: self.crashed,
+            storage: self.storage.as_ref().map(|s| s.permute(p)),
+        }
+    }
+}
+
+/// The envelopes renamed, and sorted again.
+impl<M: Permute + Ord> Permute for InFlight<Envelope<M>> {
+    fn permute(&self, p: &Permutation) -> Self {
+        let mut envelopes: Vec<Envelope<M>> = self.envelopes.iter().map(|e| e.permute(p)).collect();
+        envelopes.sort();
+        InFlight { envelopes }
+    }
+}
+
+/// A renaming of the actors (symmetry reduction, [`crate::checker::symmetry`]):
+/// each actor's part moves to its new position and is renamed inside, and the
+/// envelopes in flight and the history are renamed.
+impl<A: Actor + 'static, H: Permute> Permute for NetworkState<A, H>
+where
+    A::State: Permute,
+    A::Msg: Permute + Ord,
+    A::Timer: Permute + Ord,
+    A::Random: Permute,
+    A::Storage: Permute,
+{
+    fn permute(&self, p: &Permutation) -> Self {
+        NetworkState {
+            actors: p
+                .reorder(&self.actors)
+                .iter()
+                .map(|slot| slot.permute(p))
+                .collect(),
+            network: self.network.permute(p),
+            history: self.history.permute(p),
         }
     }
 }

@@ -54,7 +54,7 @@ use super::fingerprint::fingerprint;
 
 /// A renaming of actors: actor `old` becomes actor `apply(old)`. Actors outside
 /// the permuted group keep their ids.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Permutation {
     new_of_old: Vec<usize>,
 }
@@ -104,6 +104,14 @@ impl Permutation {
 pub trait Permute: Sized {
     /// This value with every actor renamed by `p`.
     fn permute(&self, p: &Permutation) -> Self;
+
+    /// Whether `p` leaves this value as it is, so that a shared copy of it is
+    /// its image. The default, `false`, is always correct; a type whose values
+    /// often mention no moved actor can say so to spare building an equal one.
+    fn is_fixed_by(&self, p: &Permutation) -> bool {
+        let _ = p;
+        false
+    }
 }
 
 /// Implements [`Permute`] as a clone for types that mention no actor.
@@ -300,6 +308,16 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
     all
 }
 
+/// Every renaming of the actors in `group` (`group.len()!` of them): for tests
+/// that check a canonicalisation against brute force.
+pub fn renamings(group: Range<usize>) -> Vec<Permutation> {
+    let members: Vec<usize> = group.clone().collect();
+    permutations(&members)
+        .into_iter()
+        .map(|order| Permutation::placing(&order, group.clone()))
+        .collect()
+}
+
 /// The canonical representative of `state`'s class under renamings of the
 /// actors in `group` (see the module doc). `signature(state, actor)` describes
 /// an actor without naming any other.
@@ -308,7 +326,18 @@ where
     S: Permute + Hash,
     K: Ord,
 {
-    let mut sorted: Vec<(K, usize)> = group.clone().map(|a| (signature(state, a), a)).collect();
+    let signatures = group.clone().map(|a| signature(state, a)).collect();
+    canonical_by(state, group, signatures)
+}
+
+/// [`canonical`], with the signatures of the actors of `group` (in order)
+/// computed by the caller, which may find them all in one pass over the state.
+pub fn canonical_by<S, K>(state: &S, group: Range<usize>, signatures: Vec<K>) -> S
+where
+    S: Permute + Hash,
+    K: Ord,
+{
+    let mut sorted: Vec<(K, usize)> = signatures.into_iter().zip(group.clone()).collect();
     sorted.sort_by(|x, y| x.0.cmp(&y.0));
     let mut best: Option<(u64, S)> = None;
     for order in orderings(&sorted) {
@@ -351,14 +380,6 @@ mod tests {
         }
     }
 
-    fn all_renamings(group: Range<usize>) -> Vec<Permutation> {
-        let members: Vec<usize> = group.clone().collect();
-        permutations(&members)
-            .into_iter()
-            .map(|order| Permutation::placing(&order, group.clone()))
-            .collect()
-    }
-
     #[test]
     fn every_member_of_a_class_has_the_same_representative() {
         let states = [
@@ -376,7 +397,7 @@ mod tests {
         for state in states {
             let signature = |s: &System, a: usize| s.values[a];
             let representative = canonical(&state, 1..4, signature);
-            for p in all_renamings(1..4) {
+            for p in renamings(1..4) {
                 let renamed = state.permute(&p);
                 assert_eq!(renamed.values[0], state.values[0], "actor 0 stays");
                 assert_eq!(canonical(&renamed, 1..4, signature), representative);

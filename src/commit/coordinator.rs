@@ -498,3 +498,45 @@ impl Coordinator {
         Ok((txn, new_incarnation))
     }
 }
+
+/// The model checker's renaming of nodes (symmetry reduction): the same
+/// coordinator, its own id, its transactions' ids and participants renamed.
+#[cfg(feature = "check")]
+impl super::RenameNodes for Coordinator {
+    fn rename_nodes<F: Fn(NodeId) -> NodeId>(&self, f: &F) -> Self {
+        let rename_set = |set: &BTreeSet<NodeId>| super::RenameNodes::rename_nodes(set, f);
+        let rename_txn = |txn: &TxnId| super::RenameNodes::rename_nodes(txn, f);
+        Coordinator {
+            me: f(self.me),
+            config: self.config.clone(),
+            incarnation: self.incarnation,
+            next_sequence: self.next_sequence,
+            txns: self
+                .txns
+                .iter()
+                .map(|(txn, t)| {
+                    let phase = match &t.phase {
+                        Phase::Voting { yes } => Phase::Voting {
+                            yes: rename_set(yes),
+                        },
+                        Phase::Deciding { outcome, acked } => Phase::Deciding {
+                            outcome: *outcome,
+                            acked: rename_set(acked),
+                        },
+                    };
+                    let renamed = CoordinatorTxn {
+                        participants: rename_set(&t.participants),
+                        origin: t.origin,
+                        phase,
+                    };
+                    (rename_txn(txn), renamed)
+                })
+                .collect(),
+            undurable: self
+                .undurable
+                .iter()
+                .map(|(txn, position)| (rename_txn(txn), *position))
+                .collect(),
+        }
+    }
+}

@@ -43,6 +43,8 @@ mod coordinator;
 mod message;
 mod participant;
 mod record;
+#[cfg(feature = "check")]
+mod rename;
 mod txn_id;
 
 pub use coordinator::{
@@ -57,6 +59,8 @@ pub use record::{
     CoordinatorDelta, CoordinatorRecord, Delta, Origin, ParticipantDelta, ParticipantRecord,
     TxnRecord,
 };
+#[cfg(feature = "check")]
+pub use rename::RenameNodes;
 pub use txn_id::{
     INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId,
 };

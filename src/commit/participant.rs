@@ -566,3 +566,44 @@ impl Participant {
         }
     }
 }
+
+/// The model checker's renaming of nodes (symmetry reduction): the same
+/// participant, its own id, its record, locks and waiting Prepares renamed
+/// (the waiting ones keep their arrival order).
+#[cfg(feature = "check")]
+impl super::RenameNodes for Participant {
+    fn rename_nodes<F: Fn(NodeId) -> NodeId>(&self, f: &F) -> Self {
+        Participant {
+            me: f(self.me),
+            config: self.config.clone(),
+            record: self.record.rename_nodes(f),
+            locks: self
+                .locks
+                .iter()
+                .map(|(key, lock)| {
+                    let renamed = Lock {
+                        writer: lock.writer.rename_nodes(f),
+                        readers: lock.readers.rename_nodes(f),
+                    };
+                    (key.clone(), renamed)
+                })
+                .collect(),
+            undurable: self
+                .undurable
+                .iter()
+                .map(|(txn, position)| (txn.rename_nodes(f), *position))
+                .collect(),
+            waiting: self
+                .waiting
+                .iter()
+                .map(|w| Waiting {
+                    coordinator: f(w.coordinator),
+                    txn: w.txn.rename_nodes(f),
+                    reads: w.reads.rename_nodes(f),
+                    writes: w.writes.clone(),
+                    peers: w.peers.rename_nodes(f),
+                })
+                .collect(),
+        }
+    }
+}
