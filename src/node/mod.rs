@@ -57,6 +57,14 @@
 //!   decision, so each has either applied the write or still holds its lock.
 //! - **Status**: the detector's view, the placement and a few sizes.
 //!
+//! # Membership
+//!
+//! Joins, leaves and removals are ring epochs agreed as transactions on a
+//! reserved key, followed by key moves under custody; Prepares and reads
+//! carry the epoch they were planned on. See the `membership` module
+//! (src/node/membership.rs) for the protocol and why it is safe, and the
+//! `cluster` model for its check.
+//!
 //! In-process callers (the RESP server) use [`Node::handle_local`]: the same
 //! transactions and reads, without the answer table, since they do not retry.
 
