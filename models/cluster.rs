@@ -50,7 +50,7 @@
 //!   *linearizable reads*.
 //! - The variants of `node` run here too (`answer-before-apply`, …).
 
-use super::harness::{self, CheckOptions, CheckReport};
+use super::harness::{CheckOptions, CheckReport};
 use super::node::{self, NodeModelConfig, Variant};
 use super::params::{ParamError, ParamKind, ParamSpec, Params};
 
@@ -118,10 +118,7 @@ pub const PARAMS: &[ParamSpec] = &[
 /// Checks the model: its properties and liveness, in one search.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
     let config = NodeModelConfig::from_params(params)?;
-    let model = config.clone().into_model();
-    let mut report = harness::run_spec(NAME, params.clone(), &model, &node::spec(&model), options);
-    node::mark_unjudged(&config, &mut report);
-    Ok(report)
+    Ok(node::check_config(NAME, params.clone(), &config, options))
 }
 
 #[cfg(test)]
@@ -132,14 +129,12 @@ mod tests {
     use crate::models::testing::actions_to as trace;
 
     fn run(config: NodeModelConfig) -> CheckReport {
-        let model = config.clone().into_model();
         let options = CheckOptions {
             threads: 2,
             ..CheckOptions::default()
         };
         let params = Params::defaults(NAME, PARAMS);
-        let mut report = harness::run_spec(NAME, params, &model, &node::spec(&model), &options);
-        node::mark_unjudged(&config, &mut report);
+        let report = node::check_config(NAME, params, &config, &options);
         assert!(report.complete);
         report
     }

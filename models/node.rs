@@ -1650,7 +1650,7 @@ pub fn spec(model: &NodeModel) -> Spec<NodeModel> {
 
 /// Marks the properties this configuration cannot judge: never witnessed
 /// because nothing in it could witness them, not because they fail.
-pub fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
+fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
     for property in &mut report.properties {
         let why = match property.name {
             READ_AFTER_RESTART | LINEARIZABLE_READS if !config.reads => {
@@ -1676,10 +1676,22 @@ pub fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
 /// Checks the model: its properties, liveness and refinement, in one search.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
     let config = NodeModelConfig::from_params(params)?;
+    Ok(check_config(NAME, params.clone(), &config, options))
+}
+
+/// Checks `config`, reported under model `name` with `params` (the `node`
+/// and `cluster` models both run this system), with what it cannot judge
+/// marked so.
+pub fn check_config(
+    name: &'static str,
+    params: Params,
+    config: &NodeModelConfig,
+    options: &CheckOptions,
+) -> CheckReport {
     let model = config.clone().into_model();
-    let mut report = harness::run_spec(NAME, params.clone(), &model, &spec(&model), options);
-    mark_unjudged(&config, &mut report);
-    Ok(report)
+    let mut report = harness::run_spec(name, params, &model, &spec(&model), options);
+    mark_unjudged(config, &mut report);
+    report
 }
 
 #[cfg(test)]
@@ -1688,14 +1700,11 @@ mod tests {
     use crate::models::testing::actions_to as trace;
 
     fn run(config: NodeModelConfig) -> CheckReport {
-        let model = config.clone().into_model();
         let options = CheckOptions {
             threads: 2,
             ..CheckOptions::default()
         };
-        let params = Params::defaults(NAME, PARAMS);
-        let mut report = harness::run_spec(NAME, params, &model, &spec(&model), &options);
-        mark_unjudged(&config, &mut report);
+        let report = check_config(NAME, Params::defaults(NAME, PARAMS), &config, &options);
         assert!(report.complete);
         report
     }
