@@ -35,7 +35,11 @@
 //! - **one ring per epoch**: no two running nodes run different rings for the
 //!   same epoch (a minority cannot install one, and two changes planned on
 //!   the same epoch cannot both commit);
-//! - **a ring change commits** (`sometimes`): the search reaches the new ring.
+//! - **a ring change commits** (`sometimes`): the search reaches the new ring;
+//! - **one writer set per key and epoch**, **no lost keys** and **every
+//!   handoff completes** (liveness): the key moves' properties, stated in
+//!   [`super::ring_handoff`], which checks this system under a workload aimed
+//!   at the handoff.
 //!
 //! Refinement of TwoPhase is not checked here: TwoPhase has one fixed set of
 //! resource managers, and a ring change has other participants than the
@@ -47,7 +51,10 @@
 //!   model rewrites it to the recipient's). A write planned on the old ring
 //!   reaches the old holder after it handed the key over, commits there
 //!   only, and a later `get` served by the new holder misses it. Refuted by
-//!   *linearizable reads*.
+//!   *linearizable reads*, *durability*, *one writer set per key and epoch*
+//!   and *no lost keys*.
+//! - `write-to-old-owner`, `no-forward`, `no-last-ack`: see
+//!   [`super::ring_handoff`].
 //! - The variants of `node` run here too (`answer-before-apply`, …).
 
 use super::harness::{CheckOptions, CheckReport};
@@ -59,61 +66,80 @@ pub const NAME: &str = "cluster";
 
 /// Parameters of `cluster`.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "change",
-        default: "join",
-        kind: ParamKind::Choice(&["join", "remove"]),
-        help: "join: node nodes+1 joins; remove: node nodes is gone for good and removed",
-    },
-    ParamSpec {
-        name: "nodes",
-        default: "1",
-        kind: ParamKind::Int { min: 1, max: 3 },
-        help: "members of the first ring (with change=remove, at least 2)",
-    },
-    ParamSpec {
-        name: "replicas",
-        default: "1",
-        kind: ParamKind::Int { min: 1, max: 3 },
-        help: "nodes that hold each key, at most `nodes`",
-    },
-    ParamSpec {
-        name: "clients",
-        default: "1",
-        kind: ParamKind::Int { min: 1, max: 2 },
-        help: "clients; each runs one transaction writing every key, then a get of every key",
-    },
-    ParamSpec {
-        name: "keys",
-        default: "1",
-        kind: ParamKind::Int { min: 1, max: 2 },
-        help: "keys",
-    },
-    ParamSpec {
-        name: "reads",
-        default: "true",
-        kind: ParamKind::Bool,
-        help: "each client gets every key after its transaction is answered",
-    },
-    ParamSpec {
-        name: "crashes",
-        default: "0",
-        kind: ParamKind::Int { min: 0, max: 2 },
-        help: "whole-node crashes in the whole run (a crashed node restarts from its durable record)",
-    },
-    ParamSpec {
-        name: "lossy",
-        default: "false",
-        kind: ParamKind::Bool,
-        help: "the network may lose messages (one step loses all in flight)",
-    },
-    ParamSpec {
-        name: "variant",
-        default: "correct",
-        kind: ParamKind::Choice(&Variant::NAMES),
-        help: "a named defect the checker must refute (see the model's doc)",
-    },
+    CHANGE, NODES, REPLICAS, CLIENTS, KEYS, READS, CRASHES, LOSSY, VARIANT,
 ];
+
+/// The `change` parameter (shared with `ring-handoff`).
+pub const CHANGE: ParamSpec = ParamSpec {
+    name: "change",
+    default: "join",
+    kind: ParamKind::Choice(&["join", "remove"]),
+    help: "join: node nodes+1 joins; remove: node nodes is gone for good and removed",
+};
+
+/// The `nodes` parameter (shared with `ring-handoff`).
+pub const NODES: ParamSpec = ParamSpec {
+    name: "nodes",
+    default: "1",
+    kind: ParamKind::Int { min: 1, max: 3 },
+    help: "members of the first ring (with change=remove, at least 2)",
+};
+
+/// The `replicas` parameter (shared with `ring-handoff`).
+pub const REPLICAS: ParamSpec = ParamSpec {
+    name: "replicas",
+    default: "1",
+    kind: ParamKind::Int { min: 1, max: 3 },
+    help: "nodes that hold each key, at most `nodes`",
+};
+
+/// The `clients` parameter (shared with `ring-handoff`).
+pub const CLIENTS: ParamSpec = ParamSpec {
+    name: "clients",
+    default: "1",
+    kind: ParamKind::Int { min: 1, max: 2 },
+    help: "clients; each runs one transaction writing every key, then a get of every key",
+};
+
+/// The `keys` parameter (shared with `ring-handoff`).
+pub const KEYS: ParamSpec = ParamSpec {
+    name: "keys",
+    default: "1",
+    kind: ParamKind::Int { min: 1, max: 2 },
+    help: "keys",
+};
+
+/// The `reads` parameter (shared with `ring-handoff`).
+pub const READS: ParamSpec = ParamSpec {
+    name: "reads",
+    default: "true",
+    kind: ParamKind::Bool,
+    help: "each client gets every key after its transaction is answered",
+};
+
+/// The `crashes` parameter (shared with `ring-handoff`).
+pub const CRASHES: ParamSpec = ParamSpec {
+    name: "crashes",
+    default: "0",
+    kind: ParamKind::Int { min: 0, max: 2 },
+    help: "whole-node crashes in the whole run (a crashed node restarts from its durable record)",
+};
+
+/// The `lossy` parameter (shared with `ring-handoff`).
+pub const LOSSY: ParamSpec = ParamSpec {
+    name: "lossy",
+    default: "false",
+    kind: ParamKind::Bool,
+    help: "the network may lose messages (one step loses all in flight)",
+};
+
+/// The `variant` parameter (shared with `ring-handoff`).
+pub const VARIANT: ParamSpec = ParamSpec {
+    name: "variant",
+    default: "correct",
+    kind: ParamKind::Choice(&Variant::NAMES),
+    help: "a named defect the checker must refute (see the model's doc)",
+};
 
 /// Checks the model: its properties and liveness, in one search.
 pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, ParamError> {
@@ -200,8 +226,16 @@ mod tests {
     #[test]
     fn no_fence_lets_a_joining_node_take_a_write_its_install_then_drops() {
         let report = run(config(Change::Join, 1, Variant::NoFence));
-        assert_eq!(report.unique_states, 4_550);
-        assert_eq!(broken(&report), ["linearizable reads", "durability"]);
+        assert_eq!(report.unique_states, 5_014);
+        assert_eq!(
+            broken(&report),
+            [
+                "linearizable reads",
+                "durability",
+                "one writer set per key and epoch",
+                "no lost keys"
+            ]
+        );
         // Node 1 has installed epoch 2 and plans the write on it; node 2 has
         // voted on the ring change but not learned it, and takes the
         // Prepare; then its install drops the key it had no custody of.

@@ -215,13 +215,13 @@ static REGISTRY: &[ModelEntry] = &[
     },
     ModelEntry {
         name: ring_handoff::NAME,
-        summary: "src/rebalance's handoff machine moving keys through a join and a leave under overwrites and deletes",
+        summary: "the node's key moves through a join or a removal, under overwrites, deletes and reads",
         params: ring_handoff::PARAMS,
         symmetry: false,
         check: |params, options| Ok(ring_handoff::check(params, options)?),
         browse: |params| {
             let model = ring_handoff::from_params(params)?;
-            browser(model, ring_handoff::spec)
+            browser(model, node::spec)
         },
     },
 ];

@@ -143,7 +143,7 @@ use crate::commit::{
 };
 use crate::node::{
     ClientId, Dest, Layout, MemberStatus, Node, NodeConfig, NodeDelta, NodeEvent, NodeMsg,
-    NodeOutput, NodeRecord, NodeTimer, Reply, Request, RequestId,
+    NodeOutput, NodeRecord, NodeTimer, RING_KEY, Reply, Request, RequestId,
 };
 use crate::output::{Position, TimerOp};
 
@@ -173,9 +173,30 @@ pub enum Variant {
     /// Clients never retry.
     NoRetry,
     /// Participants ignore the ring epoch a Prepare was planned on (the
-    /// model rewrites it to the recipient's): a transaction planned before a
-    /// ring change may commit at the old holders after their keys moved.
+    /// model rewrites it to the recipient's).
     NoFence,
+    /// A participant takes a Prepare planned on an epoch it has moved past
+    /// as planned on its own (the model rewrites the epoch): a transaction
+    /// planned before a ring change may commit at an old holder after its
+    /// keys were copied.
+    WriteToOldOwner,
+    /// A node asked to read keys it does not serve (moved off it, or still
+    /// awaiting their handoff) answers from its own store instead of sending
+    /// the reader on.
+    NoForward,
+    /// A new holder never acknowledges a source's last handoff chunk.
+    NoLastAck,
+}
+
+impl Variant {
+    /// Whether the defect is in the ring change, so only a configuration
+    /// with one can show it.
+    fn needs_change(self) -> bool {
+        matches!(
+            self,
+            Variant::NoFence | Variant::WriteToOldOwner | Variant::NoForward | Variant::NoLastAck
+        )
+    }
 }
 
 named_variants!(Variant {
@@ -185,6 +206,9 @@ named_variants!(Variant {
     ResendToSelf => "resend-to-self",
     NoRetry => "no-retry",
     NoFence => "no-fence",
+    WriteToOldOwner => "write-to-old-owner",
+    NoForward => "no-forward",
+    NoLastAck => "no-last-ack",
 });
 
 /// The ring change an administrator makes while clients run (the `cluster`
@@ -295,6 +319,9 @@ pub struct NodeModelConfig {
     pub beats: usize,
     /// The ring change made during the run.
     pub change: Change,
+    /// Whether each client deletes every key after writing it (before its
+    /// `get`).
+    pub deletes: bool,
     /// The seeded defect, if any.
     pub variant: Variant,
 }
@@ -312,6 +339,7 @@ impl Default for NodeModelConfig {
             detector: false,
             beats: 0,
             change: Change::None,
+            deletes: false,
             variant: Variant::Correct,
         }
     }
@@ -350,10 +378,13 @@ impl NodeModelConfig {
                     .to_string(),
             ));
         }
-        if variant == Variant::NoFence.name() && change == Change::None {
-            return Err(params.combination_error(
-                "variant no-fence needs a ring change: run `haft check cluster`".to_string(),
-            ));
+        let variant = Variant::from_name(variant)
+            .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?;
+        if variant.needs_change() && change == Change::None {
+            return Err(params.combination_error(format!(
+                "variant {} needs a ring change: run `haft check cluster` or `haft check ring-handoff`",
+                variant.name()
+            )));
         }
         Ok(NodeModelConfig {
             nodes,
@@ -366,8 +397,8 @@ impl NodeModelConfig {
             detector,
             beats,
             change,
-            variant: Variant::from_name(variant)
-                .ok_or_else(|| params.combination_error(format!("unknown variant {variant}")))?,
+            deletes: params.has("deletes") && params.bool("deletes"),
+            variant,
         })
     }
 
@@ -435,6 +466,12 @@ impl NodeModelConfig {
                     reads: BTreeMap::new(),
                     writes,
                 }];
+                if self.deletes {
+                    script.push(Request::Txn {
+                        reads: BTreeMap::new(),
+                        writes: keys.iter().map(|k| (k.clone(), None)).collect(),
+                    });
+                }
                 if self.reads {
                     script.push(Request::Read { keys: keys.clone() });
                 }
@@ -462,6 +499,7 @@ impl NodeModelConfig {
             participants: participants.into_iter().collect(),
             configs,
             scripts,
+            keys,
         }
     }
 }
@@ -478,6 +516,8 @@ pub struct NodeModel {
     pub participants: Vec<NodeId>,
     /// Each client's requests, client `c` at `c - 1`; request `i` has id `i + 1`.
     pub scripts: Vec<Vec<Request>>,
+    /// The keys the clients write.
+    pub keys: Vec<Key>,
 }
 
 // --- state --------------------------------------------------------------------
@@ -598,6 +638,9 @@ pub struct History {
     pub reads: BTreeMap<(ClientId, RequestId), ReadFloor>,
     /// A `get` returned less than an acknowledged commit.
     pub stale_read: bool,
+    /// A node prepared a write of a key it did not serve (not a holder in
+    /// the ring it ran, or still awaiting the key's handoff).
+    pub stray_write: bool,
     /// A node answered a retry from its durable answer table, across a
     /// restart since the decision.
     pub retry_from_memory: bool,
@@ -788,19 +831,34 @@ impl NodeModel {
                     answered_request = Some((*client, *id));
                 }
                 match (self.config.variant, msg) {
-                    (Variant::NoFence, NodeMsg::Prepare { prepare, .. }) => {
+                    // `write-to-old-owner`: a Prepare planned on an epoch the
+                    // node has moved past; `no-fence`: any Prepare.
+                    (variant, NodeMsg::Prepare { epoch, prepare })
+                        if variant == Variant::NoFence
+                            || (variant == Variant::WriteToOldOwner
+                                && epoch < node.placement().epoch()) =>
+                    {
                         let epoch = node.placement().epoch();
                         node.handle_message(from, NodeMsg::Prepare { epoch, prepare }, out);
                     }
-                    // Defect 2 at a replica asked by another node.
+                    // Defect 2 at a replica asked by another node; `no-forward`
+                    // at a node that does not serve the keys.
                     (
-                        Variant::AnswerBeforeApply,
+                        variant,
                         NodeMsg::Read {
                             client, id, keys, ..
                         },
-                    ) => {
+                    ) if variant == Variant::AnswerBeforeApply
+                        || (variant == Variant::NoForward
+                            && !keys.iter().all(|k| node.serves(k))) =>
+                    {
                         let values = committed_values(node, &keys);
                         out.send(Dest::Node(from), NodeMsg::ReadReply { client, id, values });
+                    }
+                    (Variant::NoLastAck, msg @ NodeMsg::Handoff { last: true, .. }) => {
+                        node.handle_message(from, msg, out);
+                        out.send_after_persist
+                            .retain(|(_, msg)| !matches!(msg, NodeMsg::HandoffAck { .. }));
                     }
                     (_, msg) => node.handle_message(from, msg, out),
                 }
@@ -897,9 +955,16 @@ impl NodeModel {
             };
             if let NodeDelta::Commit(Delta::Participant(delta)) = &delta {
                 match delta {
-                    ParticipantDelta::Prepared { txn, .. } => {
+                    ParticipantDelta::Prepared { txn, writes, .. } => {
                         if !history.prepared.contains(&(me, *txn)) {
                             history.make_mut().prepared.insert((me, *txn));
+                        }
+                        let serves = |key: &Key| {
+                            key.as_ref() == RING_KEY
+                                || host.life.as_ref().is_some_and(|l| l.node.serves(key))
+                        };
+                        if !history.stray_write && !writes.keys().all(serves) {
+                            history.make_mut().stray_write = true;
                         }
                     }
                     ParticipantDelta::Refused { txn, .. } => {
@@ -995,9 +1060,8 @@ impl NodeModel {
                         let seen = values
                             .iter()
                             .find(|(k, _)| k == key)
-                            .and_then(|(_, v)| v.as_ref())
-                            .and_then(|v| state.commit_position(v.version));
-                        seen.is_some_and(|seen| Some(seen) >= state.commit_position(*floor))
+                            .and_then(|(_, v)| v.as_ref());
+                        self.as_new_as(state, key, seen, *floor)
                     });
                     let all_values = values.iter().all(|(_, v)| v.is_some());
                     let history = state.history.make_mut();
@@ -1054,6 +1118,44 @@ impl NodeModel {
                 },
             },
         );
+    }
+
+    /// Whether `entry`, what a node holds or returned for `key`, is `floor`'s
+    /// write of it or a later one: a value written at or after `floor`, or no
+    /// value where a delete at or after `floor` committed.
+    fn as_new_as(
+        &self,
+        state: &NodeState,
+        key: &Key,
+        entry: Option<&Versioned>,
+        floor: TxnId,
+    ) -> bool {
+        let Some(floor) = state.commit_position(floor) else {
+            return false;
+        };
+        match entry {
+            Some(v) => state.commit_position(v.version) >= Some(floor),
+            None => state.history.commit_order[floor..].iter().any(|txn| {
+                state
+                    .history
+                    .txns
+                    .iter()
+                    .find(|info| info.txn == *txn)
+                    .is_some_and(|info| self.deletes_of(info.request).contains(key))
+            }),
+        }
+    }
+
+    /// The keys the transaction of `request` deletes.
+    fn deletes_of(&self, request: (ClientId, RequestId)) -> Vec<Key> {
+        match self.request(request.0, request.1) {
+            Some(Request::Txn { writes, .. }) => writes
+                .iter()
+                .filter(|(_, value)| value.is_none())
+                .map(|(key, _)| key.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The last write of `key`, in commit order, that a client was told
@@ -1276,6 +1378,10 @@ impl Model for NodeModel {
             properties.push(Property::always(ONE_RING_PER_EPOCH, |_, s| {
                 one_ring_per_epoch(s)
             }));
+            properties.push(Property::always(ONE_WRITER_SET, |_, s: &NodeState| {
+                !s.history.stray_write
+            }));
+            properties.push(Property::always(NO_LOST_KEYS, no_lost_keys));
             properties.push(Property::sometimes(A_RING_CHANGE_COMMITS, |_, s| {
                 ring_changed(s)
             }));
@@ -1371,6 +1477,9 @@ const A_PEER_IS_SUSPECTED: &str = "a detector suspects a peer";
 const A_RESTARTED_NODE_IS_HELD_ALIVE: &str =
     "a restarted node is held alive in its new incarnation";
 const ONE_RING_PER_EPOCH: &str = "one ring per epoch";
+const ONE_WRITER_SET: &str = "one writer set per key and epoch";
+const NO_LOST_KEYS: &str = "no lost keys";
+const EVERY_HANDOFF_COMPLETES: &str = "every handoff completes";
 const A_RING_CHANGE_COMMITS: &str = "a ring change commits";
 const EVERY_TXN_FINISHES: &str = "every transaction finishes";
 const EVERY_REQUEST_ANSWERED: &str = "every request is answered";
@@ -1441,7 +1550,6 @@ fn durable(m: &NodeModel, s: &NodeState) -> bool {
             let Some(info) = s.history.txns.iter().find(|info| info.txn == *txn) else {
                 return false;
             };
-            let position = s.commit_position(*txn);
             info.participants.iter().all(|p| {
                 let record = &s.host(*p).durable.participant;
                 matches!(record.txns.get(txn), Some(TxnRecord::Prepared { .. }))
@@ -1449,15 +1557,47 @@ fn durable(m: &NodeModel, s: &NodeState) -> bool {
                         // A key that moved off its participant in a later
                         // epoch is the new holders' to keep (the reads
                         // check them).
-                        moved_off(s, *p, key)
-                            || record
-                                .store
-                                .get(key)
-                                .and_then(|v| s.commit_position(v.version))
-                                .is_some_and(|kept| Some(kept) >= position)
+                        moved_off(s, *p, key) || m.as_new_as(s, key, record.store.get(key), *txn)
                     })
             })
         })
+}
+
+/// Every node that serves a key (a holder in the ring it runs, with the
+/// key's custody) holds its latest acknowledged write or a later one —
+/// applied, or prepared and waiting for its outcome. Nodes that no longer
+/// hold the key, and a new holder still waiting for it, do not count.
+fn no_lost_keys(m: &NodeModel, s: &NodeState) -> bool {
+    m.keys.iter().all(|key| {
+        let Some(floor) = m.last_acknowledged_write(s, key) else {
+            return true;
+        };
+        let position = s.commit_position(floor);
+        running(s)
+            .filter(|(_, node)| node.serves(key))
+            .all(|(id, _)| {
+                let record = &s.host(id).durable.participant;
+                m.as_new_as(s, key, record.store.get(key), floor)
+                    || record.txns.iter().any(|(txn, t)| {
+                        matches!(t, TxnRecord::Prepared { writes, .. } if writes.contains_key(key))
+                            && s.commit_position(*txn) >= position
+                    })
+            })
+    })
+}
+
+/// The liveness goal of a ring change: no node is still moving keys, and
+/// every running member of the latest ring has installed it.
+fn handoffs_completed(_: &NodeModel, s: &NodeState) -> bool {
+    let Some(latest) = running(s)
+        .map(|(_, node)| node.placement())
+        .max_by_key(|p| p.epoch())
+    else {
+        return true;
+    };
+    running(s).all(|(id, node)| {
+        !node.is_moving() && (!latest.is_member(id) || node.placement().epoch() == latest.epoch())
+    })
 }
 
 /// Whether `node` runs a ring in which it does not hold `key`.
@@ -1644,7 +1784,7 @@ pub fn spec(model: &NodeModel) -> Spec<NodeModel> {
     // transaction, and the ones after it, other participants.
     match model.config.change {
         Change::None => spec.transition(refinement(model)),
-        Change::Join | Change::Remove => spec,
+        Change::Join | Change::Remove => spec.liveness(EVERY_HANDOFF_COMPLETES, handoffs_completed),
     }
 }
 

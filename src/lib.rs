@@ -29,9 +29,8 @@
 //!   estimators, SWIM-style suspicion and refutation, the timed machine;
 //! - [`node`] — one node of the runnable system, composing the machines;
 //! - [`ring`] — consistent hashing: an immutable ring of weighted nodes,
-//!   owners, preference lists, migration plans and bounded loads;
-//! - [`rebalance`] — key handoff: the machine that moves keys, with custody,
-//!   to their new primaries and backups when the ring changes;
+//!   owners, preference lists, migration plans, bounded loads, and the
+//!   [`ring::Layout`] of a cluster's epoch (the node moves keys between two);
 //! - [`output`] — the output every machine writes;
 //! - [`storage`] — the durable log of a node's records, with checkpoints,
 //!   group commit, and the locked data directory;
@@ -112,7 +111,6 @@ pub mod detector;
 mod id;
 pub mod node;
 pub mod output;
-pub mod rebalance;
 #[cfg(all(feature = "resp", not(loom)))]
 pub mod resp;
 pub mod ring;

@@ -71,7 +71,7 @@ use super::{
 };
 use crate::NodeId;
 use crate::commit::{self, CommitOutput, Key, Refusal, TxnId, TxnPlan, Version, Versioned};
-use crate::rebalance::{Epoch, Layout};
+use crate::ring::{Epoch, Layout};
 
 /// The reserved key whose value is the ring (a [`RingState`]); clients may
 /// neither read nor write it.
@@ -181,6 +181,19 @@ impl Node {
             keys_sent,
             awaiting: moving.awaiting.iter().map(|node| node.0).collect(),
         })
+    }
+
+    /// Whether this node may accept writes of `key` and serve its reads now:
+    /// it has joined, holds the key in the ring it runs, and is not waiting
+    /// for the key's handoff.
+    pub fn serves(&self, key: &[u8]) -> bool {
+        self.joined && self.placement.holds(key, self.me) && !self.in_custody(key)
+    }
+
+    /// Whether this node is still moving keys into its epoch: sending what
+    /// it owes, or waiting for what it is owed.
+    pub fn is_moving(&self) -> bool {
+        self.moving.is_some()
     }
 
     /// Whether this node may not yet serve or change `key`: it holds it in

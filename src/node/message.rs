@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::NodeId;
 use crate::commit::{self, AbortReason, Key, Outcome, TxnId, Value, Version, Versioned};
 use crate::detector::{self, machine::DetectorTimer};
-use crate::rebalance::Epoch;
+use crate::ring::Epoch;
 
 /// A client of the cluster, as the driver numbers it: a remote client picks
 /// its own (random) id; in-process callers get ids from the driver.

@@ -87,10 +87,10 @@ use crate::commit::{
 use crate::detector::machine::{DetectorOutput, HeartbeatTiming, Heartbeats};
 use crate::detector::{ConfigError, DetectorConfig, FixedTimeout, Millis, Status};
 use crate::output::{Output, Position};
-use crate::rebalance::Epoch;
+use crate::ring::Epoch;
 use crate::ring::RingError;
 
-pub use crate::rebalance::Layout;
+pub use crate::ring::Layout;
 pub use membership::{CHUNK_BYTES, RING_KEY, RingState};
 pub use message::{
     ClientId, Dest, HandoffStatus, MemberStatus, NodeEvent, NodeMsg, NodeTimer, ReplicaState,

@@ -36,6 +36,7 @@
 
 mod bounded;
 mod error;
+mod layout;
 mod migration;
 mod position;
 mod preference;
@@ -45,6 +46,7 @@ use std::fmt;
 
 pub use bounded::BoundedAssignment;
 pub use error::RingError;
+pub use layout::{Epoch, Layout};
 pub use migration::{KeyRange, MigrationPlan, RangeMove};
 pub use position::{key_position, point_position};
 pub use preference::PreferenceList;
