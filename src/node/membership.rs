@@ -219,16 +219,20 @@ impl Node {
 
     /// Whether `msg` is `from`'s vote or acknowledgement as a participant of
     /// a transaction this node coordinates (a joining node's, on the ring
-    /// change that adds it).
+    /// change that adds it), or a query about the outcome of one this node
+    /// began — in any life: a coordinator that restarted has forgotten an
+    /// undecided ring change, and a joining node prepared on it learns that
+    /// it aborted only by asking.
     pub(super) fn is_participant(&self, from: NodeId, msg: &NodeMsg) -> bool {
-        let NodeMsg::Commit(commit::Msg::Vote { txn, .. } | commit::Msg::Ack { txn, .. }) = msg
-        else {
-            return false;
-        };
-        self.coordinator
-            .txns()
-            .get(txn)
-            .is_some_and(|running| running.participants.contains(&from))
+        match msg {
+            NodeMsg::Commit(commit::Msg::Vote { txn, .. } | commit::Msg::Ack { txn, .. }) => self
+                .coordinator
+                .txns()
+                .get(txn)
+                .is_some_and(|running| running.participants.contains(&from)),
+            NodeMsg::Commit(commit::Msg::Query { txn }) => txn.node() == self.me,
+            _ => false,
+        }
     }
 
     // --- ring changes ----------------------------------------------------------

@@ -974,3 +974,39 @@ fn a_joined_node_that_restarts_keeps_what_was_written_to_its_new_keys() {
         .map(|v| v.value.clone());
     assert_eq!(value, Some(b("after")));
 }
+
+#[test]
+fn a_joining_node_learns_that_a_join_its_coordinator_forgot_in_a_restart_aborted() {
+    let mut cluster = Cluster::start(1, 1);
+    cluster.boot_joiner(n(2), 1);
+    let join = || Request::Join {
+        node: 2,
+        address: String::new(),
+    };
+    cluster.request(n(1), 1, n(1), join());
+    // Both prepare the ring change; the votes are lost and node 1 restarts
+    // before deciding, forgetting the change (presumed abort).
+    let prepares: Vec<_> = cluster.queue.drain(..).collect();
+    for (from, to, msg) in prepares {
+        cluster.step(from, to, msg);
+    }
+    cluster.queue.clear();
+    let txn = cluster.nodes[&n(2)]
+        .participant()
+        .prepared()
+        .next()
+        .unwrap();
+    cluster.crash_and_restart(n(1));
+    cluster.run();
+    // Node 2 is no member of node 1's ring, yet its query is answered.
+    for id in [n(1), n(2)] {
+        cluster.fire(id, NodeTimer::Commit(commit::Timer::Uncertain(txn)));
+        cluster.run();
+    }
+    assert_eq!(cluster.nodes[&n(2)].participant().prepared().count(), 0);
+    // Its ring key is free again: the join, asked again, commits.
+    cluster.request(n(1), 2, n(1), join());
+    cluster.run();
+    assert_eq!(cluster.outcome(2).1, Outcome::Commit);
+    assert_eq!(cluster.nodes[&n(2)].placement().epoch(), 2);
+}
