@@ -1333,6 +1333,9 @@ impl Model for NodeModel {
             NodeAction::Fire(node, NodeTimer::Handoff) => {
                 format!("node {node} resends its handoff")
             }
+            NodeAction::Fire(node, NodeTimer::AutoRemove(member)) => {
+                format!("node {node} may remove node {member}, dead long enough")
+            }
             NodeAction::Crash(node) => {
                 format!("node {node} crashes and restarts from its durable record")
             }

@@ -54,6 +54,8 @@ struct Cluster {
     addrs: BTreeMap<u16, SocketAddr>,
     children: BTreeMap<u16, Child>,
     replicas: usize,
+    /// Further top-level lines of every node's configuration file.
+    settings: String,
 }
 
 impl Drop for Cluster {
@@ -81,6 +83,12 @@ impl Cluster {
     /// Configures `ids` (plus `spare` nodes started later with `--join`),
     /// and starts `ids`, each configured with the others as its peers.
     fn start(ids: &[u16], spare: &[u16], replicas: usize) -> Cluster {
+        Cluster::start_with(ids, spare, replicas, "")
+    }
+
+    /// [`Cluster::start`], with `settings` added to every node's
+    /// configuration file.
+    fn start_with(ids: &[u16], spare: &[u16], replicas: usize, settings: &str) -> Cluster {
         let all: Vec<u16> = ids.iter().chain(spare).copied().collect();
         let ports = free_udp_ports(all.len());
         let addrs = all
@@ -93,6 +101,7 @@ impl Cluster {
             addrs,
             children: BTreeMap::new(),
             replicas,
+            settings: settings.to_owned(),
         };
         for &id in ids {
             cluster.write_config(id, ids);
@@ -124,10 +133,11 @@ impl Cluster {
     /// Node `id`'s configuration, with `members` (but itself) as its peers.
     fn write_config(&self, id: u16, members: &[u16]) {
         let mut text = format!(
-            "id = {id}\nlisten = \"{}\"\ndata = \"{}\"\nreplicas = {}\n[peers]\n",
+            "id = {id}\nlisten = \"{}\"\ndata = \"{}\"\nreplicas = {}\n{}\n[peers]\n",
             self.addrs[&id],
             self.data(id).display(),
             self.replicas,
+            self.settings,
         );
         for peer in members.iter().filter(|p| **p != id) {
             text += &format!("{peer} = \"{}\"\n", self.addrs[peer]);
@@ -223,6 +233,18 @@ impl Cluster {
                     .collect::<Vec<_>>()
             );
             thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads `key` through `haft get` at node `id`: its value, or `None` if
+    /// it has no committed value; any other answer fails the test.
+    fn get(&self, id: u16, key: &str) -> Option<String> {
+        let addr = self.addr(id);
+        let (code, stdout, stderr) = haft(&["get", "--node", &addr, "--timeout", "10", key]);
+        match code {
+            0 => Some(stdout.trim_end_matches('\n').to_owned()),
+            1 if stderr.contains("has no committed value") => None,
+            _ => panic!("haft get {key} at node {id} failed ({code}): {stderr}"),
         }
     }
 
@@ -513,21 +535,9 @@ fn read_back(cluster: &Cluster, nodes: &[u16], logs: &[ClientLog]) -> usize {
                     .map(|v| Some(v.as_str())),
             );
             for &node in nodes {
-                let (code, stdout, stderr) = haft(&[
-                    "get",
-                    "--node",
-                    &cluster.addr(node),
-                    "--timeout",
-                    "10",
-                    &key,
-                ]);
-                let got = match code {
-                    0 => Some(stdout.trim_end_matches('\n')),
-                    1 if stderr.contains("has no committed value") => None,
-                    _ => panic!("haft get {key} at node {node} failed ({code}): {stderr}"),
-                };
+                let got = cluster.get(node, &key);
                 assert!(
-                    allowed.contains(&got),
+                    allowed.contains(&got.as_deref()),
                     "key {key} read {got:?} at node {node}; acknowledged {:?}, unanswered later \
                      writes {:?}",
                     log.acked.get(&key),
@@ -671,4 +681,50 @@ fn a_cluster_grows_to_four_and_shrinks_to_three_while_the_leaver_still_takes_req
     eprintln!("grow-shrink: node 1 left in {took:.1?}");
     assert_eq!(shrunk, epoch + 2, "a join and a leave, two epochs");
     finish_and_read_back("grow-shrink", &cluster, load, &[2, 3, 4], &bulk, start);
+}
+
+#[test]
+fn a_node_killed_for_longer_than_auto_remove_after_is_removed_and_its_keys_read_back() {
+    let start = Instant::now();
+    // Dead after about 1.2 s of silence (tests/common/cluster_env.rs), then
+    // removed 1.5 s later.
+    let mut cluster = Cluster::start_with(&[1, 2, 3], &[], 2, "auto_remove_after_ms = 1500");
+    let epoch = cluster.await_ring(&[1, 2, 3], 0);
+    // Through node 2: none of node 1's own transactions may be left in doubt.
+    let keys = fill(&cluster, 2, 60);
+
+    // Node 1 dies; node 2, the lowest member its survivors hold alive,
+    // removes it, and the keys it held move to their new holders.
+    let change = Instant::now();
+    cluster.kill(1);
+    let removed = cluster.await_ring(&[2, 3], epoch);
+    eprintln!(
+        "auto-remove: node 1 killed, removed and rebuilt in {:.1?}",
+        change.elapsed()
+    );
+    assert_eq!(removed, epoch + 1, "one removal, one epoch");
+    let log = std::fs::read_to_string(cluster.dir.path().join("node2.log")).unwrap();
+    assert!(
+        log.contains("removing a member held dead"),
+        "node 2 logged no automatic removal"
+    );
+    let (code, stdout, stderr) = haft(&["status", "--node", &cluster.addr(3)]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("ring epoch {removed}")),
+        "status shows the new epoch: {stdout}"
+    );
+
+    for (key, value) in &keys {
+        let key = String::from_utf8_lossy(key);
+        for node in [2, 3] {
+            let got = cluster.get(node, &key);
+            assert_eq!(
+                got.as_deref().map(str::as_bytes),
+                Some(&value[..]),
+                "{key} at node {node}"
+            );
+        }
+    }
+    eprintln!("auto-remove: {:.1?} in all", start.elapsed());
 }

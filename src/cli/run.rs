@@ -59,6 +59,11 @@ pub struct NodeArgs {
     /// agree on a ring with it, then takes over its keys.
     #[arg(long, value_name = "HOST:PORT")]
     join: Option<String>,
+    /// Remove a member the failure detector has held dead this long (at
+    /// least failure_timeout_ms + suspicion_timeout_ms; needs replicas ≥ 2).
+    /// Set it on every node. Default: never; `haft remove` by hand.
+    #[arg(long, value_name = "MS")]
+    auto_remove_after_ms: Option<u64>,
 }
 
 /// Where a client command sends its request.
@@ -172,6 +177,7 @@ pub fn node(args: NodeArgs) -> Result<ExitCode, UsageError> {
     raw.requirepass = args.requirepass.or(raw.requirepass);
     raw.cluster_key_file = args.cluster_key_file.or(raw.cluster_key_file);
     raw.join = args.join.or(raw.join);
+    raw.auto_remove_after_ms = args.auto_remove_after_ms.or(raw.auto_remove_after_ms);
     for peer in &args.peers {
         raw.add_peer(peer)?;
     }

@@ -449,6 +449,8 @@ impl Node {
         for (client, id) in waiting {
             self.reroute(client, id, super::Reroute::Gone, out);
         }
+        // A removed member is watched no more.
+        self.watch_dead(out);
     }
 
     /// Takes the snapshot once the earlier transactions have settled, and

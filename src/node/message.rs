@@ -329,6 +329,9 @@ pub enum NodeTimer {
     Detector(DetectorTimer),
     /// Resend the unacknowledged handoff chunks.
     Handoff,
+    /// `auto_remove_after` has passed since the detector declared this
+    /// member Dead: remove it if it still is (see the `auto_remove` module).
+    AutoRemove(NodeId),
 }
 
 /// What a node tells the application besides its messages.
@@ -349,4 +352,10 @@ pub enum NodeEvent {
     /// The node is not a member of its ring and has handed over every key it
     /// held: it can stop.
     Departed,
+    /// The node began removing `member`, which its detector has held Dead
+    /// for `auto_remove_after` (a ring change, as `Request::Remove`).
+    AutoRemoving {
+        /// The member being removed.
+        member: NodeId,
+    },
 }

@@ -63,11 +63,14 @@
 //! reserved key, followed by key moves under custody; Prepares and reads
 //! carry the epoch they were planned on. See the `membership` module
 //! (src/node/membership.rs) for the protocol and why it is safe, and the
-//! `cluster` model for its check.
+//! `cluster` model for its check. With `auto_remove_after` set, a member the
+//! detector has held Dead that long is removed the same way (the
+//! `auto_remove` module).
 //!
 //! In-process callers (the RESP server) use [`Node::handle_local`]: the same
 //! transactions and reads, without the answer table, since they do not retry.
 
+mod auto_remove;
 mod membership;
 mod message;
 mod record;
@@ -159,6 +162,11 @@ pub struct NodeConfig {
     /// Start as a node waiting to join a cluster: a member's ring change
     /// naming it makes it a member. `members` is then just this node.
     pub join: bool,
+    /// Remove a member the detector has held Dead this long, in ms, as
+    /// `Request::Remove` would (`None`: never; see the `auto_remove`
+    /// module). At least `failure_timeout + suspicion_timeout`, and only with
+    /// `replicas` of 2 or more.
+    pub auto_remove_after: Option<Millis>,
 }
 
 impl NodeConfig {
@@ -174,6 +182,7 @@ impl NodeConfig {
             answer_capacity: ANSWER_CAPACITY,
             addresses: BTreeMap::new(),
             join: false,
+            auto_remove_after: None,
         }
     }
 }
@@ -193,6 +202,26 @@ pub enum NodeError {
     /// A timer range is empty or zero.
     #[error("timer `{0}` must be a non-empty range of positive durations (min ≤ max, min > 0)")]
     BadTimer(&'static str),
+    /// `auto_remove_after` is shorter than the detector takes to declare a
+    /// node Dead.
+    #[error(
+        "auto_remove_after ({after} ms) is shorter than the failure detector takes to declare a node \
+         dead (failure_timeout + suspicion_timeout = {declared} ms), so a node that is only \
+         restarting or briefly cut off could be removed; set it to at least {declared} ms, or leave \
+         it unset and remove dead nodes by hand (`haft remove`)"
+    )]
+    AutoRemoveTooSoon {
+        /// The wait configured, in ms.
+        after: Millis,
+        /// The detector's failure and suspicion timeouts together, in ms.
+        declared: Millis,
+    },
+    /// `auto_remove_after` is set with one replica per key.
+    #[error(
+        "auto_remove_after needs replicas of at least 2: with one copy of each key, removing a dead \
+         node loses its keys for good; raise replicas, or remove the node by hand (`haft remove`)"
+    )]
+    AutoRemoveOneReplica,
     /// A detector setting was refused.
     #[error("failure detector: {0}")]
     Detector(#[from] ConfigError),
@@ -213,6 +242,9 @@ struct Waiter {
     via: Option<NodeId>,
     /// Whether the answer goes into the answer table (remote clients).
     remember: bool,
+    /// Nobody waits: the node began the request itself (an automatic
+    /// removal), and its answer goes nowhere.
+    internal: bool,
 }
 
 /// A read spread over several replicas.
@@ -290,6 +322,10 @@ pub struct Node {
     /// Reads told by a replica that the ring moved on, waiting for this node
     /// to install the newer ring.
     stale_reads: BTreeSet<(ClientId, RequestId)>,
+    /// How long a member stays Dead before this node removes it, in ms.
+    auto_remove_after: Option<Millis>,
+    /// The members whose [`NodeTimer::AutoRemove`] is armed.
+    dead_watched: BTreeSet<NodeId>,
 }
 
 impl Node {
@@ -322,6 +358,17 @@ impl Node {
         }
         if config.replicas == 0 {
             return Err(NodeError::NoReplicas);
+        }
+        if let Some(after) = config.auto_remove_after {
+            let declared = timing
+                .failure_timeout
+                .saturating_add(timing.suspicion_timeout);
+            if after < declared {
+                return Err(NodeError::AutoRemoveTooSoon { after, declared });
+            }
+            if config.replicas < 2 {
+                return Err(NodeError::AutoRemoveOneReplica);
+            }
         }
         let first_epoch = if config.join { 0 } else { 1 };
         let placement = Layout::new(first_epoch, &config.members, config.vnodes, config.replicas)?;
@@ -398,6 +445,8 @@ impl Node {
             timing_resend: timing.resend_every.clone(),
             stale_reads: BTreeSet::new(),
             installed: None,
+            auto_remove_after: config.auto_remove_after,
+            dead_watched: BTreeSet::new(),
         };
         node.absorb_commit(inner, out);
         node.absorb_detector(detector_out, out);
@@ -531,6 +580,7 @@ impl Node {
             id,
             via: None,
             remember: true,
+            internal: false,
         };
         self.on_request(waiter, home.unwrap_or(self.me), request, out);
     }
@@ -549,6 +599,7 @@ impl Node {
             id,
             via: None,
             remember: false,
+            internal: false,
         };
         self.on_request(waiter, self.me, request, out);
     }
@@ -616,6 +667,7 @@ impl Node {
                     id,
                     via: Some(from),
                     remember: true,
+                    internal: false,
                 };
                 self.on_request(waiter, home.unwrap_or(self.me), request, out);
             }
@@ -665,6 +717,7 @@ impl Node {
                 self.absorb_detector(inner, out);
             }
             NodeTimer::Handoff => self.on_handoff_timer(out),
+            NodeTimer::AutoRemove(member) => self.on_auto_remove_timer(*member, out),
         }
     }
 
@@ -841,7 +894,9 @@ impl Node {
         let Some(waiter) = self.waiting.remove(&txn) else {
             return;
         };
-        self.in_flight.remove(&(waiter.client, waiter.id));
+        if waiter.remember {
+            self.in_flight.remove(&(waiter.client, waiter.id));
+        }
         let durable = match (outcome, waiter.remember) {
             // The commit record (with the request, for a remote client) is in
             // this output: the answer waits for it.
@@ -868,6 +923,9 @@ impl Node {
     }
 
     fn reply(&self, waiter: &Waiter, reply: Reply, durable: bool, out: &mut NodeOutput) {
+        if waiter.internal {
+            return;
+        }
         let to = match waiter.via {
             Some(node) => Dest::Node(node),
             None => Dest::Client(waiter.client),
@@ -1242,6 +1300,7 @@ impl Node {
             |never| match never {},
             |never| match never {},
         );
+        self.watch_dead(out);
     }
 }
 

@@ -2,7 +2,7 @@
 //! synchronous driver delivers messages in order, applies every delta to a
 //! durable record at once, and fires timers only when a test says so.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -29,21 +29,41 @@ struct Cluster {
     to_clients: Vec<(ClientId, RequestId, Reply)>,
     /// The nodes that emitted [`NodeEvent::Departed`].
     departed: Vec<NodeId>,
+    /// The timers each node has armed and not cancelled (the driver fires
+    /// none of them by itself).
+    armed: BTreeMap<NodeId, BTreeSet<NodeTimer>>,
+    /// Every other event the nodes emitted.
+    events: Vec<(NodeId, NodeEvent)>,
 }
 
 impl Cluster {
     fn start(members: u16, replicas: usize) -> Cluster {
+        Cluster::start_configured(members, replicas, |_| {})
+    }
+
+    /// A cluster whose configurations `configure` adjusts before the start.
+    fn start_configured(
+        members: u16,
+        replicas: usize,
+        configure: impl Fn(&mut NodeConfig),
+    ) -> Cluster {
         let ids: Vec<NodeId> = (1..=members).map(n).collect();
         let mut cluster = Cluster {
             configs: ids
                 .iter()
-                .map(|id| (*id, NodeConfig::new(*id, ids.clone(), replicas)))
+                .map(|id| {
+                    let mut config = NodeConfig::new(*id, ids.clone(), replicas);
+                    configure(&mut config);
+                    (*id, config)
+                })
                 .collect(),
             nodes: BTreeMap::new(),
             disk: BTreeMap::new(),
             queue: VecDeque::new(),
             to_clients: Vec::new(),
             departed: Vec::new(),
+            armed: BTreeMap::new(),
+            events: Vec::new(),
         };
         for id in ids {
             cluster.boot(id);
@@ -63,19 +83,31 @@ impl Cluster {
     /// Everything not on disk is lost; the node starts again from its record.
     fn crash_and_restart(&mut self, id: NodeId) {
         self.nodes.remove(&id);
+        self.armed.remove(&id);
         self.queue.retain(|(_, to, _)| *to != id);
         self.boot(id);
     }
 
     fn carry_out(&mut self, from: NodeId, out: NodeOutput) {
+        let end = out.end();
         let disk = self.disk.entry(from).or_default();
         for delta in &out.persist {
             disk.apply(delta);
         }
-        if out.events.contains(&NodeEvent::Departed) {
-            self.departed.push(from);
+        for event in out.events {
+            match event {
+                NodeEvent::Departed => self.departed.push(from),
+                NodeEvent::Commit(_) => {}
+                other => self.events.push((from, other)),
+            }
         }
-        let end = out.end();
+        let armed = self.armed.entry(from).or_default();
+        for op in out.timers {
+            match op {
+                crate::output::TimerOp::Set { timer, .. } => armed.insert(timer),
+                crate::output::TimerOp::Cancel(timer) => armed.remove(&timer),
+            };
+        }
         self.nodes.get_mut(&from).unwrap().handle_persisted(end);
         for (to, msg) in out.send_now.into_iter().chain(out.send_after_persist) {
             match (to, msg) {
@@ -602,6 +634,24 @@ fn bad_configurations_are_refused() {
         Node::recover(&config, NodeRecord::default(), &mut out).unwrap_err(),
         NodeError::BadTimer("resend_every")
     );
+    let mut config = NodeConfig::new(n(1), vec![n(1), n(2)], 2);
+    for after in [0, AUTO_REMOVE_MS - 1] {
+        config.auto_remove_after = Some(after);
+        assert_eq!(
+            Node::recover(&config, NodeRecord::default(), &mut out).unwrap_err(),
+            NodeError::AutoRemoveTooSoon {
+                after,
+                declared: AUTO_REMOVE_MS
+            }
+        );
+    }
+    config.auto_remove_after = Some(AUTO_REMOVE_MS);
+    assert!(Node::recover(&config, NodeRecord::default(), &mut out).is_ok());
+    config.replicas = 1;
+    assert_eq!(
+        Node::recover(&config, NodeRecord::default(), &mut out).unwrap_err(),
+        NodeError::AutoRemoveOneReplica
+    );
 }
 
 #[test]
@@ -1009,4 +1059,136 @@ fn a_joining_node_learns_that_a_join_its_coordinator_forgot_in_a_restart_aborted
     cluster.run();
     assert_eq!(cluster.outcome(2).1, Outcome::Commit);
     assert_eq!(cluster.nodes[&n(2)].placement().epoch(), 2);
+}
+
+// --- automatic removal ---------------------------------------------------------
+
+/// The shortest `auto_remove_after` the default timing allows: its failure
+/// and suspicion timeouts together.
+const AUTO_REMOVE_MS: Millis = 2000;
+
+fn auto_removing(config: &mut NodeConfig) {
+    config.auto_remove_after = Some(AUTO_REMOVE_MS);
+}
+
+impl Cluster {
+    /// Node `gone` stops (its disk stays); the others beat and check until
+    /// each of them holds it Dead.
+    fn stop_until_dead(&mut self, gone: NodeId) {
+        self.nodes.remove(&gone);
+        self.armed.remove(&gone);
+        for _ in 0..100 {
+            let live: Vec<NodeId> = self.nodes.keys().copied().collect();
+            if live
+                .iter()
+                .all(|id| self.nodes[id].member_status(gone) == MemberStatus::Dead)
+            {
+                return;
+            }
+            for id in live {
+                self.fire(id, NodeTimer::Detector(DetectorTimer::Heartbeat));
+                self.fire(id, NodeTimer::Detector(DetectorTimer::Check));
+            }
+            self.run();
+        }
+        panic!("node {gone} was never declared dead");
+    }
+
+    fn auto_removals(&self) -> Vec<(NodeId, NodeId)> {
+        self.events
+            .iter()
+            .filter_map(|(by, event)| match event {
+                NodeEvent::AutoRemoving { member } => Some((*by, *member)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_member_dead_long_enough_is_removed_by_the_lowest_live_member_only() {
+    let mut cluster = Cluster::start_configured(3, 2, auto_removing);
+    let keys = cluster.fill(n(2), 1, 30);
+    cluster.stop_until_dead(n(1));
+    let remove_1 = NodeTimer::AutoRemove(n(1));
+    for id in [n(2), n(3)] {
+        assert!(cluster.armed[&id].contains(&remove_1), "node {id}");
+    }
+    // Node 3 holds node 2 alive, a lower id: it begins nothing, and watches on.
+    cluster.fire(n(3), remove_1.clone());
+    assert!(cluster.queue.is_empty());
+    assert!(cluster.nodes[&n(3)].coordinator().txns().is_empty());
+    assert!(cluster.armed[&n(3)].contains(&remove_1));
+    // Node 2 removes node 1 as `haft remove` would, and answers no client.
+    let answers = cluster.to_clients.len();
+    cluster.fire(n(2), remove_1.clone());
+    cluster.run();
+    assert_eq!(cluster.auto_removals(), [(n(2), n(1))]);
+    assert_eq!(cluster.to_clients.len(), answers);
+    for id in [n(2), n(3)] {
+        let node = &cluster.nodes[&id];
+        assert_eq!(node.placement().epoch(), 2);
+        assert_eq!(node.placement().members(), [n(2), n(3)]);
+        assert!(
+            node.status().handoff.is_none(),
+            "node {id} still moving keys"
+        );
+        assert!(!cluster.armed[&id].contains(&remove_1), "node {id}");
+    }
+    cluster.assert_placed(&keys);
+}
+
+#[test]
+fn a_dead_member_that_restarts_in_time_is_not_removed() {
+    let mut cluster = Cluster::start_configured(3, 2, auto_removing);
+    cluster.stop_until_dead(n(3));
+    let remove_3 = NodeTimer::AutoRemove(n(3));
+    assert!(cluster.armed[&n(1)].contains(&remove_3));
+    // It restarts from its disk; its new incarnation makes it Alive again.
+    cluster.crash_and_restart(n(3));
+    cluster.run();
+    for id in [n(1), n(2)] {
+        assert_eq!(cluster.nodes[&id].member_status(n(3)), MemberStatus::Alive);
+        assert!(!cluster.armed[&id].contains(&remove_3), "node {id}");
+    }
+    // A firing the driver had already under way removes nothing.
+    cluster.fire(n(1), remove_3);
+    cluster.run();
+    assert!(cluster.auto_removals().is_empty());
+    for id in [n(1), n(2), n(3)] {
+        assert_eq!(cluster.nodes[&id].placement().epoch(), 1);
+    }
+}
+
+#[test]
+fn an_automatic_removal_that_aborts_is_tried_again() {
+    let mut cluster = Cluster::start_configured(3, 2, auto_removing);
+    cluster.stop_until_dead(n(3));
+    let remove_3 = NodeTimer::AutoRemove(n(3));
+    // The first attempt's Prepares are lost.
+    cluster.fire(n(1), remove_3.clone());
+    cluster.queue.clear();
+    let txns: Vec<TxnId> = cluster.nodes[&n(1)]
+        .coordinator()
+        .txns()
+        .keys()
+        .copied()
+        .collect();
+    assert_eq!(txns.len(), 1);
+    // While it runs, the timer begins no second one.
+    cluster.fire(n(1), remove_3.clone());
+    assert!(cluster.queue.is_empty());
+    assert_eq!(cluster.nodes[&n(1)].coordinator().txns().len(), 1);
+    // Its votes never come: it aborts, and the member stays watched.
+    cluster.fire(n(1), NodeTimer::Commit(commit::Timer::VoteTimeout(txns[0])));
+    cluster.run();
+    assert_eq!(cluster.nodes[&n(1)].placement().epoch(), 1);
+    assert!(cluster.armed[&n(1)].contains(&remove_3));
+    // The next firing tries again, and this time the votes come.
+    cluster.fire(n(1), remove_3);
+    cluster.run();
+    assert_eq!(cluster.auto_removals(), [(n(1), n(3)), (n(1), n(3))]);
+    for id in [n(1), n(2)] {
+        assert_eq!(cluster.nodes[&id].placement().members(), [n(1), n(2)]);
+    }
 }

@@ -11,6 +11,7 @@
 //! # cluster_key_file = "cluster.key" # HMAC-SHA256 tags on every datagram (the same file on every node)
 //! # resp = "127.0.0.1:6380"         # serve Redis clients here (RESP2 and RESP3)
 //! # requirepass = "secret"          # Redis clients must AUTH first
+//! # auto_remove_after_ms = 30000    # remove a member the detector has held dead this long
 //!
 //! [peers]
 //! 2 = "127.0.0.1:7002"
@@ -223,6 +224,9 @@ pub struct RawConfig {
     /// of listing peers): the node starts empty and becomes a member once a
     /// ring change adds it.
     pub join: Option<String>,
+    /// Remove a member the failure detector has held dead this long, in ms
+    /// (absent: never; see [`NodeConfig::auto_remove_after`]).
+    pub auto_remove_after_ms: Option<u64>,
     /// Timer settings.
     #[serde(default)]
     pub timers: TimerConfig,
@@ -255,6 +259,8 @@ pub struct Config {
     pub requirepass: Option<String>,
     /// The member to join the cluster through, if this node joins one.
     pub join: Option<SocketAddr>,
+    /// How long a member stays dead before this node removes it, in ms.
+    pub auto_remove_after: Option<u64>,
 }
 
 /// Virtual nodes per node unless configured.
@@ -387,6 +393,7 @@ impl RawConfig {
             resp,
             requirepass: self.requirepass,
             join,
+            auto_remove_after: self.auto_remove_after_ms,
         };
         // Let the node check the rest (detector settings, ring).
         let mut out = crate::node::NodeOutput::at(0);
@@ -420,6 +427,7 @@ impl Config {
                 .chain(std::iter::once((NodeId(self.id), self.listen.to_string())))
                 .collect(),
             join: self.join.is_some(),
+            auto_remove_after: self.auto_remove_after,
         }
     }
 }
@@ -455,6 +463,7 @@ mod tests {
             data = "/tmp/haft-config-test"
             resp = "127.0.0.1:6380"
             requirepass = "pw"
+            auto_remove_after_ms = 5000
             [peers]
             2 = "127.0.0.1:7002"
             3 = "127.0.0.1:7003"
@@ -466,6 +475,7 @@ mod tests {
         assert_eq!(config.resp, Some("127.0.0.1:6380".parse().unwrap()));
         assert_eq!(config.requirepass.as_deref(), Some("pw"));
         assert!(config.cluster_key.is_none());
+        assert_eq!(config.node_config().auto_remove_after, Some(5000));
         assert_eq!(
             config.timing.vote_timeout,
             Duration::from_millis(300)..Duration::from_millis(400)
@@ -515,6 +525,10 @@ mod tests {
         );
         check(&|c| c.timers.resend_ms = [5, 1], "exceeds the maximum");
         check(&|c| c.timers.heartbeat_ms = 0, "heartbeat_interval");
+        check(
+            &|c| c.auto_remove_after_ms = Some(1999),
+            "auto_remove_after (1999 ms) is shorter",
+        );
         check(&|c| c.requirepass = Some("pw".into()), "`resp` is not");
         check(
             &|c| {

@@ -964,6 +964,11 @@ impl EventLoop {
                     self.joining = false;
                 }
                 NodeEvent::Departed => self.departed = true,
+                NodeEvent::AutoRemoving { member } => tracing::warn!(
+                    node = self.me.0,
+                    member = member.0,
+                    "removing a member held dead for auto_remove_after_ms"
+                ),
                 NodeEvent::Commit(_) => {}
             }
         }
