@@ -50,7 +50,8 @@ enum Command {
     /// Check models exhaustively (or by random walks): every model at its
     /// default size, or one model.
     ///
-    /// Exit status: 0 every property holds and every search completed; 1 a
+    /// Exit status: 0 every property holds (or is not judged by the
+    /// configuration, which says why) and every search completed; 1 a
     /// property is violated (a counterexample exists, or a `sometimes` property
     /// was never witnessed in a complete search); 3 incomplete (timeout, state
     /// or memory limit, or a simulation) with no violation found; 2 usage error.

@@ -29,6 +29,17 @@ fn exit_0_when_every_property_holds_and_the_search_completes() {
 }
 
 #[test]
+fn a_property_the_configuration_cannot_judge_is_said_so_and_leaves_exit_0() {
+    let (code, out, _) = haft(&["check", "cluster"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("? a read after a restart (unknown)"), "{out}");
+    assert!(
+        out.contains("`a read after a restart` is not judged: no node restarts when crashes=0."),
+        "{out}"
+    );
+}
+
+#[test]
 fn exit_1_with_a_readable_counterexample_when_a_property_is_violated() {
     let (code, out, _) = haft(FORGET_TOO_EARLY);
     assert_eq!(code, 1, "{out}");

@@ -126,7 +126,11 @@ fn exit_status(reports: &[CheckReport], expected: &BTreeSet<String>) -> u8 {
                 } else {
                     unexpected_violation = true;
                 }
-            } else if property.status == Status::Unknown {
+            } else if property.status == Status::Unknown
+                && !(report.complete && property.note.is_some())
+            {
+                // A property the configuration cannot judge (its note says
+                // why) leaves a complete search complete.
                 incomplete = true;
             }
         }
