@@ -99,7 +99,22 @@
 //! finishes its script). A property a configuration cannot judge (a restart
 //! when `crashes=0`) is reported as not judged.
 //!
-//! # Reads and defect 2
+//! # Quiet runs
+//!
+//! In `cluster` and `ring-handoff` with `lossy=false`, clients send each
+//! request once, to a member of the first ring, and never retry; the
+//! coordinators' resend timers and the handoff's are never fired (a
+//! participant's query for an outcome is, once a crash is possible: it is a
+//! new message, the only way a prepared participant learns that a restarted
+//! coordinator forgot its transaction). The network loses nothing, keeps
+//! every message deliverable, and a crashed node restarts at once, so a
+//! retry or a resend would add a message that is already in flight. Two
+//! things differ and are left to the `node` model (no ring change, retries
+//! at any node, every timer): a resent Prepare carries the coordinator's
+//! current finished-below watermark, newer than the first one's (it only
+//! lets participants forget finished transactions sooner); and a retry at
+//! another node exercises the relaying of a request between nodes.
+//!
 //!
 //! A client is answered as soon as the coordinator decides; its replicas may
 //! not have applied the writes yet. The fix kept here is on the read side: a
@@ -186,6 +201,11 @@ pub enum Variant {
     NoForward,
     /// A new holder never acknowledges a source's last handoff chunk.
     NoLastAck,
+    /// A source takes its last chunk for acknowledged as soon as it sends
+    /// it (the model hands it the acknowledgement), and drops the keys.
+    DropBeforeAck,
+    /// A source never resends a chunk (the model drops the handoff timer).
+    NoCopyResend,
 }
 
 impl Variant {
@@ -194,7 +214,12 @@ impl Variant {
     fn needs_change(self) -> bool {
         matches!(
             self,
-            Variant::NoFence | Variant::WriteToOldOwner | Variant::NoForward | Variant::NoLastAck
+            Variant::NoFence
+                | Variant::WriteToOldOwner
+                | Variant::NoForward
+                | Variant::NoLastAck
+                | Variant::DropBeforeAck
+                | Variant::NoCopyResend
         )
     }
 }
@@ -209,6 +234,8 @@ named_variants!(Variant {
     WriteToOldOwner => "write-to-old-owner",
     NoForward => "no-forward",
     NoLastAck => "no-last-ack",
+    DropBeforeAck => "drop-before-ack",
+    NoCopyResend => "no-copy-resend",
 });
 
 /// The ring change an administrator makes while clients run (the `cluster`
@@ -322,6 +349,9 @@ pub struct NodeModelConfig {
     /// Whether each client deletes every key after writing it (before its
     /// `get`).
     pub deletes: bool,
+    /// Whether the network may lose handoff chunks and their
+    /// acknowledgements (and the handoff's resend timer fires).
+    pub lose_handoffs: bool,
     /// The seeded defect, if any.
     pub variant: Variant,
 }
@@ -340,6 +370,7 @@ impl Default for NodeModelConfig {
             beats: 0,
             change: Change::None,
             deletes: false,
+            lose_handoffs: false,
             variant: Variant::Correct,
         }
     }
@@ -398,6 +429,7 @@ impl NodeModelConfig {
             beats,
             change,
             deletes: params.has("deletes") && params.bool("deletes"),
+            lose_handoffs: params.has("handoff-loss") && params.bool("handoff-loss"),
             variant,
         })
     }
@@ -681,6 +713,8 @@ pub enum NodeAction {
     Retry(ClientId, NodeId),
     /// The network loses every message in flight.
     LoseAll,
+    /// The network loses every handoff chunk and acknowledgement in flight.
+    LoseHandoffs,
 }
 
 /// One input to a node.
@@ -785,12 +819,33 @@ impl NodeModel {
     fn step(&self, state: &mut NodeState, me: NodeId, input: Input) {
         let mut loopback = VecDeque::new();
         let mut next = Some(input);
-        while let Some(input) = next
-            .take()
-            .or_else(|| loopback.pop_front().map(|msg| Input::Message(me, msg)))
-        {
+        while let Some(input) = next.take().or_else(|| {
+            loopback
+                .pop_front()
+                .map(|(from, msg)| Input::Message(from, msg))
+        }) {
             let mut out = NodeOutput::at(0);
             self.feed(state, me, input, &mut out);
+            if self.config.variant == Variant::DropBeforeAck {
+                // The acknowledgement of each last chunk, as if its
+                // recipient had sent it at once.
+                let sent = out.send_now.iter().chain(&out.send_after_persist);
+                for (to, msg) in sent {
+                    if let (
+                        Dest::Node(to),
+                        NodeMsg::Handoff {
+                            epoch,
+                            chunk,
+                            last: true,
+                            ..
+                        },
+                    ) = (to, msg)
+                    {
+                        let (epoch, chunk) = (*epoch, *chunk);
+                        loopback.push_back((*to, NodeMsg::HandoffAck { epoch, chunk }));
+                    }
+                }
+            }
             self.carry_out(state, me, out, &mut loopback);
         }
     }
@@ -926,7 +981,7 @@ impl NodeModel {
         state: &mut NodeState,
         me: NodeId,
         out: NodeOutput,
-        loopback: &mut VecDeque<NodeMsg>,
+        loopback: &mut VecDeque<(NodeId, NodeMsg)>,
     ) {
         let NodeOutput {
             persist,
@@ -1004,6 +1059,10 @@ impl NodeModel {
                     timer: NodeTimer::Detector(_),
                     ..
                 } if self.config.beats == 0 => {}
+                TimerOp::Set {
+                    timer: NodeTimer::Handoff,
+                    ..
+                } if self.config.variant == Variant::NoCopyResend => {}
                 TimerOp::Set { timer, .. } => {
                     life.timers.insert(timer);
                 }
@@ -1019,7 +1078,7 @@ impl NodeModel {
             }
             let to = match to {
                 Dest::Node(node) if node == me => {
-                    loopback.push_back(msg);
+                    loopback.push_back((me, msg));
                     continue;
                 }
                 Dest::Node(node) => Addr::Node(node),
@@ -1239,7 +1298,8 @@ impl Model for NodeModel {
                     // participant's query for an outcome is new, and needed
                     // once its coordinator may have restarted and forgotten.
                     let resends = match timer {
-                        NodeTimer::Handoff | NodeTimer::Commit(commit::Timer::Resend(_)) => true,
+                        NodeTimer::Handoff => !self.config.lose_handoffs,
+                        NodeTimer::Commit(commit::Timer::Resend(_)) => true,
                         NodeTimer::Commit(commit::Timer::Uncertain(_)) => self.config.crashes == 0,
                         _ => false,
                     };
@@ -1274,6 +1334,9 @@ impl Model for NodeModel {
         // Offered only when something is in flight: losing nothing is no step.
         if self.config.lossy && !state.network.is_empty() {
             actions.push(NodeAction::LoseAll);
+        }
+        if self.config.lose_handoffs && state.network.iter().any(|e| is_handoff(&e.msg)) {
+            actions.push(NodeAction::LoseHandoffs);
         }
     }
 
@@ -1313,6 +1376,10 @@ impl Model for NodeModel {
                 self.send(&mut state, client, node)
             }
             NodeAction::LoseAll => state.network = Shared::default(),
+            NodeAction::LoseHandoffs => state
+                .network
+                .make_mut()
+                .retain(|envelope| !is_handoff(&envelope.msg)),
         }
         forget_dead_replies(&mut state);
         Some(state)
@@ -1346,6 +1413,9 @@ impl Model for NodeModel {
                 format!("client {client} times out and retries at node {node}")
             }
             NodeAction::LoseAll => "the network loses every message in flight".to_string(),
+            NodeAction::LoseHandoffs => {
+                "the network loses every handoff chunk and acknowledgement in flight".to_string()
+            }
         }
     }
 
@@ -1407,6 +1477,11 @@ impl Model for NodeModel {
         }
         properties
     }
+}
+
+/// Whether `msg` is a handoff chunk or its acknowledgement.
+fn is_handoff(msg: &NodeMsg) -> bool {
+    matches!(msg, NodeMsg::Handoff { .. } | NodeMsg::HandoffAck { .. })
 }
 
 /// Drops the replies to requests their client has moved past: a client
@@ -1571,24 +1646,33 @@ fn durable(m: &NodeModel, s: &NodeState) -> bool {
 
 /// Every node that serves a key (a holder in the ring it runs, with the
 /// key's custody) holds its latest acknowledged write or a later one —
-/// applied, or prepared and waiting for its outcome. Nodes that no longer
-/// hold the key, and a new holder still waiting for it, do not count.
+/// applied, or prepared and waiting for its outcome —, and so does some
+/// member of the latest ring (durably: a new holder still waiting for the
+/// key does not serve it, but its source, still a member, keeps it).
 fn no_lost_keys(m: &NodeModel, s: &NodeState) -> bool {
+    let Some(latest) = running(s)
+        .map(|(_, node)| node.placement())
+        .max_by_key(|p| p.epoch())
+    else {
+        return true;
+    };
     m.keys.iter().all(|key| {
         let Some(floor) = m.last_acknowledged_write(s, key) else {
             return true;
         };
         let position = s.commit_position(floor);
+        let keeps = |id: NodeId| {
+            let record = &s.host(id).durable.participant;
+            m.as_new_as(s, key, record.store.get(key), floor)
+                || record.txns.iter().any(|(txn, t)| {
+                    matches!(t, TxnRecord::Prepared { writes, .. } if writes.contains_key(key))
+                        && s.commit_position(*txn) >= position
+                })
+        };
         running(s)
             .filter(|(_, node)| node.serves(key))
-            .all(|(id, _)| {
-                let record = &s.host(id).durable.participant;
-                m.as_new_as(s, key, record.store.get(key), floor)
-                    || record.txns.iter().any(|(txn, t)| {
-                        matches!(t, TxnRecord::Prepared { writes, .. } if writes.contains_key(key))
-                            && s.commit_position(*txn) >= position
-                    })
-            })
+            .all(|(id, _)| keeps(id))
+            && latest.members().iter().any(|id| keeps(*id))
     })
 }
 
