@@ -684,7 +684,8 @@ fn a_cluster_grows_to_four_and_shrinks_to_three_while_the_leaver_still_takes_req
 }
 
 #[test]
-fn a_node_killed_for_longer_than_auto_remove_after_is_removed_and_its_keys_read_back() {
+fn a_node_killed_for_longer_than_auto_remove_after_is_removed_its_keys_read_back_and_its_restart_fenced()
+ {
     let start = Instant::now();
     // Dead after about 1.2 s of silence (tests/common/cluster_env.rs), then
     // removed 1.5 s later.
@@ -726,5 +727,15 @@ fn a_node_killed_for_longer_than_auto_remove_after_is_removed_and_its_keys_read_
             );
         }
     }
+    // Node 1 restarts on its old data, believing itself a member: the first
+    // heartbeat answered by a survivor fences it off, and it stops.
+    cluster.spawn(1, &[]);
+    let exit = cluster.await_exit(1, Duration::from_secs(20));
+    assert!(!exit.success(), "the removed node exited with {exit}");
+    let log = std::fs::read_to_string(cluster.dir.path().join("node1.log")).unwrap();
+    assert!(
+        log.contains("node 1 was removed from the cluster while it was down"),
+        "node 1's log: {log}"
+    );
     eprintln!("auto-remove: {:.1?} in all", start.elapsed());
 }

@@ -59,6 +59,14 @@
 //! A removed node's in-doubt transactions (prepared at the survivors, with the
 //! removed node as coordinator) hold their locks until it answers: two-phase
 //! commit blocks on a lost coordinator, and nothing here decides for it.
+//!
+//! A node removed while it was down and restarted on its old record believes
+//! itself a member of the old epoch. The members answer a heartbeat from a
+//! node their ring does not have with [`NodeMsg::NotMember`]; a node told so
+//! by a member of its own ring, for a later epoch, fences itself off
+//! ([`NodeEvent::Fenced`]: it refuses every request, and the runtime stops).
+//! Until its first heartbeat is answered it may still serve a read from its
+//! stale store.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -666,6 +674,17 @@ impl Node {
         outgoing.remove(&from);
         self.persist(NodeDelta::HandedOff { epoch, to: from }, out);
         self.advance_move(out);
+    }
+
+    /// A member says it runs `epoch` without this node. If `from` is a member
+    /// of this node's ring and `epoch` is later, this node was removed while
+    /// it was down (a leave or a join needs its vote, and it installs those
+    /// itself): it fences itself off.
+    pub(super) fn on_not_member(&mut self, from: NodeId, epoch: Epoch, out: &mut NodeOutput) {
+        if self.joined && self.placement.is_member(from) && epoch > self.placement.epoch() {
+            self.fenced = true;
+            out.event(NodeEvent::Fenced { epoch, by: from });
+        }
     }
 
     /// Parks `read` if it asks for a key in custody; gives it back otherwise.

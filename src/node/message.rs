@@ -119,6 +119,12 @@ pub enum NodeMsg {
         /// Each key's committed value, if any.
         values: Vec<(Key, Option<Versioned>)>,
     },
+    /// A member's answer to a heartbeat from a node its ring of `epoch` does
+    /// not have: the sender is no member of `epoch`.
+    NotMember {
+        /// The epoch the answering member runs.
+        epoch: Epoch,
+    },
 }
 
 impl NodeMsg {
@@ -357,5 +363,15 @@ pub enum NodeEvent {
     AutoRemoving {
         /// The member being removed.
         member: NodeId,
+    },
+    /// A member of this node's ring runs a later `epoch` without this node:
+    /// it was removed while it was down, and what it holds is stale. It
+    /// takes part in nothing any more; the process should stop, and its data
+    /// directory be deleted before it joins again.
+    Fenced {
+        /// The later epoch.
+        epoch: Epoch,
+        /// The member that said so.
+        by: NodeId,
     },
 }

@@ -308,6 +308,9 @@ pub struct Node {
     ring: Arc<RingState>,
     /// False for a node waiting to join, until it installs a ring.
     joined: bool,
+    /// A member told this node that a later ring left it out
+    /// ([`NodeEvent::Fenced`]): it takes part in nothing any more.
+    fenced: bool,
     /// The move of keys into the current epoch, until it is finished.
     moving: Option<Box<membership::Move>>,
     /// Its durable progress.
@@ -439,6 +442,7 @@ impl Node {
             parked: BTreeMap::new(),
             ring: Arc::new(ring),
             joined: !config.join,
+            fenced: false,
             moving: None,
             handoff: record.handoff,
             estimator,
@@ -606,9 +610,17 @@ impl Node {
 
     /// Handles a message from another node (or from this one).
     pub fn handle_message(&mut self, from: NodeId, msg: NodeMsg, out: &mut NodeOutput) {
+        if self.fenced {
+            return;
+        }
         if self.joined && !self.knows(from) && !self.is_participant(from, &msg) {
             // Only members vote, prepare, relay or claim an outcome (and a
-            // joining node votes on the ring change that adds it).
+            // joining node votes on the ring change that adds it). A node
+            // that still beats to us after a ring change left it out is told.
+            if matches!(msg, NodeMsg::Detector(_)) && self.placement.is_member(self.me) {
+                let epoch = self.placement.epoch();
+                out.send(Dest::Node(from), NodeMsg::NotMember { epoch });
+            }
             return;
         }
         if !self.joined && !matches!(msg, NodeMsg::Prepare { .. } | NodeMsg::Commit(_)) {
@@ -637,6 +649,7 @@ impl Node {
                 entries,
             } => self.on_handoff(from, epoch, chunk, last, entries, out),
             NodeMsg::HandoffAck { epoch, chunk } => self.on_handoff_ack(from, epoch, chunk, out),
+            NodeMsg::NotMember { epoch } => self.on_not_member(from, epoch, out),
             NodeMsg::ReadStale { client, id, epoch } => {
                 self.on_read_stale(from, client, id, epoch, out)
             }
@@ -724,6 +737,14 @@ impl Node {
     // --- clients -------------------------------------------------------------
 
     fn on_request(&mut self, waiter: Waiter, home: NodeId, request: Request, out: &mut NodeOutput) {
+        if self.fenced && !matches!(request, Request::Status) {
+            let reason = format!(
+                "node {} was removed from the cluster while it was down; its data is stale: \
+                 delete its data directory and join again with --join",
+                self.me.0
+            );
+            return self.reply(&waiter, Reply::Refused { reason }, false, out);
+        }
         let data = match &request {
             Request::Txn { reads, writes } => reads.keys().chain(writes.keys()).collect(),
             Request::Read { keys } => keys.iter().collect(),

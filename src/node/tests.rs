@@ -1061,6 +1061,45 @@ fn a_joining_node_learns_that_a_join_its_coordinator_forgot_in_a_restart_aborted
     assert_eq!(cluster.nodes[&n(2)].placement().epoch(), 2);
 }
 
+#[test]
+fn a_node_removed_while_down_is_fenced_off_by_the_first_heartbeat_it_sends() {
+    let mut cluster = Cluster::start(3, 2);
+    // Node 3 is down; the others remove it.
+    cluster.nodes.remove(&n(3));
+    cluster.request(n(1), 1, n(1), Request::Remove { node: 3 });
+    cluster.run();
+    assert_eq!(cluster.outcome(1).1, Outcome::Commit);
+    // It restarts on its old data, at epoch 1, believing itself a member.
+    cluster.boot(n(3));
+    cluster.run();
+    assert_eq!(cluster.nodes[&n(3)].placement().epoch(), 1);
+    // Its first heartbeat is answered: a member runs epoch 2 without it.
+    cluster.fire(n(3), NodeTimer::Detector(DetectorTimer::Heartbeat));
+    cluster.run();
+    assert!(
+        cluster
+            .events
+            .iter()
+            .any(|(id, event)| *id == n(3) && matches!(event, NodeEvent::Fenced { epoch: 2, .. })),
+        "{:?}",
+        cluster.events
+    );
+    // It serves nothing any more, and says why.
+    cluster.request(n(3), 2, n(3), Request::Read { keys: vec![b("k")] });
+    assert!(
+        matches!(&cluster.replies(2)[..], [Reply::Refused { reason }] if reason.contains("removed")),
+        "{:?}",
+        cluster.replies(2)
+    );
+    // A member that has not seen the change, or a joining node ahead of it,
+    // is not fenced: only a later epoch from a member of its own ring counts.
+    let mut out = NodeOutput::at(0);
+    let node = cluster.nodes.get_mut(&n(1)).unwrap();
+    node.handle_message(n(2), NodeMsg::NotMember { epoch: 2 }, &mut out);
+    node.handle_message(n(3), NodeMsg::NotMember { epoch: 9 }, &mut out);
+    assert!(out.events.is_empty(), "{:?}", out.events);
+}
+
 // --- automatic removal ---------------------------------------------------------
 
 /// The shortest `auto_remove_after` the default timing allows: its failure

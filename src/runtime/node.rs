@@ -254,6 +254,20 @@ pub enum NodeRunError {
     /// The machine's configuration was refused.
     #[error(transparent)]
     Config(#[from] NodeError),
+    /// A member runs a later ring without this node: it was removed while
+    /// it was down.
+    #[error(
+        "node {me} was removed from the cluster while it was down (node {by} runs epoch {epoch} \
+         without it), so its data is stale: delete its data directory and join again with --join"
+    )]
+    Fenced {
+        /// This node.
+        me: u16,
+        /// The member that said so.
+        by: u16,
+        /// That member's epoch.
+        epoch: u64,
+    },
 }
 
 /// Reads the node record in the data directory `data` without changing
@@ -488,6 +502,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         counters: Counters::default(),
         joining: config.join.is_some() && !node_joined,
         departed: false,
+        fenced: None,
     };
     // The start's sends and timers (its deltas are durable already).
     out.persist.clear();
@@ -639,6 +654,8 @@ struct EventLoop {
     joining: bool,
     /// The node has left the ring and handed over its keys: the loop stops.
     departed: bool,
+    /// The node was removed while it was down: the loop stops with this.
+    fenced: Option<NodeRunError>,
 }
 
 impl EventLoop {
@@ -663,6 +680,9 @@ impl EventLoop {
             if self.departed {
                 tracing::info!(node = self.me.0, "left the cluster; stopping");
                 return Ok(());
+            }
+            if let Some(fenced) = self.fenced.take() {
+                return Err(fenced);
             }
             let next = self
                 .timers
@@ -964,6 +984,13 @@ impl EventLoop {
                     self.joining = false;
                 }
                 NodeEvent::Departed => self.departed = true,
+                NodeEvent::Fenced { epoch, by } => {
+                    self.fenced = Some(NodeRunError::Fenced {
+                        me: self.me.0,
+                        by: by.0,
+                        epoch: *epoch,
+                    })
+                }
                 NodeEvent::AutoRemoving { member } => tracing::warn!(
                     node = self.me.0,
                     member = member.0,
