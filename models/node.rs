@@ -71,8 +71,9 @@
 //! - **linearizable reads**: a `get` that starts after a client was told
 //!   "committed" for a write returns that value or a later one (in the order
 //!   of commit decisions, which the write locks make the order in which every
-//!   replica applies a key's writes) — never "no value", an older one, or one
-//!   never committed;
+//!   replica applies a key's writes) — never an older one or one never
+//!   committed, and "no value" only where that write, or a later committed
+//!   one, is a delete (`ring-handoff`'s clients delete);
 //! - **durability**: at every participant of an acknowledged commit, the
 //!   durable record still holds the write — prepared, or applied and not
 //!   overwritten by an older one;
