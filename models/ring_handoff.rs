@@ -26,8 +26,10 @@
 //!
 //! - **no lost keys** (always): every node that serves a key holds its latest
 //!   acknowledged write or a later one (applied, or prepared and waiting for
-//!   its outcome). Judged at the nodes of the current ring only: a node the
-//!   key moved off, or a removed node, does not count.
+//!   its outcome), and some member of the latest ring holds it durably (while
+//!   the new holder waits for the key, its source keeps it). Judged at the
+//!   nodes of the current ring only: a node the key moved off, or a removed
+//!   node, does not count.
 //! - **one writer set per key and epoch** (always): a node prepares a write
 //!   only of keys it serves, so in each epoch one set of nodes — the key's
 //!   holders in that epoch's ring, each once it has the key's custody —
