@@ -152,17 +152,10 @@ mod tests {
     use super::*;
     use crate::checker::Status;
     use crate::models::node::Change;
-    use crate::models::testing::actions_to as trace;
+    use crate::models::testing::{actions_to as trace, violated as broken};
 
     fn run(config: NodeModelConfig) -> CheckReport {
-        let options = CheckOptions {
-            threads: 2,
-            ..CheckOptions::default()
-        };
-        let params = Params::defaults(NAME, PARAMS);
-        let report = node::check_config(NAME, params, &config, &options);
-        assert!(report.complete);
-        report
+        node::check_complete(NAME, Params::defaults(NAME, PARAMS), &config)
     }
 
     /// The model's defaults: one member, node 2 joins.
@@ -175,15 +168,6 @@ mod tests {
             variant,
             ..NodeModelConfig::default()
         }
-    }
-
-    fn broken(report: &CheckReport) -> Vec<&'static str> {
-        report
-            .properties
-            .iter()
-            .filter(|p| p.status == Status::Violated)
-            .map(|p| p.name)
-            .collect()
     }
 
     /// Nothing is violated, and everything a run without crashes can judge

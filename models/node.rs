@@ -1651,10 +1651,7 @@ fn durable(m: &NodeModel, s: &NodeState) -> bool {
 /// member of the latest ring (durably: a new holder still waiting for the
 /// key does not serve it, but its source, still a member, keeps it).
 fn no_lost_keys(m: &NodeModel, s: &NodeState) -> bool {
-    let Some(latest) = running(s)
-        .map(|(_, node)| node.placement())
-        .max_by_key(|p| p.epoch())
-    else {
+    let Some(latest) = latest_ring(s) else {
         return true;
     };
     m.keys.iter().all(|key| {
@@ -1677,13 +1674,17 @@ fn no_lost_keys(m: &NodeModel, s: &NodeState) -> bool {
     })
 }
 
+/// The latest ring some running node runs.
+fn latest_ring(s: &NodeState) -> Option<&Layout> {
+    running(s)
+        .map(|(_, node)| node.placement())
+        .max_by_key(|p| p.epoch())
+}
+
 /// The liveness goal of a ring change: no node is still moving keys, and
 /// every running member of the latest ring has installed it.
 fn handoffs_completed(_: &NodeModel, s: &NodeState) -> bool {
-    let Some(latest) = running(s)
-        .map(|(_, node)| node.placement())
-        .max_by_key(|p| p.epoch())
-    else {
+    let Some(latest) = latest_ring(s) else {
         return true;
     };
     running(s).all(|(id, node)| {
@@ -1910,9 +1911,26 @@ pub fn check(params: &Params, options: &CheckOptions) -> Result<CheckReport, Par
     Ok(check_config(NAME, params.clone(), &config, options))
 }
 
-/// Checks `config`, reported under model `name` with `params` (the `node`
-/// and `cluster` models both run this system), with what it cannot judge
-/// marked so.
+/// Checks `config` with the tests' options (two threads), and asserts that
+/// the search completed.
+#[cfg(test)]
+pub(super) fn check_complete(
+    name: &'static str,
+    params: Params,
+    config: &NodeModelConfig,
+) -> CheckReport {
+    let options = CheckOptions {
+        threads: 2,
+        ..CheckOptions::default()
+    };
+    let report = check_config(name, params, config, &options);
+    assert!(report.complete);
+    report
+}
+
+/// Checks `config`, reported under model `name` with `params` (the `node`,
+/// `cluster` and `ring-handoff` models all run this system), with what it
+/// cannot judge marked so.
 pub fn check_config(
     name: &'static str,
     params: Params,
@@ -1931,13 +1949,7 @@ mod tests {
     use crate::models::testing::actions_to as trace;
 
     fn run(config: NodeModelConfig) -> CheckReport {
-        let options = CheckOptions {
-            threads: 2,
-            ..CheckOptions::default()
-        };
-        let report = check_config(NAME, Params::defaults(NAME, PARAMS), &config, &options);
-        assert!(report.complete);
-        report
+        check_complete(NAME, Params::defaults(NAME, PARAMS), &config)
     }
 
     fn config(reads: bool, crashes: usize, lossy: bool, variant: Variant) -> NodeModelConfig {

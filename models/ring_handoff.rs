@@ -137,32 +137,17 @@ mod tests {
     use super::*;
     use crate::checker::Status;
     use crate::models::node::{Change, Variant};
-    use crate::models::testing::actions_to as trace;
+    use crate::models::testing::{actions_to as trace, violated as broken};
 
     fn run(variant: Variant) -> CheckReport {
         run_with(variant, &[])
     }
 
     fn run_with(variant: Variant, pairs: &[(&str, &str)]) -> CheckReport {
-        let options = CheckOptions {
-            threads: 2,
-            ..CheckOptions::default()
-        };
         let params = Params::from_pairs(NAME, PARAMS, pairs).unwrap();
         let mut config = NodeModelConfig::from_params(&params).unwrap();
         config.variant = variant;
-        let report = node::check_config(NAME, params, &config, &options);
-        assert!(report.complete);
-        report
-    }
-
-    fn broken(report: &CheckReport) -> Vec<&'static str> {
-        report
-            .properties
-            .iter()
-            .filter(|p| p.status == Status::Violated)
-            .map(|p| p.name)
-            .collect()
+        node::check_complete(NAME, params, &config)
     }
 
     #[test]

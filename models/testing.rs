@@ -8,6 +8,7 @@ use stateright::Model;
 
 use super::harness::{self, CheckOptions, CheckReport};
 use super::params::Params;
+use crate::checker::Status;
 
 fn no_params() -> Params {
     Params::defaults("test", &[])
@@ -84,5 +85,15 @@ pub fn actions_to(report: &CheckReport, property: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("`{property}` has no counterexample"))
         .into_iter()
         .map(|step| step.action)
+        .collect()
+}
+
+/// The names of the properties the search found violated.
+pub fn violated(report: &CheckReport) -> Vec<&'static str> {
+    report
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+        .map(|p| p.name)
         .collect()
 }
