@@ -49,6 +49,13 @@
 //! safety properties (with two accounts as with three: a client may read one
 //! balance before the other transfer commits and the other after).
 //!
+//! # Symmetry
+//!
+//! None is used (`--symmetry` is refused): the two transfers differ (1 from
+//! `a` to `b`, 2 from `b` onward), so the accounts play different parts, and
+//! wait-die tells the coordinators apart by id (see the `node` model's
+//! "Symmetry"). No renaming of nodes maps the system onto itself.
+//!
 //! # Size
 //!
 //! Two concurrent transfers are two two-phase commits at once, and their

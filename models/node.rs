@@ -130,6 +130,21 @@
 //! ignoring locks — the node before the fix — and the checker finds the stale
 //! read.
 //!
+//! # Symmetry
+//!
+//! `--symmetry` is refused here (and in `cluster` and `ring-handoff`, which
+//! run this system): the nodes are not interchangeable, because the production
+//! code tells them apart by id in two places. Wait-die orders transactions by
+//! id, and a [`TxnId`](crate::commit::TxnId) begins with its coordinator's
+//! node id, so whether a transaction that finds a key locked by another
+//! node's transaction waits or is refused depends on which node id is
+//! lower: renaming the nodes changes which of the two commits. And the ring places a key by hashing node ids
+//! ([`Layout`]), so a renaming changes a key's holders when `replicas < nodes`
+//! and their order (the peers a Prepare lists, the replica a routed read goes
+//! to) always. A renaming is therefore not an automorphism of the transition
+//! relation, and one state per class would be unsound. The clients are alike
+//! but for the values they write; the default has one.
+//!
 //! # Variants
 //!
 //! Each seeded defect is a model-side wrapper: production types carry no

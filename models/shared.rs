@@ -14,13 +14,19 @@
 //! 2⁻⁶⁴ per pair, far below the chance, already accepted, that two states
 //! share a fingerprint; equality ([`PartialEq`]) still compares contents.
 //! `Debug` shows the contents alone, so traces read as before.
+//!
+//! Under symmetry reduction every successor is renamed before it is
+//! fingerprinted. A part remembers its image under the first renaming asked
+//! of it (usually its state's canonical one, which its successors mostly share,
+//! since a step changes one actor and rarely its place in the order), so a
+//! part that a step leaves alone is renamed once, not once per successor.
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{self, AtomicU64};
+use std::sync::{Arc, OnceLock};
 
 use crate::checker::fingerprint;
 use crate::checker::symmetry::{Permutation, Permute};
@@ -28,16 +34,40 @@ use crate::checker::symmetry::{Permutation, Permute};
 /// A shared, copy-on-write part of a state with a remembered hash (see the
 /// [module docs](self)).
 pub struct Shared<T> {
-    value: Arc<T>,
+    value: Arc<Part<T>>,
     /// The fingerprint of `value`, or 0 until it is first asked for.
     hash: AtomicU64,
+}
+
+/// The contents of a part, with its image under one renaming of actors.
+struct Part<T> {
+    value: T,
+    /// The first renaming asked of this part ([`Permutation::key`]) and its
+    /// image: `None` if the renaming leaves the part as it is.
+    renamed: OnceLock<(u64, Option<Shared<T>>)>,
+}
+
+impl<T: Clone> Clone for Part<T> {
+    /// A copy to change: its image is not the original's.
+    fn clone(&self) -> Self {
+        Part::new(self.value.clone())
+    }
+}
+
+impl<T> Part<T> {
+    fn new(value: T) -> Part<T> {
+        Part {
+            value,
+            renamed: OnceLock::new(),
+        }
+    }
 }
 
 impl<T> Shared<T> {
     /// A part holding `value`.
     pub fn new(value: T) -> Shared<T> {
         Shared {
-            value: Arc::new(value),
+            value: Arc::new(Part::new(value)),
             hash: AtomicU64::new(0),
         }
     }
@@ -49,7 +79,10 @@ impl<T> Shared<T> {
         T: Clone,
     {
         *self.hash.get_mut() = 0;
-        Arc::make_mut(&mut self.value)
+        let part = Arc::make_mut(&mut self.value);
+        // Changed in place (not shared): its image is stale.
+        part.renamed = OnceLock::new();
+        &mut part.value
     }
 
     /// Whether both are the same allocation (then they are equal).
@@ -63,7 +96,7 @@ impl<T: Hash> Shared<T> {
     pub fn fingerprint(&self) -> u64 {
         match self.hash.load(atomic::Ordering::Relaxed) {
             0 => {
-                let hash = fingerprint(&*self.value);
+                let hash = fingerprint(&self.value.value);
                 self.hash.store(hash, atomic::Ordering::Relaxed);
                 hash
             }
@@ -76,7 +109,7 @@ impl<T> Deref for Shared<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        &self.value
+        &self.value.value
     }
 }
 
@@ -114,7 +147,7 @@ impl<T: PartialEq> PartialEq for Shared<T> {
         if a != 0 && b != 0 && a != b {
             return false;
         }
-        *self.value == *other.value
+        self.value.value == other.value.value
     }
 }
 
@@ -125,7 +158,7 @@ impl<T: PartialOrd> PartialOrd for Shared<T> {
         if self.same(other) {
             return Some(Ordering::Equal);
         }
-        self.value.partial_cmp(&other.value)
+        self.value.value.partial_cmp(&other.value.value)
     }
 }
 
@@ -134,25 +167,36 @@ impl<T: Ord> Ord for Shared<T> {
         if self.same(other) {
             return Ordering::Equal;
         }
-        self.value.cmp(&other.value)
+        self.value.value.cmp(&other.value.value)
     }
 }
 
 /// A renamed part is a new part, hashed afresh; a part the renaming leaves
-/// as it is stays shared, with its hash.
+/// as it is stays shared, with its hash. The image under the first renaming
+/// asked is remembered, with its hash, and handed out again for that
+/// renaming.
 impl<T: Permute> Permute for Shared<T> {
     fn permute(&self, p: &Permutation) -> Self {
-        if self.value.is_fixed_by(p) {
-            self.clone()
+        let image = |part: &Shared<T>| -> Option<Shared<T>> {
+            let value = &part.value.value;
+            (!value.is_fixed_by(p)).then(|| Shared::new(value.permute(p)))
+        };
+        let Some(key) = p.key() else {
+            return image(self).unwrap_or_else(|| self.clone());
+        };
+        let (remembered, known) = self.value.renamed.get_or_init(|| (key, image(self)));
+        let known = if *remembered == key {
+            known.clone()
         } else {
-            Shared::new((*self.value).permute(p))
-        }
+            image(self)
+        };
+        known.unwrap_or_else(|| self.clone())
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.fmt(f)
+        self.value.value.fmt(f)
     }
 }
 
@@ -175,6 +219,28 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_eq!(format!("{a:?}"), "[1, 2]");
+    }
+
+    /// The image under the first renaming asked is handed out again (the
+    /// same part, with its hash); another renaming gets its own correct
+    /// image, and a part changed in place forgets the image it had.
+    #[test]
+    fn a_part_remembers_its_image_under_the_first_renaming() {
+        use crate::checker::symmetry::Permutation;
+        use stateright::actor::Id;
+        let ids = |ns: &[usize]| ns.iter().map(|&n| Id::from(n)).collect::<Vec<Id>>();
+        let swap = Permutation::placing(&[2, 1], 1..3);
+        let rotate = Permutation::placing(&[2, 3, 1], 1..4);
+        let mut part = Shared::new(ids(&[0, 1, 2]));
+        let first = part.permute(&swap);
+        assert_eq!(*first, ids(&[0, 2, 1]));
+        assert!(part.permute(&swap).same(&first), "the remembered image");
+        assert_eq!(*part.permute(&rotate), ids(&[0, 3, 1]));
+        assert!(part.permute(&swap).same(&first));
+        part.make_mut().push(Id::from(2));
+        assert_eq!(*part.permute(&swap), ids(&[0, 2, 1, 1]));
+        let untouched = Shared::new(ids(&[0, 3]));
+        assert_eq!(*untouched.permute(&swap), *untouched);
     }
 
     #[test]

@@ -72,6 +72,20 @@ impl Permutation {
         Permutation { new_of_old }
     }
 
+    /// A number that tells this renaming from every other of up to 15
+    /// actors (4 bits per actor, and the count), or `None` for a larger one.
+    pub fn key(&self) -> Option<u64> {
+        if self.new_of_old.len() > 15 || self.new_of_old.iter().any(|&new| new >= 16) {
+            return None;
+        }
+        let packed = self
+            .new_of_old
+            .iter()
+            .rev()
+            .fold(0u64, |key, &new| (key << 4) | new as u64);
+        Some(packed | ((self.new_of_old.len() as u64) << 60))
+    }
+
     /// The new index of actor `old`.
     pub fn apply(&self, old: usize) -> usize {
         self.new_of_old.get(old).copied().unwrap_or(old)
@@ -403,6 +417,23 @@ mod tests {
                 assert_eq!(canonical(&renamed, 1..4, signature), representative);
             }
         }
+    }
+
+    #[test]
+    fn renamings_have_different_keys() {
+        let mut keys: Vec<u64> = renamings(1..5)
+            .iter()
+            .chain(&renamings(0..3))
+            .chain(&renamings(2..6))
+            .filter_map(Permutation::key)
+            .collect();
+        let all = keys.len();
+        assert_eq!(all, 24 + 6 + 24);
+        keys.sort();
+        keys.dedup();
+        // Identities of different sizes are different renamings.
+        assert_eq!(keys.len(), all);
+        assert_eq!(Permutation::placing(&[], 0..20).key(), None);
     }
 
     #[test]
