@@ -216,7 +216,7 @@ fn opening_record(account: usize) -> ParticipantRecord {
         version: opening_version(account),
     };
     ParticipantRecord {
-        store: BTreeMap::from([(account_key(account), versioned)]),
+        store: [(account_key(account), versioned)].into_iter().collect(),
         ..ParticipantRecord::default()
     }
 }

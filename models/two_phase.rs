@@ -1164,7 +1164,9 @@ fn durable(cfg: &TwoPhaseSystem, state: &SystemState) -> bool {
             }
         }
         match state.storage(usize::from(p)).map(|s| &**s) {
-            Some(CommitRecord::Participant(record)) => record.store == expected,
+            Some(CommitRecord::Participant(record)) => {
+                record.store == expected.into_iter().collect::<crate::commit::Store>()
+            }
             Some(CommitRecord::Coordinator(_)) => false,
             None => expected.is_empty(),
         }

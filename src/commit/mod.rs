@@ -45,6 +45,7 @@ mod participant;
 mod record;
 #[cfg(feature = "check")]
 mod rename;
+mod store;
 mod txn_id;
 
 pub use coordinator::{
@@ -61,6 +62,7 @@ pub use record::{
 };
 #[cfg(feature = "check")]
 pub use rename::RenameNodes;
+pub use store::{KeyMap, Store};
 pub use txn_id::{
     INCARNATION_BITS, MAX_INCARNATION, MAX_SEQUENCE, NODE_BITS, SEQUENCE_BITS, TxnId,
 };

@@ -33,6 +33,7 @@ use super::message::{
     Event, Key, Msg, Outcome, ReadSet, Refusal, Timer, Versioned, Vote, WriteSet,
 };
 use super::record::{Delta, ParticipantDelta, ParticipantRecord, TxnRecord};
+use super::store::KeyMap;
 use super::{CommitOutput, TxnId};
 use crate::NodeId;
 use crate::output::Position;
@@ -58,7 +59,7 @@ pub struct Participant {
     me: NodeId,
     config: ParticipantConfig,
     record: ParticipantRecord,
-    locks: BTreeMap<Key, Lock>,
+    locks: KeyMap<Lock>,
     /// Transactions whose latest delta may not be durable yet, with its
     /// position: a message that rests on that delta waits for it.
     undurable: BTreeMap<TxnId, Position>,
@@ -100,7 +101,7 @@ impl Participant {
             me,
             config,
             record,
-            locks: BTreeMap::new(),
+            locks: KeyMap::new(),
             undurable: BTreeMap::new(),
             waiting: Vec::new(),
         };
@@ -536,14 +537,10 @@ impl Participant {
         writes: impl Iterator<Item = &'a Key>,
     ) {
         for key in reads {
-            self.locks
-                .entry(key.clone())
-                .or_default()
-                .readers
-                .insert(txn);
+            self.locks.get_or_default(key).readers.insert(txn);
         }
         for key in writes {
-            self.locks.entry(key.clone()).or_default().writer = Some(txn);
+            self.locks.get_or_default(key).writer = Some(txn);
         }
     }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TxnId;
 use super::message::{Key, Outcome, Refusal, Versioned, WriteSet};
+use super::store::Store;
 use crate::NodeId;
 
 /// The client request a transaction runs for, as the application numbers it.
@@ -155,7 +156,7 @@ pub enum TxnRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ParticipantRecord {
     /// The committed store.
-    pub store: BTreeMap<Key, Versioned>,
+    pub store: Store,
     /// One record per transaction not yet finished by its coordinator.
     pub txns: BTreeMap<TxnId, TxnRecord>,
     /// Per coordinator, the watermark below which its transactions are

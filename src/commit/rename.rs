@@ -25,6 +25,7 @@ use super::record::{
     CoordinatorDelta, CoordinatorRecord, Delta, Origin, ParticipantDelta, ParticipantRecord,
     TxnRecord,
 };
+use super::store::KeyMap;
 use super::txn_id::{INCARNATION_BITS, SEQUENCE_BITS, TxnId};
 use crate::NodeId;
 
@@ -183,6 +184,15 @@ impl RenameNodes for TxnRecord {
             TxnRecord::Refused(refusal) => TxnRecord::Refused(refusal.rename_nodes(f)),
             TxnRecord::Decided(outcome) => TxnRecord::Decided(*outcome),
         }
+    }
+}
+
+/// Values are renamed (a version names its transaction's coordinator).
+impl<V: RenameNodes> RenameNodes for KeyMap<V> {
+    fn rename_nodes<F: Fn(NodeId) -> NodeId>(&self, f: &F) -> Self {
+        self.iter()
+            .map(|(key, versioned)| (key.clone(), versioned.rename_nodes(f)))
+            .collect()
     }
 }
 

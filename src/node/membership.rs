@@ -409,7 +409,9 @@ impl Node {
             .participant
             .record()
             .store
-            .keys()
+            .sorted()
+            .into_iter()
+            .map(|(key, _)| key)
             .filter(|key| {
                 let source = previous
                     .holders(key)
@@ -492,7 +494,9 @@ impl Node {
                 .participant
                 .record()
                 .store
-                .keys()
+                .sorted()
+                .into_iter()
+                .map(|(key, _)| key)
                 .filter(|key| key.as_ref() != RING_KEY && !self.placement.holds(key, self.me))
                 .cloned()
                 .collect();
@@ -537,7 +541,7 @@ impl Node {
                     entries.insert(*recipient, Vec::new());
                 }
             }
-            for (key, versioned) in &self.participant.record().store {
+            for (key, versioned) in self.participant.record().store.sorted() {
                 if key.as_ref() == RING_KEY {
                     continue;
                 }
