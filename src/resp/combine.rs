@@ -50,12 +50,14 @@ use super::backend::{
 
 /// The most bytes of keys and values one round carries (each key also counts
 /// [`ENTRY_BYTES`]); a single call larger than this is a round of its own.
-/// Measured with redis-benchmark MSET -P 16 (verification/REPORT.md): rounds
-/// of up to 64 KiB ran at 8,700–9,000 req/s where rounds of up to 1 MiB (about
-/// 5,000 keys) ran at 5,400–7,200; a large round holds every key it shares
-/// with the next one until its decision, so rounds of that size run one after
-/// the other.
-pub const ROUND_BYTES: usize = 64 << 10;
+/// Measured with redis-benchmark SET and MSET -P 16 on a quiet machine
+/// (verification/REPORT.md, "Redis protocol"): rounds of up to 16 KiB, 64 KiB,
+/// 256 KiB, 512 KiB and 1 MiB ran MSET at about 14,000, 16,000, 21,000–23,000,
+/// 20,000 and 15,000 req/s. Consecutive rounds of random keys nearly always
+/// share a key, so each waits for the previous one's decision: a round must
+/// be large enough to spread that wait over many calls, and small enough not
+/// to hold the next round's calls long behind it.
+pub const ROUND_BYTES: usize = 256 << 10;
 /// What each key of a call adds to its weight besides its bytes: the
 /// per-key cost of a commit (its lock, index and record entries).
 const ENTRY_BYTES: usize = 64;
