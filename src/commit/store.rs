@@ -70,12 +70,7 @@ impl<V> KeyMap<V> {
     where
         V: Default,
     {
-        if !self.entries.contains_key(key.as_ref()) {
-            self.entries.insert(key.clone(), V::default());
-        }
-        self.entries
-            .get_mut(key.as_ref())
-            .expect("the entry was just inserted")
+        self.entries.entry(key.clone()).or_default()
     }
 
     /// Whether the map holds `key`.

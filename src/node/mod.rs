@@ -827,23 +827,40 @@ impl Node {
             );
             return self.reply(&waiter, Reply::Refused { reason }, true, out);
         }
-        let mut plan = TxnPlan::new();
+        // Each replica's keys are gathered in key order, then each map is
+        // built in one pass from its sorted list (inserting key by key would
+        // compare each key with a dozen others).
+        type Lists = BTreeMap<NodeId, (Vec<(Key, Option<commit::Version>)>, WriteList)>;
+        type WriteList = Vec<(Key, Option<commit::Value>)>;
+        let mut lists = Lists::new();
         for (key, version) in reads {
             for replica in self.placement.holders(&key) {
-                plan.entry(replica)
+                lists
+                    .entry(replica)
                     .or_default()
-                    .reads
-                    .insert(key.clone(), version);
+                    .0
+                    .push((key.clone(), version));
             }
         }
         for (key, value) in writes {
             for replica in self.placement.holders(&key) {
-                plan.entry(replica)
+                lists
+                    .entry(replica)
                     .or_default()
-                    .writes
-                    .insert(key.clone(), value.clone());
+                    .1
+                    .push((key.clone(), value.clone()));
             }
         }
+        let plan: TxnPlan = lists
+            .into_iter()
+            .map(|(replica, (reads, writes))| {
+                let part = commit::Part {
+                    reads: reads.into_iter().collect(),
+                    writes: writes.into_iter().collect(),
+                };
+                (replica, part)
+            })
+            .collect();
         self.begin_plan(waiter, plan, out);
     }
 
