@@ -173,13 +173,17 @@ impl<T: Ord> Ord for Shared<T> {
 
 /// A renamed part is a new part, hashed afresh; a part the renaming leaves
 /// as it is stays shared, with its hash. The image under the first renaming
-/// asked is remembered, with its hash, and handed out again for that
-/// renaming.
-impl<T: Permute> Permute for Shared<T> {
+/// asked is remembered, hashed, and handed out again for that renaming.
+impl<T: Permute + Hash> Permute for Shared<T> {
     fn permute(&self, p: &Permutation) -> Self {
         let image = |part: &Shared<T>| -> Option<Shared<T>> {
             let value = &part.value.value;
-            (!value.is_fixed_by(p)).then(|| Shared::new(value.permute(p)))
+            (!value.is_fixed_by(p)).then(|| {
+                let image = Shared::new(value.permute(p));
+                // Hashed here, so that each copy handed out has the hash.
+                image.fingerprint();
+                image
+            })
         };
         let Some(key) = p.key() else {
             return image(self).unwrap_or_else(|| self.clone());
@@ -235,6 +239,12 @@ mod tests {
         let first = part.permute(&swap);
         assert_eq!(*first, ids(&[0, 2, 1]));
         assert!(part.permute(&swap).same(&first), "the remembered image");
+        let again = part.permute(&swap);
+        assert_ne!(
+            again.hash.load(atomic::Ordering::Relaxed),
+            0,
+            "handed out hashed"
+        );
         assert_eq!(*part.permute(&rotate), ids(&[0, 3, 1]));
         assert!(part.permute(&swap).same(&first));
         part.make_mut().push(Id::from(2));
