@@ -20,7 +20,7 @@ use bytes::Bytes;
 use haft::NodeId;
 use haft::commit::{Outcome, TxnId, TxnRecord};
 use haft::node::{Layout, MemberStatus, NodeMsg, NodeRecord, Reply, Request, StatusView};
-use haft::runtime::client::{Client, ClientError, ClientOptions};
+use haft::runtime::client::{Client, ClientError, ClientOptions, Clients};
 use haft::runtime::codec;
 use haft::runtime::node::{CLIENT_BIT, Wire, load_record};
 use rand::Rng;
@@ -1254,5 +1254,82 @@ fn inspect_prints_the_node_and_transaction_ids_as_node_incarnation_sequence() {
     }
     for below in record["finished_below"].as_object().unwrap().values() {
         assert!(is_txn_id(below.as_str().unwrap()), "{below}");
+    }
+}
+
+/// Many clients on one socket (the load generator `haft bench` uses): each
+/// commits its own keys, every request is answered exactly once, to the
+/// client that sent it, and what each wrote last reads back.
+#[test]
+fn many_clients_on_one_socket_each_get_their_own_answers() {
+    let cluster = Cluster::start(&[1, 2, 3], &[], 2);
+    cluster.await_all_alive(Duration::from_secs(10));
+    let node1 = cluster.addrs[&1].to_string();
+    let mut clients = Clients::new(&node1, 8, ClientOptions::default()).unwrap();
+    assert_eq!(clients.len(), 8);
+    let write = |client: usize, round: usize| Request::Txn {
+        reads: BTreeMap::new(),
+        writes: BTreeMap::from([(b(&format!("c{client}")), Some(b(&format!("r{round}"))))]),
+    };
+    let rounds = 5;
+    let mut sent = vec![0; clients.len()];
+    for client in 0..clients.len() {
+        clients.send(client, write(client, 0)).unwrap();
+    }
+    let mut answered = 0;
+    while answered < clients.len() * rounds {
+        let (client, reply) = clients.next_reply().unwrap();
+        answered += 1;
+        assert!(
+            matches!(
+                reply,
+                Reply::Txn {
+                    outcome: Outcome::Commit,
+                    ..
+                }
+            ),
+            "client {client}: {reply:?}"
+        );
+        sent[client] += 1;
+        if sent[client] < rounds {
+            clients.send(client, write(client, sent[client])).unwrap();
+        }
+    }
+    assert_eq!(sent, vec![rounds; clients.len()]);
+    // Nothing is in flight: asking for a reply is an error, not a hang.
+    assert!(clients.next_reply().is_err());
+    for client in 0..8 {
+        let (code, out, err) = haft(&["get", "--node", &node1, &format!("c{client}")]);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, format!("r{}\n", rounds - 1).as_str()),
+            "{err}"
+        );
+    }
+}
+
+/// `haft bench` runs its clients over that socket and reports what the
+/// issue asks of it.
+#[test]
+fn bench_reports_the_floor_latency_and_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap();
+    let (code, out, err) = haft(&[
+        "bench",
+        "--clients",
+        "1,8",
+        "--per-level",
+        "40",
+        "--dir",
+        dir,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["floor_ms", "p50_ms_1", "commits_per_s_1"] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {out}"));
+        assert!(value > 0.0, "{key} = {value}");
     }
 }

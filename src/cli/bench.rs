@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use haft::NodeId;
 use haft::node::{Layout, Reply, Request};
-use haft::runtime::client::{Client, ClientOptions};
+use haft::runtime::client::{Client, ClientOptions, Clients};
 use haft::runtime::config::RawConfig;
 use haft::runtime::node::{self, RunningNode};
 use haft::storage::{FileStorage, LogOptions, Storage};
@@ -213,49 +213,52 @@ impl BenchCluster {
     }
 
     /// Runs each client's transactions through node 1, the clients in
-    /// parallel; returns every answer with its latency and when it came. A
-    /// plan yields its transactions as they are sent, so a long run holds no
-    /// more of them than the clients have in hand.
-    fn drive(&self, plans: Vec<Plan>) -> Result<Vec<Answer>, UsageError> {
+    /// parallel, each with one transaction in flight; returns every answer
+    /// with its latency and when it came. All clients share one thread and
+    /// one socket ([`Clients`]), as redis-benchmark drives its connections,
+    /// so the load generator takes little of the machine it measures. A plan
+    /// yields its transactions as they are sent, so a long run holds no more
+    /// of them than the clients have in hand.
+    fn drive(&self, mut plans: Vec<Plan>) -> Result<Vec<Answer>, UsageError> {
         let node1 = self.addrs[0].to_string();
+        let mut clients = Clients::new(&node1, plans.len(), ClientOptions::default())?;
+        let hint: usize = plans.iter().map(|plan| plan.size_hint().0).sum();
+        let mut answers = Vec::with_capacity(hint);
         let start = Instant::now();
-        let workers: Vec<_> = plans
-            .into_iter()
-            .map(|plan| {
-                let node1 = node1.clone();
-                thread::spawn(move || -> Result<Vec<Answer>, String> {
-                    let mut client =
-                        Client::new(&node1, ClientOptions::default()).map_err(|e| e.to_string())?;
-                    let mut answers = Vec::with_capacity(plan.size_hint().0);
-                    for writes in plan {
-                        let begin = Instant::now();
-                        let request = Request::Txn {
-                            reads: BTreeMap::new(),
-                            writes,
-                        };
-                        match client.request(request) {
-                            Ok(Reply::Txn { outcome, .. }) => answers.push(Answer {
-                                at_us: micros(start.elapsed()),
-                                latency_us: micros(begin.elapsed()),
-                                outcome,
-                            }),
-                            Ok(other) => return Err(format!("unexpected answer {other:?}")),
-                            Err(e) => return Err(e.to_string()),
-                        }
-                    }
-                    Ok(answers)
-                })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for worker in workers {
-            let mine = worker
-                .join()
-                .map_err(|_| UsageError("a client thread panicked".into()))?
-                .map_err(UsageError)?;
-            answers.extend(mine);
+        let mut began = vec![start; plans.len()];
+        let mut waiting = 0;
+        let next = |clients: &mut Clients,
+                    began: &mut Vec<Instant>,
+                    plans: &mut Vec<Plan>,
+                    client: usize|
+         -> Result<bool, UsageError> {
+            let Some(writes) = plans[client].next() else {
+                return Ok(false);
+            };
+            began[client] = Instant::now();
+            let request = Request::Txn {
+                reads: BTreeMap::new(),
+                writes,
+            };
+            clients.send(client, request)?;
+            Ok(true)
+        };
+        for client in 0..plans.len() {
+            waiting += usize::from(next(&mut clients, &mut began, &mut plans, client)?);
         }
-        answers.sort_by_key(|a| a.at_us);
+        while waiting > 0 {
+            let (client, reply) = clients.next_reply()?;
+            waiting -= 1;
+            match reply {
+                // In the order they came.
+                Reply::Txn { outcome, .. } => answers.push(Answer {
+                    latency_us: micros(began[client].elapsed()),
+                    outcome,
+                }),
+                other => return Err(UsageError(format!("unexpected answer {other:?}"))),
+            }
+            waiting += usize::from(next(&mut clients, &mut began, &mut plans, client)?);
+        }
         Ok(answers)
     }
 
@@ -299,11 +302,9 @@ type Writes = BTreeMap<Bytes, Option<Bytes>>;
 /// One client's transactions, in order.
 type Plan = Box<dyn Iterator<Item = Writes> + Send>;
 
-/// One client answer, in 12 bytes: a long run keeps one per transaction, and
-/// its memory is measured with the nodes'.
+/// One client answer, in 8 bytes: a long run keeps one per transaction, in
+/// the order they came, and its memory is measured with the nodes'.
 struct Answer {
-    /// When it came, in microseconds since the run began.
-    at_us: u32,
     /// Its latency, in microseconds.
     latency_us: u32,
     outcome: Outcome,

@@ -194,16 +194,9 @@ impl Client {
                     Ok((len, from)) if from == self.node => {
                         // Anything undecodable or unrelated (a late answer to
                         // an earlier request) is skipped.
-                        let Ok(fragment) = codec::open(&buffer[..len], self.key.as_ref()) else {
-                            continue;
-                        };
-                        let Some(bytes) = reassembly.push(from, &fragment, Instant::now()) else {
-                            continue;
-                        };
-                        if let Ok(wire) = codec::decode_payload::<Wire>(&bytes) {
-                            if let Some(answer) = answers(wire) {
-                                return Ok(answer);
-                            }
+                        let wire = read_wire(&mut reassembly, &buffer[..len], from, &self.key);
+                        if let Some(answer) = wire.and_then(&mut answers) {
+                            return Ok(answer);
                         }
                     }
                     Ok(_) => {}
@@ -229,5 +222,179 @@ impl Client {
             attempts,
             waited: start.elapsed(),
         })
+    }
+}
+
+/// The message a datagram from `from` completes, if it is a well-formed,
+/// rightly tagged fragment and the last one missing; `None` otherwise.
+fn read_wire(
+    reassembly: &mut Reassembly,
+    datagram: &[u8],
+    from: SocketAddr,
+    key: &Option<ClusterKey>,
+) -> Option<Wire> {
+    let fragment = codec::open(datagram, key.as_ref()).ok()?;
+    let bytes = reassembly.push(from, &fragment, Instant::now())?;
+    codec::decode_payload::<Wire>(&bytes).ok()
+}
+
+/// Many clients of one node on one socket and one thread, each with at most
+/// one request in flight — the way redis-benchmark drives its connections.
+/// For load generators: a thread per client costs the machine under test a
+/// wake-up and a context switch per answer. Each client has its own id, so
+/// the node tells their requests apart (and remembers their answers) as it
+/// does those of separate [`Client`]s; a request is resent under the same id
+/// until it is answered or its deadline passes.
+pub struct Clients {
+    socket: UdpSocket,
+    node: SocketAddr,
+    ids: Vec<u64>,
+    next_request: RequestId,
+    in_flight: Vec<Option<Pending>>,
+    options: ClientOptions,
+    key: Option<ClusterKey>,
+    reassembly: Reassembly,
+    buffer: Vec<u8>,
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    id: RequestId,
+    datagrams: Vec<Vec<u8>>,
+    first_sent: Instant,
+    resend_at: Instant,
+    attempts: u32,
+}
+
+impl Clients {
+    /// `count` clients of the node at `node` (HOST:PORT).
+    pub fn new(node: &str, count: usize, options: ClientOptions) -> Result<Clients, ClientError> {
+        let first = Client::new(node, options)?;
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            let id = (rand::random::<u64>() | CLIENT_BIT) & !LOCAL_BIT;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(Clients {
+            socket: first.socket,
+            node: first.node,
+            ids,
+            next_request: 0,
+            in_flight: (0..count).map(|_| None).collect(),
+            options,
+            key: None,
+            reassembly: Reassembly::default(),
+            buffer: vec![0; codec::RECV_BUFFER],
+        })
+    }
+
+    /// How many clients there are.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Sends `request` for client `client`, which must have no request in
+    /// flight (its previous one answered by [`Clients::next_reply`]).
+    ///
+    /// # Panics
+    ///
+    /// If `client` is out of range or still waiting for an answer: a misuse
+    /// of this load generator, not something the network can cause.
+    pub fn send(&mut self, client: usize, request: Request) -> Result<(), ClientError> {
+        assert!(
+            self.in_flight[client].is_none(),
+            "client {client} already has a request in flight"
+        );
+        // Request ids only grow, across all clients: each is also the
+        // message number the node reassembles fragments by.
+        self.next_request += 1;
+        let id = self.next_request;
+        let wire = Wire::Msg(NodeMsg::Request {
+            client: self.ids[client],
+            id,
+            home: None,
+            request,
+        });
+        let datagrams = codec::encode_message(self.ids[client], id, &wire, self.key.as_ref())?;
+        send_message(&self.socket, self.node, &datagrams);
+        let now = Instant::now();
+        self.in_flight[client] = Some(Pending {
+            id,
+            datagrams,
+            first_sent: now,
+            resend_at: now + self.options.retry_after,
+            attempts: 1,
+        });
+        Ok(())
+    }
+
+    /// Waits for the next answer to a request in flight, resending the
+    /// overdue ones; gives the client's index and the reply. An error if a
+    /// request's deadline passes unanswered, or if none is in flight.
+    pub fn next_reply(&mut self) -> Result<(usize, Reply), ClientError> {
+        loop {
+            let now = Instant::now();
+            let mut wake = None::<Instant>;
+            for pending in self.in_flight.iter_mut().flatten() {
+                if now >= pending.first_sent + self.options.timeout {
+                    return Err(ClientError::Unreachable {
+                        node: self.node,
+                        attempts: pending.attempts,
+                        waited: now - pending.first_sent,
+                    });
+                }
+                if now >= pending.resend_at {
+                    send_message(&self.socket, self.node, &pending.datagrams);
+                    pending.attempts += 1;
+                    pending.resend_at = now + self.options.retry_after;
+                }
+                wake = Some(wake.map_or(pending.resend_at, |w| w.min(pending.resend_at)));
+            }
+            let Some(wake) = wake else {
+                return Err(ClientError::Socket(std::io::Error::other(
+                    "no request is waiting for an answer",
+                )));
+            };
+            let wait = wake.saturating_duration_since(Instant::now());
+            self.socket
+                .set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+            let (len, from) = match self.socket.recv_from(&mut self.buffer) {
+                Ok(received) => received,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if from != self.node {
+                continue;
+            }
+            let Some(Wire::Msg(NodeMsg::Reply { client, id, reply })) =
+                read_wire(&mut self.reassembly, &self.buffer[..len], from, &self.key)
+            else {
+                continue;
+            };
+            let Some(index) = self.ids.iter().position(|&mine| mine == client) else {
+                continue;
+            };
+            // A late answer to an earlier request of this client is skipped.
+            if self.in_flight[index].as_ref().is_some_and(|p| p.id == id) {
+                self.in_flight[index] = None;
+                return Ok((index, reply));
+            }
+        }
     }
 }
