@@ -135,7 +135,7 @@
 //! `--symmetry` is refused here (and in `cluster` and `ring-handoff`, which
 //! run this system): the nodes are not interchangeable, because the production
 //! code tells them apart by id in two places. Wait-die orders transactions by
-//! id, and a [`TxnId`](crate::commit::TxnId) begins with its coordinator's
+//! id, and a [`TxnId`] begins with its coordinator's
 //! node id, so whether a transaction that finds a key locked by another
 //! node's transaction waits or is refused depends on which node id is
 //! lower: renaming the nodes changes which of the two commits. And the ring places a key by hashing node ids

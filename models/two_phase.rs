@@ -46,7 +46,7 @@
 //! part of the state (machine, disk, timers, pending choice, saved record) to
 //! its new place and renames node ids everywhere: inside the production
 //! machines, records and messages through their hook
-//! [`RenameNodes`](crate::commit::RenameNodes) (own ids, participant sets,
+//! [`RenameNodes`] (own ids, participant sets,
 //! peer lists, transaction ids), in the envelopes in flight and in the
 //! history. The reduction is sound for everything `two-phase` checks:
 //!

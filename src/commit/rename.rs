@@ -29,7 +29,7 @@ use super::store::KeyMap;
 use super::txn_id::{INCARNATION_BITS, SEQUENCE_BITS, TxnId};
 use crate::NodeId;
 
-/// A value whose node ids can be renamed (see the [module docs](self)).
+/// A value whose node ids can be renamed (see src/commit/rename.rs).
 pub trait RenameNodes: Sized {
     /// This value with every node `n` it mentions replaced by `f(n)`,
     /// transaction ids included. `f` should be a bijection: a renaming that

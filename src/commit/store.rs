@@ -32,7 +32,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::message::{Key, Versioned};
 
-/// A map from keys whose order is never seen (see the [module docs](self)).
+/// A map from keys whose order is never seen: a hash map whose equality,
+/// hashing, ordering and serialized form are those of its set of entries,
+/// and whose walks in an order others see go through [`KeyMap::sorted`]
+/// (see src/commit/store.rs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyMap<V> {
     entries: HashMap<Key, V>,

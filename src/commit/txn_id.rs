@@ -41,7 +41,7 @@ pub const MAX_INCARNATION: u64 = (1 << INCARNATION_BITS) - 1;
 pub const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
 
 /// A transaction's identity: its coordinator, the coordinator's incarnation
-/// and a sequence number. See the [module docs](self).
+/// and a sequence number, packed in one `u64` (see src/commit/txn_id.rs).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TxnId(pub u64);
 

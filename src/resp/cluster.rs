@@ -89,7 +89,7 @@ impl Default for ClusterTimeouts {
     }
 }
 
-/// The [`Backend`] of a running node. See the [module docs](self).
+/// The [`Backend`] of a running node (see src/resp/cluster.rs).
 pub struct ClusterBackend {
     handle: LocalHandle,
     me: u16,
