@@ -148,9 +148,7 @@ impl RespServer {
         listener.set_nonblocking(true).map_err(bind)?;
         let local_addr = listener.local_addr().map_err(bind)?;
         let mut runtime = tokio::runtime::Builder::new_multi_thread();
-        if config.threads > 0 {
-            runtime.worker_threads(config.threads);
-        }
+        runtime.worker_threads(config.worker_threads());
         let runtime = runtime
             .thread_name("haft-resp")
             .enable_all()
