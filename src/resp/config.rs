@@ -109,9 +109,10 @@ impl RetryConfig {
 impl RespConfig {
     /// The worker threads the server runs: `threads`, or if it is 0 half the
     /// cores, at least one. The node's own threads (its event loop, flusher
-    /// and receiver) need the rest: on 2 cores one worker served 4–19% more
-    /// requests than two in every test of `redis-benchmark -c 64`, pipelined
-    /// or not (verification/REPORT.md, "Redis protocol").
+    /// and receiver) need the rest: on 2 cores one worker served more
+    /// requests than two in 22 of 24 comparisons of `redis-benchmark -c 64`,
+    /// pipelined or not, up to 19% more (verification/REPORT.md, "Redis
+    /// protocol").
     pub fn worker_threads(&self) -> usize {
         if self.threads > 0 {
             return self.threads;
