@@ -214,7 +214,7 @@ impl BenchCluster {
 
     /// Runs each client's transactions through node 1, the clients in
     /// parallel, each with one transaction in flight; returns every answer
-    /// with its latency and when it came. All clients share one thread and
+    /// with its latency, in the order they came. All clients share one thread and
     /// one socket ([`Clients`]), as redis-benchmark drives its connections,
     /// so the load generator takes little of the machine it measures. A plan
     /// yields its transactions as they are sent, so a long run holds no more
