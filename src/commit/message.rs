@@ -334,20 +334,29 @@ where
     K: Deserialize<'de> + Ord,
     V: Deserialize<'de>,
 {
-    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
-    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::Visitor<'de>
-        for Entries<K, V>
+    collect_map(deserializer)
+}
+
+/// Reads a serialized map's entries into any collection of pairs, all at
+/// once (see [`map_in_one_pass`]; a [`super::KeyMap`] is read the same way).
+pub(super) fn collect_map<'de, D, K, V, C>(deserializer: D) -> Result<C, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+    C: FromIterator<(K, V)>,
+{
+    struct Entries<K, V, C>(std::marker::PhantomData<(K, V, C)>);
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>, C: FromIterator<(K, V)>>
+        serde::de::Visitor<'de> for Entries<K, V, C>
     {
-        type Value = BTreeMap<K, V>;
+        type Value = C;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a map")
         }
 
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<BTreeMap<K, V>, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<C, A::Error> {
             // The length is the sender's word: reserve only a little ahead.
             let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096));
             while let Some(entry) = access.next_entry()? {

@@ -24,13 +24,11 @@ use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 
-use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::message::{Key, Versioned};
+use super::message::{Key, Versioned, collect_map};
 
 /// A map from keys whose order is never seen: a hash map whose equality,
 /// hashing, ordering and serialized form are those of its set of entries,
@@ -74,11 +72,6 @@ impl<V> KeyMap<V> {
         V: Default,
     {
         self.entries.entry(key.clone()).or_default()
-    }
-
-    /// Whether the map holds `key`.
-    pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.entries.contains_key(key)
     }
 
     /// Sets `key` to `value`, giving back the value it replaces.
@@ -170,26 +163,7 @@ impl<V: Serialize> Serialize for KeyMap<V> {
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<KeyMap<V>, D::Error> {
-        struct Entries<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
-            type Value = KeyMap<V>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map from keys")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<KeyMap<V>, A::Error> {
-                // The length is the input's word: reserve no more than a
-                // little ahead of what actually arrives.
-                let reserve = access.size_hint().unwrap_or(0).min(1 << 16);
-                let mut entries = HashMap::with_capacity(reserve);
-                while let Some((key, value)) = access.next_entry::<Key, V>()? {
-                    entries.insert(key, value);
-                }
-                Ok(KeyMap { entries })
-            }
-        }
-        deserializer.deserialize_map(Entries(PhantomData))
+        collect_map(deserializer)
     }
 }
 
