@@ -436,11 +436,7 @@ impl Participant {
         let Some(TxnRecord::Prepared { reads, writes, .. }) = self.record.txns.get(&txn) else {
             return;
         };
-        let (reads, writes): (Vec<Key>, Vec<Key>) = (
-            reads.iter().cloned().collect(),
-            writes.keys().cloned().collect(),
-        );
-        self.unlock(txn, reads.iter(), writes.iter());
+        unlock(&mut self.locks, txn, reads.iter().chain(writes.keys()));
         self.change(txn, ParticipantDelta::Decided { txn, outcome }, out);
         out.cancel_timer(Timer::Uncertain(txn));
         out.event(Event::Learned { txn, outcome });
@@ -468,16 +464,12 @@ impl Participant {
         };
         let conflict = writes
             .keys()
-            .filter_map(|key| Some((key.clone(), held(key, false)?)))
-            .chain(
-                reads
-                    .keys()
-                    .filter_map(|key| Some((key.clone(), held(key, true)?))),
-            )
+            .filter_map(|key| Some((key, held(key, false)?)))
+            .chain(reads.keys().filter_map(|key| Some((key, held(key, true)?))))
             // The first key held by the youngest holder.
             .min_by_key(|(_, by)| std::cmp::Reverse(*by));
-        if let Some(conflict) = conflict {
-            return Err(conflict);
+        if let Some((key, by)) = conflict {
+            return Err((key.clone(), by));
         }
         for (key, seen) in reads {
             let current = self.record.store.get(key).map(|v| v.version);
@@ -543,22 +535,20 @@ impl Participant {
             self.locks.get_or_default(key).writer = Some(txn);
         }
     }
+}
 
-    fn unlock<'a>(
-        &mut self,
-        txn: TxnId,
-        reads: impl Iterator<Item = &'a Key>,
-        writes: impl Iterator<Item = &'a Key>,
-    ) {
-        for key in reads.chain(writes) {
-            if let Some(lock) = self.locks.get_mut(key) {
-                lock.readers.remove(&txn);
-                if lock.writer == Some(txn) {
-                    lock.writer = None;
-                }
-                if lock.writer.is_none() && lock.readers.is_empty() {
-                    self.locks.remove(key);
-                }
+/// Releases `txn`'s locks on `keys`, dropping a key's entry once nobody holds
+/// it. A free function over the lock table, so that the keys can be borrowed
+/// from the participant's record while its locks change.
+fn unlock<'a>(locks: &mut KeyMap<Lock>, txn: TxnId, keys: impl Iterator<Item = &'a Key>) {
+    for key in keys {
+        if let Some(lock) = locks.get_mut(key) {
+            lock.readers.remove(&txn);
+            if lock.writer == Some(txn) {
+                lock.writer = None;
+            }
+            if lock.writer.is_none() && lock.readers.is_empty() {
+                locks.remove(key);
             }
         }
     }

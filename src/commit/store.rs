@@ -12,8 +12,10 @@
 //! transaction in the same way.
 //!
 //! Nothing observable depends on the map's order, so its hasher may be seeded
-//! at random (std's `RandomState`, which keeps crafted keys from piling into
-//! one bucket). Whatever walks the keys in an order others see — a key
+//! at random, which keeps crafted keys from piling into one bucket: aHash's
+//! `RandomState`, which hashes a key several times faster than std's SipHash
+//! (SipHash was a tenth of a participant's time under many-key writes;
+//! verification/REPORT.md, "Redis protocol"). Whatever walks the keys in an order others see — a key
 //! handoff's chunks, a checkpoint's bytes, `haft inspect` — walks them sorted
 //! ([`Store::sorted`]); equality, hashing and ordering are those of the set of
 //! entries, so two stores with the same entries are the same state for the
@@ -36,7 +38,7 @@ use super::message::{Key, Versioned, collect_map};
 /// (see src/commit/store.rs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyMap<V> {
-    entries: HashMap<Key, V>,
+    entries: HashMap<Key, V, ahash::RandomState>,
 }
 
 /// The committed value of every key a participant holds.
@@ -45,7 +47,7 @@ pub type Store = KeyMap<Versioned>;
 impl<V> Default for KeyMap<V> {
     fn default() -> Self {
         KeyMap {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
         }
     }
 }
