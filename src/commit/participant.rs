@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::message::{
@@ -358,7 +359,7 @@ impl Participant {
             Vote::Yes => ParticipantDelta::Prepared {
                 txn,
                 reads: w.reads.keys().cloned().collect(),
-                writes: w.writes,
+                writes: Arc::new(w.writes),
                 peers: w.peers,
             },
             // The only time a participant may decide alone: before voting Yes.

@@ -9,6 +9,7 @@
 //! disagree about what a delta means.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,8 +90,9 @@ pub enum ParticipantDelta {
         txn: TxnId,
         /// The keys it read here (read-locked).
         reads: BTreeSet<Key>,
-        /// Its writes here (write-locked; applied on commit).
-        writes: WriteSet,
+        /// Its writes here (write-locked; applied on commit). Shared with the
+        /// prepared record, so that saving the delta copies no value.
+        writes: Arc<WriteSet>,
         /// The other participants, asked when uncertain.
         peers: Vec<NodeId>,
     },
@@ -138,8 +140,9 @@ pub enum TxnRecord {
     Prepared {
         /// Keys read (read-locked).
         reads: BTreeSet<Key>,
-        /// Writes to apply on commit (write-locked).
-        writes: WriteSet,
+        /// Writes to apply on commit (write-locked); shared with the delta that
+        /// recorded them.
+        writes: Arc<WriteSet>,
         /// The other participants, also asked (cooperative termination).
         peers: Vec<NodeId>,
     },
@@ -178,7 +181,7 @@ impl ParticipantRecord {
                     *txn,
                     TxnRecord::Prepared {
                         reads: reads.clone(),
-                        writes: writes.clone(),
+                        writes: Arc::clone(writes),
                         peers: peers.clone(),
                     },
                 );
@@ -191,6 +194,9 @@ impl ParticipantRecord {
                 if let (Outcome::Commit, Some(TxnRecord::Prepared { writes, .. })) =
                     (outcome, previous)
                 {
+                    // The delta was saved and dropped by now, as a rule, so the
+                    // writes move into the store; otherwise they are copied.
+                    let writes = Arc::try_unwrap(writes).unwrap_or_else(|shared| (*shared).clone());
                     for (key, value) in writes {
                         match value {
                             Some(value) => {
@@ -301,7 +307,7 @@ mod tests {
             Delta::Participant(ParticipantDelta::Prepared {
                 txn,
                 reads: BTreeSet::new(),
-                writes: WriteSet::new(),
+                writes: WriteSet::new().into(),
                 peers: Vec::new(),
             }),
             Delta::Participant(ParticipantDelta::Refused {

@@ -323,7 +323,7 @@ mod tests {
         );
         let record = TxnRecord::Prepared {
             reads: BTreeSet::new(),
-            writes: BTreeMap::new(),
+            writes: BTreeMap::new().into(),
             peers: vec![NodeId(3), NodeId(1)],
         };
         let TxnRecord::Prepared { peers, .. } = record.rename_nodes(&swap_1_2) else {
