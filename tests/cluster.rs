@@ -722,6 +722,54 @@ fn malformed_datagrams_are_dropped_and_counted() {
     );
 }
 
+#[test]
+fn a_bundle_is_handled_datagram_by_datagram_and_a_malformed_one_is_dropped_and_counted() {
+    let cluster = Cluster::start(&[1], &[2], 1);
+    let node = cluster.addrs[&1];
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let client = CLIENT_BIT | 6;
+    let status = |id| {
+        let request = Wire::Msg(NodeMsg::Request {
+            client,
+            id,
+            home: None,
+            request: Request::Status,
+        });
+        codec::encode(client, &request).unwrap()
+    };
+    let bundles = codec::bundle::pack(vec![status(1), status(2), status(3)]);
+    assert_eq!(bundles.len(), 1);
+    socket.send_to(&bundles[0], node).unwrap();
+    let mut answered = BTreeSet::new();
+    let mut buffer = vec![0; codec::RECV_BUFFER];
+    while answered.len() < 3 {
+        let (len, _) = socket
+            .recv_from(&mut buffer)
+            .expect("an answer to each request");
+        // Answers to a client are never bundled.
+        let frame = codec::decode::<Wire>(&buffer[..len]).expect("a plain datagram");
+        match frame.payload {
+            Wire::Msg(NodeMsg::Reply {
+                id,
+                reply: Reply::Status(_),
+                ..
+            }) => answered.insert(id),
+            other => panic!("unexpected answer {other:?}"),
+        };
+    }
+    assert_eq!(answered, BTreeSet::from([1, 2, 3]));
+    // A bundle whose only datagram is too short to hold a header.
+    let mut malformed = codec::bundle::BUNDLE_MAGIC.to_vec();
+    malformed.extend_from_slice(&3u16.to_le_bytes());
+    malformed.extend_from_slice(b"abc");
+    socket.send_to(&malformed, node).unwrap();
+    let view = cluster.status(1).expect("the node still serves");
+    assert_eq!(view.counters["drop_bad_header"], 1, "{:?}", view.counters);
+}
+
 /// Starts node `id` in the foreground until it exits or `wait` passes; returns
 /// its exit status (`None`: still running, then killed) and its stderr.
 fn run_briefly(cluster: &Cluster, id: u16, wait: Duration) -> (Option<i32>, String) {

@@ -19,9 +19,13 @@
 //! # What the runtime guarantees the machine
 //!
 //! - The output of [`Node::recover`] is durable before the first input.
-//! - `send_now` leaves at once; `send_after_persist` leaves only once every
-//!   save submitted so far is durable; then the machine hears
-//!   `handle_persisted`.
+//! - `send_now` leaves before the loop waits for its next event, or after at
+//!   most [`OUTBOX_EVENTS`] more events when they keep coming;
+//!   `send_after_persist` leaves only once every save submitted so far is
+//!   durable; then the machine hears `handle_persisted`. Messages of one
+//!   datagram that leave together for the same peer travel as one
+//!   [bundle](codec::bundle); a reply to an in-process caller is handed over
+//!   by the thread that releases it.
 //! - The save of an output that only tidies up after a durable decision (every
 //!   delta and every message waiting for it bookkeeping, as the machine
 //!   classifies them: [`NodeDelta::is_bookkeeping`], [`NodeMsg::is_bookkeeping`])
@@ -142,6 +146,11 @@ pub const CLIENT_CAPACITY: usize = 65_536;
 /// 16 MiB messages' worth. The system may grant less (Linux caps it at twice
 /// `net.core.rmem_max`); fragments are paced to fit what it grants.
 pub const SOCKET_BUFFER: usize = 8 << 20;
+
+/// The most events the loop handles before it sends its outbox even though
+/// more are waiting: under a steady stream of events, messages still leave
+/// within a few handlers' time.
+const OUTBOX_EVENTS: usize = 16;
 
 /// Fragments of one message leave in bursts of this many datagrams (about
 /// 1 MiB) ...
@@ -319,16 +328,22 @@ pub type ReplyFn = Box<dyn FnOnce(Reply) + Send>;
 enum Released {
     /// A message this node sent itself.
     Loopback(NodeMsg),
-    /// A reply to an in-process caller.
-    Local(ClientId, RequestId, Reply),
     /// Every delta before this position is durable.
     Persisted(Position),
 }
 
 /// What the barrier holds until the saves before it are durable.
 enum Held {
-    /// The datagrams of one message (several: its fragments).
+    /// The datagrams of one message (several: its fragments) to a client.
     Datagram(SocketAddr, Vec<Vec<u8>>),
+    /// The same to a peer, which also takes [bundles](codec::bundle): the
+    /// flusher packs the single datagrams one sync releases to one peer.
+    Peer(SocketAddr, Vec<Vec<u8>>),
+    /// A reply to an in-process caller, with the caller's function: the
+    /// flusher hands it over itself, after it has sent the loop what the
+    /// same save released, so that the caller's next request reaches the
+    /// loop after that (a read then sees the commit it was told of).
+    Local(ReplyFn, Reply),
     Back(Released),
 }
 
@@ -463,15 +478,23 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let back = events.clone();
     let barrier = GroupCommit::start(log, move |batch: Vec<Held>| {
         let mut released = Vec::new();
+        let mut replies = Vec::new();
+        let mut outbox = Outbox::default();
         for held in batch {
             match held {
+                Held::Peer(to, datagrams) => outbox.send(&sender_socket, to, datagrams),
                 Held::Datagram(to, datagrams) => send_message(&sender_socket, to, &datagrams),
+                Held::Local(reply_fn, reply) => replies.push((reply_fn, reply)),
                 Held::Back(item) => released.push(item),
             }
         }
+        outbox.flush(&sender_socket);
         if !released.is_empty() {
             // If the loop is gone, the node is stopping.
             let _ = back.send(Event::Released(released));
+        }
+        for (reply_fn, reply) in replies {
+            reply_fn(reply);
         }
     });
     let mut peers: HashMap<u16, SocketAddr> = config.peers.iter().map(|(&k, &v)| (k, v)).collect();
@@ -496,6 +519,8 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         // A fresh random start each life: see the module doc on replays.
         next_local: rand::random::<u64>() >> 4,
         loopback: VecDeque::new(),
+        outbox: Outbox::default(),
+        unflushed_events: 0,
         deferred: Deferred::default(),
         isolated: BTreeSet::new(),
         loss_percent: 0,
@@ -604,6 +629,38 @@ fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
     }
 }
 
+/// Messages of one datagram to peers, gathered per peer and sent as
+/// [bundles](codec::bundle) by [`Outbox::flush`]; a larger message (a
+/// fragmented one) is sent at once, paced.
+#[derive(Default)]
+struct Outbox {
+    /// Per peer, in the order first seen, its datagrams in the order sent.
+    by_peer: Vec<(SocketAddr, Vec<Vec<u8>>)>,
+    /// Datagrams gathered.
+    count: usize,
+}
+
+impl Outbox {
+    fn send(&mut self, socket: &UdpSocket, to: SocketAddr, datagrams: Vec<Vec<u8>>) {
+        if datagrams.len() != 1 {
+            send_message(socket, to, &datagrams);
+            return;
+        }
+        self.count += 1;
+        match self.by_peer.iter_mut().find(|(peer, _)| *peer == to) {
+            Some((_, gathered)) => gathered.extend(datagrams),
+            None => self.by_peer.push((to, datagrams)),
+        }
+    }
+
+    fn flush(&mut self, socket: &UdpSocket) {
+        for (to, datagrams) in self.by_peer.drain(..) {
+            send_message(socket, to, &codec::bundle::pack(datagrams));
+        }
+        self.count = 0;
+    }
+}
+
 /// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`])
 /// and the effects that wait for them, held back by the loop so that they
 /// share the sync of the next save instead of making the next transaction's
@@ -644,6 +701,11 @@ struct EventLoop {
     next_local: u64,
     /// Messages this node sent itself, delivered after the current input.
     loopback: VecDeque<NodeMsg>,
+    /// `send_now` messages to peers, sent together once the inbox is empty
+    /// (or [`OUTBOX_EVENTS`] events have passed), before the loop waits.
+    outbox: Outbox,
+    /// Events handled since the outbox was last flushed.
+    unflushed_events: usize,
     /// Bookkeeping saves held back to share the next save's sync.
     deferred: Deferred,
     isolated: BTreeSet<u16>,
@@ -661,6 +723,7 @@ struct EventLoop {
 impl EventLoop {
     fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
         let result = self.serve(inbox);
+        self.outbox.flush(&self.socket);
         let result = result.and(self.submit(Vec::new(), Vec::new()));
         // Flush whatever was submitted, then wake the receiver so that it sees
         // the closed channel and exits.
@@ -684,25 +747,8 @@ impl EventLoop {
             if let Some(fenced) = self.fenced.take() {
                 return Err(fenced);
             }
-            let next = self
-                .timers
-                .values()
-                .chain(&self.deferred.due)
-                .min()
-                .copied();
-            let event = match next {
-                Some(deadline) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match inbox.recv_timeout(wait) {
-                        Ok(event) => Some(event),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-                    }
-                }
-                None => match inbox.recv() {
-                    Ok(event) => Some(event),
-                    Err(_) => return Ok(()),
-                },
+            let Some(event) = self.next_event(inbox) else {
+                return Ok(()); // Every sender is gone.
             };
             match event {
                 Some(Event::Shutdown) => return Ok(()),
@@ -725,9 +771,6 @@ impl EventLoop {
                     for item in items {
                         match item {
                             Released::Loopback(msg) => self.loopback.push_back(msg),
-                            Released::Local(client, id, reply) => {
-                                self.answer_local(client, id, reply)
-                            }
                             Released::Persisted(upto) => persisted = Some(upto),
                         }
                     }
@@ -742,6 +785,36 @@ impl EventLoop {
             if self.deferred.due.is_some_and(|due| due <= Instant::now()) {
                 self.submit(Vec::new(), Vec::new())?;
             }
+        }
+    }
+
+    /// The next event: one already waiting (up to [`OUTBOX_EVENTS`] in a
+    /// row); else, once the outbox is sent, the first to arrive before the
+    /// next timer is due (`Some(None)` if the timer comes first). `None` once
+    /// every sender is gone.
+    fn next_event(&mut self, inbox: &mpsc::Receiver<Event>) -> Option<Option<Event>> {
+        if self.unflushed_events < OUTBOX_EVENTS {
+            match inbox.try_recv() {
+                Ok(event) => {
+                    self.unflushed_events += 1;
+                    return Some(Some(event));
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+            }
+        }
+        self.outbox.flush(&self.socket);
+        self.unflushed_events = 0;
+        let next = self.timers.values().chain(&self.deferred.due).min();
+        match next {
+            Some(deadline) => {
+                match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(event) => Some(Some(event)),
+                    Err(mpsc::RecvTimeoutError::Timeout) => Some(None),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            }
+            None => inbox.recv().ok().map(Some),
         }
     }
 
@@ -792,6 +865,21 @@ impl EventLoop {
     }
 
     fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Result<(), NodeRunError> {
+        if !codec::bundle::is_bundle(bytes) {
+            return self.on_one_datagram(bytes, from);
+        }
+        match codec::bundle::unpack(bytes) {
+            Ok(datagrams) => {
+                for datagram in datagrams {
+                    self.on_one_datagram(datagram, from)?;
+                }
+            }
+            Err(error) => self.drop_datagram(error.kind(), from, &error),
+        }
+        Ok(())
+    }
+
+    fn on_one_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Result<(), NodeRunError> {
         if bytes.is_empty() {
             // The loop's own wake-up at shutdown, or an empty probe.
             self.drop_datagram(DropKind::Truncated, from, &"empty datagram");
@@ -927,12 +1015,6 @@ impl EventLoop {
         }
     }
 
-    fn answer_local(&mut self, client: ClientId, id: RequestId, reply: Reply) {
-        if let Some(callback) = self.local.remove(&(client, id)) {
-            callback(reply);
-        }
-    }
-
     /// Carries out one output: timers and events at once, `send_now` at once,
     /// and the save with what must wait for it through the barrier.
     fn carry_out(&mut self, mut out: NodeOutput) -> Result<(), NodeRunError> {
@@ -1024,10 +1106,12 @@ impl EventLoop {
                     self.counters.sent += 1;
                     send_message(&self.socket, address, &datagrams);
                 }
-                Some(Held::Back(Released::Loopback(msg))) => self.loopback.push_back(msg),
-                Some(Held::Back(Released::Local(client, id, reply))) => {
-                    self.answer_local(client, id, reply)
+                Some(Held::Peer(address, datagrams)) => {
+                    self.counters.sent += 1;
+                    self.outbox.send(&self.socket, address, datagrams);
                 }
+                Some(Held::Back(Released::Loopback(msg))) => self.loopback.push_back(msg),
+                Some(Held::Local(reply_fn, reply)) => reply_fn(reply),
                 Some(Held::Back(Released::Persisted(_))) | None => {}
             }
         }
@@ -1039,7 +1123,7 @@ impl EventLoop {
         let mut held: Vec<Held> = Vec::new();
         for (to, msg) in std::mem::take(&mut out.send_after_persist) {
             if let Some(item) = self.route(to, msg) {
-                if matches!(item, Held::Datagram(..)) {
+                if matches!(item, Held::Datagram(..) | Held::Peer(..)) {
                     self.counters.sent += 1;
                 }
                 held.push(item);
@@ -1108,7 +1192,8 @@ impl EventLoop {
             Dest::Node(node) if node == self.me => Some(Held::Back(Released::Loopback(msg))),
             Dest::Client(client) if client & LOCAL_BIT != 0 => match msg {
                 NodeMsg::Reply { client, id, reply } => {
-                    Some(Held::Back(Released::Local(client, id, reply)))
+                    let reply_fn = self.local.remove(&(client, id))?;
+                    Some(Held::Local(reply_fn, reply))
                 }
                 _ => None,
             },
@@ -1126,7 +1211,8 @@ impl EventLoop {
                     tracing::debug!(to = node.0, "no address for the node");
                     return None;
                 };
-                self.encode(address, &Wire::Msg(msg))
+                let datagrams = self.encode(address, &Wire::Msg(msg))?;
+                Some(Held::Peer(address, datagrams))
             }
             Dest::Client(client) => {
                 let Some(address) = self.clients.get(&client).copied() else {
@@ -1134,18 +1220,21 @@ impl EventLoop {
                     tracing::debug!(client, "no address for the client");
                     return None;
                 };
-                self.encode(address, &Wire::Msg(msg))
+                let datagrams = self.encode(address, &Wire::Msg(msg))?;
+                Some(Held::Datagram(address, datagrams))
             }
         }
     }
 
-    fn encode(&mut self, address: SocketAddr, wire: &Wire) -> Option<Held> {
+    /// The datagrams of `wire` to `address`, or `None` (counted and logged)
+    /// if it cannot be encoded.
+    fn encode(&mut self, address: SocketAddr, wire: &Wire) -> Option<Vec<Vec<u8>>> {
         let message = self.next_message;
         self.next_message = self.next_message.wrapping_add(1);
         match codec::encode_message(u64::from(self.me.0), message, wire, self.key.as_ref()) {
             Ok(datagrams) => {
                 self.counters.datagrams_sent += datagrams.len() as u64;
-                Some(Held::Datagram(address, datagrams))
+                Some(datagrams)
             }
             Err(error) => {
                 self.counters.unencodable += 1;
@@ -1156,7 +1245,7 @@ impl EventLoop {
     }
 
     fn send_datagram(&mut self, address: SocketAddr, wire: &Wire) {
-        if let Some(Held::Datagram(address, datagrams)) = self.encode(address, wire) {
+        if let Some(datagrams) = self.encode(address, wire) {
             self.counters.sent += 1;
             send_message(&self.socket, address, &datagrams);
         }

@@ -17,10 +17,12 @@
 //! - **Group commit.** A flusher thread appends whatever has accumulated and
 //!   syncs it with one [`Storage::sync`], then releases every effect that
 //!   sync made safe.
-//! - **Order.** Effects are released in submission order, each submission's
-//!   effects with one call of the release function. A submission with nothing
-//!   outstanding is released at once, on the submitting thread; otherwise the
-//!   flusher releases it.
+//! - **Order.** Effects are released in submission order. The flusher
+//!   releases everything one sync made safe — the effects of every submission
+//!   it covered, in order — with one call of the release function, so that it
+//!   can send what goes to the same place together. A submission with nothing
+//!   outstanding is released at once, on the submitting thread, with a call of
+//!   its own.
 //! - **Never blocks on the disk.** `submit` takes a lock that the flusher
 //!   never holds while writing or syncing. It may wait for a release in
 //!   progress (a socket send), never for the storage.
@@ -327,9 +329,7 @@ fn flush<S: Storage, T>(shared: &Shared<T>, mut storage: S) -> S {
             if !ready.is_empty() {
                 let mut release = lock(&shared.release);
                 drop(state);
-                for effects in ready {
-                    release(effects);
-                }
+                release(ready);
                 drop(release);
                 state = lock(&shared.state);
             }
@@ -374,8 +374,9 @@ fn write<S: Storage>(
     Ok(true)
 }
 
-/// Takes out the held batches whose records are now durable, oldest first.
-fn take_ready<T>(state: &mut State<T>) -> Vec<Vec<T>> {
+/// Takes out the effects of the held batches whose records are now durable,
+/// oldest first.
+fn take_ready<T>(state: &mut State<T>) -> Vec<T> {
     let mut ready = Vec::new();
     while state
         .held
@@ -386,7 +387,7 @@ fn take_ready<T>(state: &mut State<T>) -> Vec<Vec<T>> {
             let count = effects.len() as u64;
             state.stats.effects_held -= count;
             state.stats.effects_released += count;
-            ready.push(effects);
+            ready.extend(effects);
         }
     }
     ready

@@ -28,6 +28,10 @@
 //! fragments that holds `total` bytes (1 for an empty message). A header that
 //! breaks these rules is refused before anything is buffered.
 //!
+//! Datagrams that a node sends one peer at the same moment may travel
+//! together as one [`bundle`]: the datagrams in it are exactly these, each
+//! checked on its own.
+//!
 //! # What the receiver sees: the models' network
 //!
 //! A message of one fragment is decoded on arrival. The fragments of a larger
@@ -59,6 +63,7 @@
 //! is either what was sent or a [`DecodeError`] saying what was wrong with it.
 //! The node counts drops by [`DropKind`] and carries on.
 
+pub mod bundle;
 mod key;
 mod reassembly;
 
