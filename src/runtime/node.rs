@@ -20,7 +20,7 @@
 //!
 //! - The output of [`Node::recover`] is durable before the first input.
 //! - `send_now` leaves before the loop waits for its next event, or after at
-//!   most [`OUTBOX_EVENTS`] more events when they keep coming;
+//!   most 16 more events when they keep coming;
 //!   `send_after_persist` leaves only once every save submitted so far is
 //!   durable; then the machine hears `handle_persisted`. Messages of one
 //!   datagram that leave together for the same peer travel as one
