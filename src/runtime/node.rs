@@ -9,12 +9,14 @@
 //! - the **receiver** reads the socket and forwards raw datagrams to the loop
 //!   (decoding, and the counters, stay on the loop);
 //! - the **flusher** of [`GroupCommit`] makes saves durable and then releases
-//!   what waited for them: datagrams straight onto the socket, everything
-//!   else (a message to this node, a reply to an in-process caller, the news
-//!   that the log is durable up to a position) back to the loop.
+//!   what waited for them: datagrams straight onto the socket (those to one
+//!   peer bundled), a message to this node and the news that the log is
+//!   durable up to a position back to the loop, and then replies to
+//!   in-process callers, through the function each caller gave.
 //!
 //! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
-//! in its own module) and the socket (a duplicated OS handle); nothing else.
+//! in its own module) and the socket (a duplicated OS handle); the callers'
+//! reply functions go with the replies from the loop to the flusher.
 //!
 //! # What the runtime guarantees the machine
 //!
