@@ -5,11 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The binary's allocator: mimalloc, several times faster than glibc's
-/// malloc at the small allocations a node makes per key (see Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// `println!` and `print!` for the whole binary that never panic: when
 /// standard output is closed (a pipe into `head`), haft stops quietly with the
 /// exit status of what it has reported so far (see [`out`]).
