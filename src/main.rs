@@ -1,9 +1,14 @@
 //! The `haft` command: check and explore the models; run a node and talk to it.
-#![forbid(unsafe_code)]
+// The binary's allocator (src/cli/alloc.rs) is the only unsafe code.
+#![deny(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Small blocks from mimalloc, large ones from the system (src/cli/alloc.rs).
+#[global_allocator]
+static ALLOCATOR: alloc::SplitAllocator = alloc::SplitAllocator;
 
 /// `println!` and `print!` for the whole binary that never panic: when
 /// standard output is closed (a pipe into `head`), haft stops quietly with the
@@ -24,6 +29,9 @@ macro_rules! eprintln {
     ($($arg:tt)*) => { $crate::out::write_error(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+#[path = "cli/alloc.rs"]
+#[allow(unsafe_code)]
+mod alloc;
 #[path = "cli/bench.rs"]
 mod bench;
 #[path = "cli/check.rs"]
