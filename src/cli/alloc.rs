@@ -31,6 +31,11 @@ fn is_large(size: usize) -> bool {
     size >= LARGE
 }
 
+/// The allocator of blocks of `size` bytes.
+fn allocator(size: usize) -> &'static dyn GlobalAlloc {
+    if is_large(size) { &System } else { &MiMalloc }
+}
+
 // SAFETY: every block is allocated and freed by the same allocator, chosen by
 // its size, which `Layout` gives to both calls; `realloc` across the line
 // allocates in the other allocator, copies the smaller of the two sizes and
@@ -39,56 +44,35 @@ fn is_large(size: usize) -> bool {
 unsafe impl GlobalAlloc for SplitAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees (a non-zero size).
-        unsafe {
-            if is_large(layout.size()) {
-                System.alloc(layout)
-            } else {
-                MiMalloc.alloc(layout)
-            }
-        }
+        unsafe { allocator(layout.size()).alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as `alloc`.
-        unsafe {
-            if is_large(layout.size()) {
-                System.alloc_zeroed(layout)
-            } else {
-                MiMalloc.alloc_zeroed(layout)
-            }
-        }
+        unsafe { allocator(layout.size()).alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated with `layout`, so by the allocator its
         // size chooses.
-        unsafe {
-            if is_large(layout.size()) {
-                System.dealloc(ptr, layout)
-            } else {
-                MiMalloc.dealloc(ptr, layout)
-            }
-        }
+        unsafe { allocator(layout.size()).dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let (was_large, now_large) = (is_large(layout.size()), is_large(new_size));
-        // SAFETY: the caller guarantees `ptr` was allocated with `layout` and
-        // that `new_size`, rounded to the alignment, fits in an `isize`.
+        // SAFETY: the caller guarantees that `ptr` was allocated with
+        // `layout` and that `new_size`, rounded up to the alignment, fits in
+        // an `isize`, so the new layout is valid.
         unsafe {
-            match (was_large, now_large) {
-                (true, true) => System.realloc(ptr, layout, new_size),
-                (false, false) => MiMalloc.realloc(ptr, layout, new_size),
-                _ => {
-                    let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
-                    let new_ptr = self.alloc(new_layout);
-                    if !new_ptr.is_null() {
-                        std::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));
-                        self.dealloc(ptr, layout);
-                    }
-                    new_ptr
-                }
+            if is_large(layout.size()) == is_large(new_size) {
+                return allocator(new_size).realloc(ptr, layout, new_size);
             }
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let new_ptr = self.alloc(new_layout);
+            if !new_ptr.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new_ptr
         }
     }
 }
