@@ -638,8 +638,6 @@ fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
 struct Outbox {
     /// Per peer, in the order first seen, its datagrams in the order sent.
     by_peer: Vec<(SocketAddr, Vec<Vec<u8>>)>,
-    /// Datagrams gathered.
-    count: usize,
 }
 
 impl Outbox {
@@ -648,7 +646,6 @@ impl Outbox {
             send_message(socket, to, &datagrams);
             return;
         }
-        self.count += 1;
         match self.by_peer.iter_mut().find(|(peer, _)| *peer == to) {
             Some((_, gathered)) => gathered.extend(datagrams),
             None => self.by_peer.push((to, datagrams)),
@@ -659,7 +656,6 @@ impl Outbox {
         for (to, datagrams) in self.by_peer.drain(..) {
             send_message(socket, to, &codec::bundle::pack(datagrams));
         }
-        self.count = 0;
     }
 }
 
