@@ -13,13 +13,13 @@
 //!
 //! Nothing observable depends on the map's order, so its hasher may be seeded
 //! at random, which keeps crafted keys from piling into one bucket: aHash's
-//! `RandomState`, which hashes a key several times faster than std's SipHash
-//! (SipHash was a tenth of a participant's time under many-key writes;
-//! verification/REPORT.md, "Redis protocol"). Whatever walks the keys in an order others see — a key
-//! handoff's chunks, a checkpoint's bytes, `haft inspect` — walks them sorted
-//! ([`Store::sorted`]); equality, hashing and ordering are those of the set of
-//! entries, so two stores with the same entries are the same state for the
-//! model checker whatever their seeds.
+//! `RandomState`, several times faster than std's SipHash (SipHash was about
+//! 8% of a participant's event loop under many-key writes; verification/
+//! REPORT.md, "Redis protocol"). Whatever walks the keys in an order others
+//! see — a key handoff's chunks, a checkpoint's bytes, `haft inspect` — walks
+//! them sorted ([`Store::sorted`]); equality, hashing and ordering are those
+//! of the set of entries, so two stores with the same entries are the same
+//! state for the model checker whatever their seeds.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
