@@ -446,6 +446,62 @@ mod storage_group_commit {
         assert!(explored > 10, "{explored}");
     }
 
+    /// A caller that syncs on its own thread (`sync_here`) while another
+    /// thread submits through the flusher and waits for its effect: one
+    /// writer at a time, records in submission order, no effect before its
+    /// records are durable, every effect released once, in order, no wake-up
+    /// of the flusher lost to a write on the caller's thread, and no deadlock.
+    #[test]
+    fn a_sync_on_the_callers_thread_keeps_the_barrier_and_the_order() {
+        let explored = explore(|| {
+            let (log, group) = start(None);
+            let group = Arc::new(group);
+            let other = {
+                let group = Arc::clone(&group);
+                let log = Arc::clone(&log);
+                loom::thread::spawn(move || {
+                    // Whichever of the two submits first gets position 1.
+                    // Submitted like the loop's, and waited for: a write on
+                    // the other thread must hand these to the flusher.
+                    let at = group.submit_without_flush(record(2), vec![2]).unwrap();
+                    group.flush().unwrap();
+                    while !released(&events(&log)).contains(&2) {
+                        loom::thread::yield_now();
+                    }
+                    at
+                })
+            };
+            let mine = group.submit_without_flush(record(1), vec![1]).unwrap();
+            let synced_here = group.sync_here(usize::MAX).unwrap();
+            let theirs = other.join().unwrap();
+            let Ok(group) = Arc::try_unwrap(group) else {
+                panic!("the other thread still holds the barrier");
+            };
+            let stats = group.stats();
+            assert_eq!(stats.syncs_here, u64::from(synced_here));
+            group.shutdown().unwrap();
+            let events = events(&log);
+            // Records carry their submission order in the test's numbering
+            // only if this thread went first; renumber by position.
+            let (first, second) = if mine < theirs { (1, 2) } else { (2, 1) };
+            let renumbered: Vec<Event> = events
+                .iter()
+                .map(|event| match *event {
+                    Event::Appended(n) => Event::Appended(if n == first { 1 } else { 2 }),
+                    other => other,
+                })
+                .collect();
+            assert_barrier(&renumbered, |effect| if effect == first { 1 } else { 2 });
+            assert_eq!(released(&events), [first, second], "{events:?}");
+            let last_sync = events.iter().rev().find_map(|event| match event {
+                Event::Synced(position) => Some(*position),
+                _ => None,
+            });
+            assert_eq!(last_sync, Some(2), "{events:?}");
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
     /// Shutting down (or dropping) right after a submit syncs the pending
     /// records, releases every held effect and returns: no deadlock, nothing
     /// dropped, nothing left unsynced.

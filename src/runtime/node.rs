@@ -12,7 +12,10 @@
 //!   what waited for them: datagrams straight onto the socket (those to one
 //!   peer bundled), a message to this node and the news that the log is
 //!   durable up to a position back to the loop, and then replies to
-//!   in-process callers, through the function each caller gave.
+//!   in-process callers, through the function each caller gave. When the
+//!   loop has nothing else to do and nobody is writing, it makes a small sync
+//!   itself ([`GroupCommit::sync_here`]) and releases the same way: a lone
+//!   request does not wait for the flusher to wake.
 //!
 //! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
 //! in its own module) and the socket (a duplicated OS handle); the callers'
@@ -149,10 +152,16 @@ pub const CLIENT_CAPACITY: usize = 65_536;
 /// `net.core.rmem_max`); fragments are paced to fit what it grants.
 pub const SOCKET_BUFFER: usize = 8 << 20;
 
-/// The most events the loop handles before it sends its outbox even though
-/// more are waiting: under a steady stream of events, messages still leave
-/// within a few handlers' time.
+/// The most events the loop handles before it sends its outbox, and wakes
+/// the flusher for its saves, even though more are waiting: under a steady
+/// stream of events, messages and saves still leave within a few handlers'
+/// time.
 const OUTBOX_EVENTS: usize = 16;
+
+/// The most bytes of records the loop syncs itself when it is idle (see
+/// [`GroupCommit::sync_here`]); larger saves go to the flusher, so that a
+/// large value's write does not keep the loop from its next events.
+const SYNC_HERE_BYTES: usize = 64 << 10;
 
 /// Fragments of one message leave in bursts of this many datagrams (about
 /// 1 MiB) ...
@@ -523,6 +532,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         loopback: VecDeque::new(),
         outbox: Outbox::default(),
         unflushed_events: 0,
+        unsynced: false,
         deferred: Deferred::default(),
         isolated: BTreeSet::new(),
         loss_percent: 0,
@@ -704,6 +714,8 @@ struct EventLoop {
     outbox: Outbox,
     /// Events handled since the outbox was last flushed.
     unflushed_events: usize,
+    /// Saves submitted since the loop last synced or woke the flusher.
+    unsynced: bool,
     /// Bookkeeping saves held back to share the next save's sync.
     deferred: Deferred,
     isolated: BTreeSet<u16>,
@@ -745,7 +757,7 @@ impl EventLoop {
             if let Some(fenced) = self.fenced.take() {
                 return Err(fenced);
             }
-            let Some(event) = self.next_event(inbox) else {
+            let Some(event) = self.next_event(inbox)? else {
                 return Ok(()); // Every sender is gone.
             };
             match event {
@@ -787,24 +799,43 @@ impl EventLoop {
     }
 
     /// The next event: one already waiting (up to [`OUTBOX_EVENTS`] in a
-    /// row); else, once the outbox is sent, the first to arrive before the
-    /// next timer is due (`Some(None)` if the timer comes first). `None` once
+    /// row); else, once the outbox is sent and the saves submitted are synced
+    /// here or handed to the flusher, the first to arrive before the next
+    /// timer is due (`Some(None)` if the timer comes first). `None` once
     /// every sender is gone.
-    fn next_event(&mut self, inbox: &mpsc::Receiver<Event>) -> Option<Option<Event>> {
-        if self.unflushed_events < OUTBOX_EVENTS {
-            match inbox.try_recv() {
-                Ok(event) => {
-                    self.unflushed_events += 1;
-                    return Some(Some(event));
+    fn next_event(
+        &mut self,
+        inbox: &mpsc::Receiver<Event>,
+    ) -> Result<Option<Option<Event>>, NodeRunError> {
+        loop {
+            if self.unflushed_events < OUTBOX_EVENTS {
+                match inbox.try_recv() {
+                    Ok(event) => {
+                        self.unflushed_events += 1;
+                        return Ok(Some(Some(event)));
+                    }
+                    Err(mpsc::TryRecvError::Empty) => {}
+                    Err(mpsc::TryRecvError::Disconnected) => return Ok(None),
                 }
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => return None,
             }
+            // Nothing waiting, or a long burst: what leaves now leaves first.
+            let idle = self.unflushed_events < OUTBOX_EVENTS;
+            self.outbox.flush(&self.socket);
+            self.unflushed_events = 0;
+            if std::mem::take(&mut self.unsynced)
+                && let Some(barrier) = &self.barrier
+            {
+                if !idle {
+                    barrier.flush()?;
+                } else if barrier.sync_here(SYNC_HERE_BYTES)? {
+                    // What the sync released may have queued events.
+                    continue;
+                }
+            }
+            break;
         }
-        self.outbox.flush(&self.socket);
-        self.unflushed_events = 0;
         let next = self.timers.values().chain(&self.deferred.due).min();
-        match next {
+        Ok(match next {
             Some(deadline) => {
                 match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(event) => Some(Some(event)),
@@ -813,7 +844,7 @@ impl EventLoop {
                 }
             }
             None => inbox.recv().ok().map(Some),
-        }
+        })
     }
 
     fn output(&self) -> NodeOutput {
@@ -1162,7 +1193,9 @@ impl EventLoop {
             return Ok(());
         }
         if let Some(barrier) = &self.barrier {
-            barrier.submit(records, held)?;
+            // Synced here or handed to the flusher before the loop waits.
+            barrier.submit_without_flush(records, held)?;
+            self.unsynced = true;
         }
         Ok(())
     }
@@ -1284,6 +1317,7 @@ impl EventLoop {
             let stats = barrier.stats();
             map.insert("records_logged".into(), stats.records_submitted);
             map.insert("fsyncs".into(), stats.syncs);
+            map.insert("fsyncs_by_loop".into(), stats.syncs_here);
             map.insert("checkpoints".into(), stats.checkpoints);
             map.insert(
                 "log_bytes_since_checkpoint".into(),

@@ -17,6 +17,16 @@
 //! - **Group commit.** A flusher thread appends whatever has accumulated and
 //!   syncs it with one [`Storage::sync`], then releases every effect that
 //!   sync made safe.
+//! - **Syncing on the caller's thread.** A caller with nothing else to do
+//!   may make the sync itself ([`GroupCommit::sync_here`]) instead of waking
+//!   the flusher: one thread hand-off less on the path of the effects it
+//!   holds. It does so only when nobody is writing, so records still reach
+//!   the storage one writer at a time, in submission order. A caller that
+//!   means to do this submits with [`GroupCommit::submit_without_flush`],
+//!   which leaves the records pending without waking the flusher (one that
+//!   is writing takes them when it is done), and ends each burst of
+//!   submissions with [`sync_here`](GroupCommit::sync_here) or
+//!   [`flush`](GroupCommit::flush).
 //! - **Order.** Effects are released in submission order. The flusher
 //!   releases everything one sync made safe — the effects of every submission
 //!   it covered, in order — with one call of the release function, so that it
@@ -39,14 +49,17 @@
 //!
 //! # Locks
 //!
-//! Two mutexes, from [`crate::sync`]: the state, and the release function.
-//! The only nesting is state → release: whoever takes effects out of the
-//! state takes the release lock before letting go of the state, so batches
-//! reach the release function in the order they left the state. Nobody waits
-//! for the state while holding the release lock. The flusher waits on one
-//! condition variable, and nothing else waits. The loom suite
-//! (verification/loom.rs, `mod storage_group_commit`) checks the barrier, the
-//! order, checkpoints, shutdown and failure.
+//! Three mutexes, from [`crate::sync`]: the state, the release function and
+//! the storage. The only nesting is state → release: whoever takes effects
+//! out of the state takes the release lock before letting go of the state,
+//! so batches reach the release function in the order they left the state.
+//! Nobody waits for the state while holding the release lock. The storage's
+//! lock is taken only by the writer — whoever set the state's `writing` flag,
+//! flusher or caller — with no other lock held, so it is never contended.
+//! The flusher waits on one condition variable, and nothing else waits. The
+//! loom suite (verification/loom.rs, `mod storage_group_commit`) checks the
+//! barrier, the order, syncs on the caller's thread beside the flusher's,
+//! checkpoints, shutdown and failure.
 //!
 //! ```
 //! use haft::storage::{GroupCommit, MemoryStorage, Storage};
@@ -110,9 +123,12 @@ pub enum GroupCommitError {
 pub struct GroupCommitStats {
     /// Records submitted.
     pub records_submitted: u64,
-    /// Syncs made by the flusher. Fewer than the submissions when several
-    /// shared one.
+    /// Syncs made, by the flusher or on a caller's thread. Fewer than the
+    /// submissions when several shared one.
     pub syncs: u64,
+    /// Of those, the syncs made on a caller's thread
+    /// ([`GroupCommit::sync_here`]).
+    pub syncs_here: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Bytes of records submitted since the last checkpoint was asked for.
@@ -130,16 +146,20 @@ type Release<T> = Box<dyn FnMut(Vec<T>) + Send>;
 
 /// The barrier. See the module doc for its contract.
 pub struct GroupCommit<S: Storage + 'static, T: Send + 'static> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared<S, T>>,
     /// `None` once joined (by `shutdown` or `drop`).
-    flusher: Option<thread::JoinHandle<S>>,
+    flusher: Option<thread::JoinHandle<()>>,
 }
 
-struct Shared<T> {
+struct Shared<S, T> {
     state: Mutex<State<T>>,
-    /// Wakes the flusher: new records, a checkpoint, or shutdown.
+    /// Wakes the flusher: new records, a checkpoint, the end of a caller's
+    /// write, or shutdown.
     wake: Condvar,
     release: Mutex<Release<T>>,
+    /// Locked only by the writer (see `State::writing`). `None` once the
+    /// barrier has handed it back.
+    storage: Mutex<Option<S>>,
 }
 
 struct State<T> {
@@ -155,6 +175,9 @@ struct State<T> {
     /// The latest checkpoint asked for and not yet taken: the position it
     /// covers and its snapshot. A later one covers more, so it replaces it.
     checkpoint: Option<(LogPosition, Vec<u8>)>,
+    /// Someone — the flusher or a caller of `sync_here` — has taken records
+    /// out of `pending` and is writing them: nobody else may start a write.
+    writing: bool,
     /// Effects, each batch with the position it waits for (always after
     /// `durable`), in submission order.
     held: VecDeque<(LogPosition, Vec<T>)>,
@@ -178,6 +201,7 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
                 submitted: end,
                 durable: end,
                 checkpoint: None,
+                writing: false,
                 held: VecDeque::new(),
                 failure: None,
                 stopping: false,
@@ -188,9 +212,10 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
             }),
             wake: Condvar::new(),
             release: Mutex::new(Box::new(release) as Release<T>),
+            storage: Mutex::new(Some(storage)),
         });
         let flusher_shared = Arc::clone(&shared);
-        let flusher = thread::spawn(move || flush(&flusher_shared, storage));
+        let flusher = thread::spawn(move || flush(&flusher_shared));
         GroupCommit {
             shared,
             flusher: Some(flusher),
@@ -206,6 +231,68 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
         records: Vec<Vec<u8>>,
         effects: Vec<T>,
     ) -> Result<LogPosition, GroupCommitError> {
+        self.submit_and(records, effects, true)
+    }
+
+    /// Like [`submit`](Self::submit), but leaves the records pending without
+    /// waking the flusher: a flusher that is writing takes them when it is
+    /// done; otherwise they wait for the caller's next
+    /// [`sync_here`](Self::sync_here) or [`flush`](Self::flush), which it
+    /// must make before it waits for anything.
+    pub fn submit_without_flush(
+        &self,
+        records: Vec<Vec<u8>>,
+        effects: Vec<T>,
+    ) -> Result<LogPosition, GroupCommitError> {
+        self.submit_and(records, effects, false)
+    }
+
+    /// Wakes the flusher for whatever is pending.
+    pub fn flush(&self) -> Result<(), GroupCommitError> {
+        let state = self.lock_unfailed()?;
+        if !state.pending.is_empty() {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Makes what is pending durable on this thread, and releases what that
+    /// made safe (on this thread), if nobody is writing, no checkpoint is
+    /// waiting and the pending records total at most `max_bytes`; otherwise
+    /// wakes the flusher for them, as [`flush`](Self::flush). Returns whether
+    /// it synced here. Blocks for the sync: for a caller with nothing else to
+    /// do meanwhile.
+    pub fn sync_here(&self, max_bytes: usize) -> Result<bool, GroupCommitError> {
+        let state = self.lock_unfailed()?;
+        if state.pending.is_empty() {
+            return Ok(false);
+        }
+        let small = || state.pending.iter().map(Vec::len).sum::<usize>() <= max_bytes;
+        if state.writing || state.checkpoint.is_some() || !small() {
+            self.shared.wake.notify_one();
+            return Ok(false);
+        }
+        let mut state = write_pending(&self.shared, state);
+        if let Some(source) = &state.failure {
+            return Err(GroupCommitError::StorageFailed {
+                source: source.clone(),
+            });
+        }
+        state.stats.syncs_here += 1;
+        if !state.pending.is_empty() || state.checkpoint.is_some() || state.stopping {
+            // Submitted while this thread wrote, or a shutdown that waited
+            // for the write: the flusher's turn.
+            self.shared.wake.notify_one();
+        }
+        Ok(true)
+    }
+
+    fn submit_and(
+        &self,
+        records: Vec<Vec<u8>>,
+        effects: Vec<T>,
+        wake: bool,
+    ) -> Result<LogPosition, GroupCommitError> {
         let mut state = self.lock_unfailed()?;
         if !records.is_empty() {
             let bytes: usize = records.iter().map(Vec::len).sum();
@@ -213,7 +300,9 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
             state.stats.records_submitted += records.len() as u64;
             state.stats.bytes_since_checkpoint += bytes as u64;
             state.pending.extend(records);
-            self.shared.wake.notify_one();
+            if wake {
+                self.shared.wake.notify_one();
+            }
         }
         let waits_for = state.submitted;
         if effects.is_empty() {
@@ -257,13 +346,15 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
     /// returns the storage. Fails if the storage failed (the held effects
     /// were not released) or the flusher panicked.
     pub fn shutdown(mut self) -> Result<S, GroupCommitError> {
-        let joined = self.stop();
+        self.stop()?;
         if let Some(source) = &lock(&self.shared.state).failure {
             return Err(GroupCommitError::StorageFailed {
                 source: source.clone(),
             });
         }
-        joined.and_then(|storage| storage.ok_or(GroupCommitError::FlusherPanicked))
+        lock(&self.shared.storage)
+            .take()
+            .ok_or(GroupCommitError::FlusherPanicked)
     }
 
     /// The state, unless the storage has failed.
@@ -277,17 +368,15 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
         }
     }
 
-    /// Tells the flusher to finish and joins it, once; the storage it hands
-    /// back, if this call joined it.
-    fn stop(&mut self) -> Result<Option<S>, GroupCommitError> {
+    /// Tells the flusher to finish and joins it, once.
+    fn stop(&mut self) -> Result<(), GroupCommitError> {
         let Some(flusher) = self.flusher.take() else {
-            return Ok(None);
+            return Ok(());
         };
         lock(&self.shared.state).stopping = true;
         self.shared.wake.notify_one();
         flusher
             .join()
-            .map(Some)
             .map_err(|_| GroupCommitError::FlusherPanicked)
     }
 }
@@ -301,47 +390,74 @@ impl<S: Storage + 'static, T: Send + 'static> Drop for GroupCommit<S, T> {
 }
 
 /// The flusher thread: write and sync what has accumulated, release what
-/// that made safe, repeat; on shutdown, finish what is pending first. Returns
-/// the storage.
-fn flush<S: Storage, T>(shared: &Shared<T>, mut storage: S) -> S {
+/// that made safe, repeat; on shutdown, finish what is pending (and any
+/// write on a caller's thread) first. Stops at the storage's first failure.
+fn flush<S: Storage, T>(shared: &Shared<S, T>) {
     let mut state = lock(&shared.state);
     loop {
-        if !state.pending.is_empty() || state.checkpoint.is_some() {
-            let records = std::mem::take(&mut state.pending);
-            let first = state.taken;
-            state.taken = first.after(records.len() as u64);
-            let checkpoint = state.checkpoint.take();
-            drop(state);
-            let written = write(&mut storage, first, &records, checkpoint);
-            state = lock(&shared.state);
-            let checkpointed = match written {
-                Ok(checkpointed) => checkpointed,
-                Err(error) => {
-                    state.failure = Some(std::sync::Arc::new(error));
-                    return storage;
-                }
-            };
-            state.durable = state.taken;
-            state.stats.durable = state.taken;
-            state.stats.syncs += 1;
-            state.stats.checkpoints += u64::from(checkpointed);
-            let ready = take_ready(&mut state);
-            if !ready.is_empty() {
-                let mut release = lock(&shared.release);
-                drop(state);
-                release(ready);
-                drop(release);
-                state = lock(&shared.state);
-            }
-        } else if state.stopping {
-            return storage;
-        } else {
-            state = shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.failure.is_some() {
+            return;
         }
+        if state.writing {
+            // A caller is writing; it wakes this thread when it is done.
+        } else if !state.pending.is_empty() || state.checkpoint.is_some() {
+            state = write_pending(shared, state);
+            continue;
+        } else if state.stopping {
+            return;
+        }
+        state = shared
+            .wake
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
     }
+}
+
+/// One write, by whoever calls it with the state locked and nobody writing:
+/// takes the pending records and checkpoint, writes and syncs them with the
+/// state unlocked, then marks them durable and releases the effects that
+/// made safe. Returns with the state locked again; on a storage error, with
+/// the failure recorded and nothing released.
+fn write_pending<'a, S: Storage, T>(
+    shared: &'a Shared<S, T>,
+    mut state: MutexGuard<'a, State<T>>,
+) -> MutexGuard<'a, State<T>> {
+    debug_assert!(!state.writing, "two writers at once");
+    let records = std::mem::take(&mut state.pending);
+    let first = state.taken;
+    state.taken = first.after(records.len() as u64);
+    let checkpoint = state.checkpoint.take();
+    state.writing = true;
+    drop(state);
+    let written = match lock(&shared.storage).as_mut() {
+        Some(storage) => write(storage, first, &records, checkpoint)
+            .map_err(|error| std::sync::Arc::new(error) as std::sync::Arc<dyn Error + Send + Sync>),
+        None => unreachable!("the storage is handed back only after the last write"),
+    };
+    let mut state = lock(&shared.state);
+    state.writing = false;
+    let checkpointed = match written {
+        Ok(checkpointed) => checkpointed,
+        Err(error) => {
+            state.failure = Some(error);
+            // The flusher (or a shutdown waiting for it) sees the failure.
+            shared.wake.notify_one();
+            return state;
+        }
+    };
+    state.durable = state.taken;
+    state.stats.durable = state.taken;
+    state.stats.syncs += 1;
+    state.stats.checkpoints += u64::from(checkpointed);
+    let ready = take_ready(&mut state);
+    if ready.is_empty() {
+        return state;
+    }
+    let mut release = lock(&shared.release);
+    drop(state);
+    release(ready);
+    drop(release);
+    lock(&shared.state)
 }
 
 /// Appends `records` (from position `first`), writing `checkpoint` after the

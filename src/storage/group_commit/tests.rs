@@ -106,10 +106,15 @@ fn effects_leave_only_after_their_records_are_durable_in_order() {
     assert_eq!(storage.inner.durable_end(), LogPosition(300));
 }
 
-/// While the flusher is held in a sync, everything submitted accumulates and
-/// the next sync covers all of it.
-#[test]
-fn records_submitted_during_a_sync_share_the_next_one() {
+/// A barrier whose flusher is inside its first sync (record 0, effect 0),
+/// where it stays until the test sends a go; it says when it enters a sync.
+#[allow(clippy::type_complexity)]
+fn held_in_a_sync() -> (
+    GroupCommit<Observed, u32>,
+    Released<u32>,
+    mpsc::Receiver<()>,
+    mpsc::Sender<()>,
+) {
     let (entered_send, entered) = mpsc::channel();
     let (go, go_receive) = mpsc::channel();
     let storage = Observed {
@@ -120,7 +125,15 @@ fn records_submitted_during_a_sync_share_the_next_one() {
     let (released, release) = recorder();
     let group = GroupCommit::start(storage, release);
     group.submit(vec![vec![0]], vec![0u32]).unwrap();
-    entered.recv().unwrap(); // the flusher is in the first sync
+    entered.recv().unwrap();
+    (group, released, entered, go)
+}
+
+/// While the flusher is held in a sync, everything submitted accumulates and
+/// the next sync covers all of it.
+#[test]
+fn records_submitted_during_a_sync_share_the_next_one() {
+    let (group, released, entered, go) = held_in_a_sync();
     for handler in 1..50u32 {
         group.submit(vec![vec![1]], vec![handler]).unwrap();
     }
@@ -197,4 +210,64 @@ fn drop_without_shutdown_still_flushes() {
     assert_eq!(*lock(&released), [7]);
     let mut storage = FileStorage::new(dir.path(), LogOptions::default());
     assert_eq!(storage.recover().unwrap().records, [b"last".to_vec()]);
+}
+
+/// `sync_here` writes, syncs and releases on the calling thread — the
+/// flusher never wakes for it — and leaves to the flusher what is too
+/// large.
+#[test]
+fn sync_here_syncs_on_the_calling_thread_only_when_it_may() {
+    let caller = std::thread::current().id();
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&threads);
+    let group = GroupCommit::start(recovered(), move |effects: Vec<u32>| {
+        lock(&seen).push((std::thread::current().id(), effects));
+    });
+    // Nothing pending: nothing to do.
+    assert!(!group.sync_here(100).unwrap());
+    group
+        .submit_without_flush(vec![vec![1; 10]], vec![1])
+        .unwrap();
+    group
+        .submit_without_flush(vec![vec![2; 10]], vec![2])
+        .unwrap();
+    assert_eq!(
+        group.stats().syncs,
+        0,
+        "submit_without_flush woke the flusher"
+    );
+    assert!(group.sync_here(20).unwrap());
+    let stats = group.stats();
+    assert_eq!((stats.syncs, stats.syncs_here), (1, 1));
+    assert_eq!(stats.durable, LogPosition(2));
+    assert_eq!(*lock(&threads), [(caller, vec![1, 2])]);
+
+    // Over the limit: the flusher's.
+    group
+        .submit_without_flush(vec![vec![3; 21]], vec![3])
+        .unwrap();
+    assert!(!group.sync_here(20).unwrap());
+    let storage = group.shutdown().unwrap();
+    assert_eq!(storage.durable_end(), LogPosition(3));
+    let threads = lock(&threads);
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    assert_eq!(threads[1].1, [3]);
+    assert_ne!(threads[1].0, caller, "the large record was synced here");
+}
+
+/// While the flusher is in a sync, `sync_here` does not start a second
+/// writer: it returns at once, and the records go with the flusher's next
+/// sync.
+#[test]
+fn sync_here_leaves_the_records_to_a_flusher_that_is_writing() {
+    let (group, released, entered, go) = held_in_a_sync();
+    group.submit_without_flush(vec![vec![1]], vec![1]).unwrap();
+    assert!(!group.sync_here(usize::MAX).unwrap());
+    go.send(()).unwrap();
+    entered.recv().unwrap(); // the flusher's second sync takes record 1
+    go.send(()).unwrap();
+    let storage = group.shutdown().unwrap();
+    assert_eq!(*lock(&released), [0, 1]);
+    assert_eq!(storage.inner.syncs(), 2);
+    assert_eq!(storage.inner.durable_end(), LogPosition(2));
 }
