@@ -134,9 +134,11 @@ struct Level {
     committed: usize,
     aborted: usize,
     seconds: f64,
-    /// Node 1's log appends and syncs during the level.
+    /// Node 1's log appends and syncs during the level, and how many of
+    /// the syncs its event loop made itself.
     saves: u64,
     persists: u64,
+    persists_by_loop: u64,
 }
 
 /// A 3-node cluster started in this process, each node with its own data
@@ -366,6 +368,7 @@ fn commit_level(
         seconds,
         saves: counters.get("records_logged").copied().unwrap_or(0),
         persists: counters.get("fsyncs").copied().unwrap_or(0),
+        persists_by_loop: counters.get("fsyncs_by_loop").copied().unwrap_or(0),
     })
 }
 
@@ -375,6 +378,9 @@ struct History {
     window: usize,
     first_p50: Duration,
     last_p50: Duration,
+    /// The p50 of each run of `window` answers in turn (the last may be
+    /// shorter): whether a change from first to last is a trend or noise.
+    window_p50s: Vec<Duration>,
     disk_bytes: u64,
     peak_rss_bytes: Option<u64>,
     seconds: f64,
@@ -402,6 +408,10 @@ fn history(dir: &std::path::Path, txns: usize) -> Result<History, UsageError> {
     let window = (answers.len() / 10).clamp(1, 10_000);
     let first_p50 = committed_latencies(&answers[..window]).percentile(50.0);
     let last_p50 = committed_latencies(&answers[answers.len() - window..]).percentile(50.0);
+    let window_p50s = answers
+        .chunks(window)
+        .map(|chunk| committed_latencies(chunk).percentile(50.0))
+        .collect();
     let disk_bytes = cluster.disk_bytes();
     cluster.stop()?;
     Ok(History {
@@ -409,6 +419,7 @@ fn history(dir: &std::path::Path, txns: usize) -> Result<History, UsageError> {
         window,
         first_p50,
         last_p50,
+        window_p50s,
         disk_bytes,
         peak_rss_bytes: peak_rss(),
         seconds,
@@ -476,7 +487,7 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         args.per_level
     ));
     say(format!(
-        "{:>8} {:>10} {:>8} {:>10} {:>10} {:>12} {:>14} {:>22}",
+        "{:>8} {:>10} {:>8} {:>10} {:>10} {:>12} {:>14} {:>32}",
         "clients",
         "committed",
         "aborted",
@@ -484,7 +495,7 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         "p99 ms",
         "commits/s",
         "p50 / floor",
-        "node 1 records/fsyncs"
+        "node 1 records/fsyncs (by loop)"
     ));
     let mut json = serde_json::Map::new();
     json.insert("rtt_ms".into(), ms(rtt.percentile(50.0)).into());
@@ -498,7 +509,7 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
         let p50 = level.latency.percentile(50.0);
         let p99 = level.latency.percentile(99.0);
         say(format!(
-            "{:>8} {:>10} {:>8} {:>10.3} {:>10.3} {:>12.0} {:>14.2} {:>22}",
+            "{:>8} {:>10} {:>8} {:>10.3} {:>10.3} {:>12.0} {:>14.2} {:>32}",
             level.clients,
             level.committed,
             level.aborted,
@@ -506,7 +517,10 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
             ms(p99),
             rate,
             p50.as_secs_f64() / floor.as_secs_f64(),
-            format!("{}/{}", level.saves, level.persists)
+            format!(
+                "{}/{} ({})",
+                level.saves, level.persists, level.persists_by_loop
+            )
         ));
         json.insert(format!("p50_ms_{clients}"), ms(p50).into());
         json.insert(format!("p99_ms_{clients}"), ms(p99).into());
@@ -540,9 +554,27 @@ fn run(dir: &std::path::Path, args: &BenchArgs) -> Result<ExitCode, UsageError> 
                 b as f64 / (1 << 20) as f64
             ))
         ));
+        let each: Vec<String> = h
+            .window_p50s
+            .iter()
+            .map(|&p| format!("{:.2}", ms(p)))
+            .collect();
+        say(format!(
+            "p50 of each {} in turn, ms: {}",
+            h.window,
+            each.join(" ")
+        ));
         json.insert("history_txns".into(), h.txns.into());
         json.insert("history_first_p50_ms".into(), ms(h.first_p50).into());
         json.insert("history_last_p50_ms".into(), ms(h.last_p50).into());
+        json.insert(
+            "history_window_p50_ms".into(),
+            h.window_p50s
+                .iter()
+                .map(|&p| ms(p))
+                .collect::<Vec<_>>()
+                .into(),
+        );
         json.insert("history_disk_bytes".into(), h.disk_bytes.into());
         json.insert("history_peak_rss_bytes".into(), h.peak_rss_bytes.into());
     }
