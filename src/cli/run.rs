@@ -495,10 +495,21 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, UsageError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a ring change at `target`'s node, retrying while it is refused
+/// Runs a ring change at `client`'s node, retrying while it is refused
 /// because an earlier one is still moving keys or aborts on a conflict;
-/// returns the new epoch's number, or the exit code of a failure.
-fn change_ring(client: &mut Client, request: Request, wait: Duration) -> Result<u64, ExitCode> {
+/// returns the epoch the node installs after it (`None` if the node stopped
+/// answering first: a node that left may install the new ring, hand over and
+/// stop at once), or the exit code of a failure.
+fn change_ring(
+    client: &mut Client,
+    request: Request,
+    wait: Duration,
+) -> Result<Option<u64>, ExitCode> {
+    let before = match client.request(Request::Status) {
+        Ok(Reply::Status(view)) => view.epoch,
+        Ok(other) => return Err(unexpected(&other)),
+        Err(error) => return Err(failed(error).unwrap_or(ExitCode::FAILURE)),
+    };
     let start = Instant::now();
     loop {
         let retry = match client.request(request.clone()) {
@@ -523,17 +534,38 @@ fn change_ring(client: &mut Client, request: Request, wait: Duration) -> Result<
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    match client.request(Request::Status) {
-        Ok(Reply::Status(view)) => Ok(view.epoch),
-        Ok(other) => Err(unexpected(&other)),
-        Err(error) => Err(failed(error).unwrap_or(ExitCode::FAILURE)),
+    // The commit is answered once the decision is durable; the node installs
+    // the new ring when its own participant learns the outcome, just after.
+    let installed = Instant::now();
+    loop {
+        match client.request(Request::Status) {
+            Ok(Reply::Status(view)) if view.epoch > before => return Ok(Some(view.epoch)),
+            Ok(Reply::Status(_)) if installed.elapsed() < RING_INSTALL_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(Reply::Status(view)) => return Ok(Some(view.epoch)),
+            Ok(other) => return Err(unexpected(&other)),
+            Err(ClientError::Unreachable { .. }) => return Ok(None),
+            Err(error) => return Err(failed(error).unwrap_or(ExitCode::FAILURE)),
+        }
     }
 }
 
+/// How long `change_ring` waits to see the node install the ring its change
+/// committed before it reports the epoch the node is at.
+const RING_INSTALL_WAIT: Duration = Duration::from_secs(2);
+
+/// How many polls in a row a node whose leave committed may leave unanswered
+/// before `haft leave` takes it to have handed over and stopped, though no
+/// poll saw it outside the ring (it may install the new ring, hand over and
+/// stop between two polls).
+const UNANSWERED_AFTER_LEAVE: u32 = 3;
+
 /// Follows `client`'s node until its handoff is over, with a progress bar
 /// of the keys it has handed over. A node that `stops` once it has handed
-/// over (one that left) is done when it no longer answers after it was
-/// seen outside the ring.
+/// over (one whose leave committed) is done when it no longer answers after
+/// it was seen outside the ring, or for [`UNANSWERED_AFTER_LEAVE`] polls in
+/// a row.
 fn follow_handoff(client: &mut Client, wait: Duration, stops: bool) -> Result<(), ExitCode> {
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} keys, {elapsed}")
@@ -543,8 +575,14 @@ fn follow_handoff(client: &mut Client, wait: Duration, stops: bool) -> Result<()
     bar.set_message("handing over");
     let start = Instant::now();
     let mut left = false;
+    let mut unanswered = 0;
     loop {
-        match client.request(Request::Status) {
+        let status = client.request(Request::Status);
+        unanswered = match status {
+            Err(ClientError::Unreachable { .. }) => unanswered + 1,
+            _ => 0,
+        };
+        match status {
             Ok(Reply::Status(view)) => {
                 if let Some(handoff) = &view.handoff {
                     bar.set_length(handoff.keys_to_send);
@@ -557,7 +595,9 @@ fn follow_handoff(client: &mut Client, wait: Duration, stops: bool) -> Result<()
                 }
             }
             // A node that left stops once it has handed everything over.
-            Err(ClientError::Unreachable { .. }) if stops && left => {
+            Err(ClientError::Unreachable { .. })
+                if stops && (left || unanswered >= UNANSWERED_AFTER_LEAVE) =>
+            {
                 bar.finish_with_message("handed over; the node stopped");
                 return Ok(());
             }
@@ -596,7 +636,10 @@ pub fn leave(args: LeaveArgs) -> Result<ExitCode, UsageError> {
         Ok(epoch) => epoch,
         Err(code) => return Ok(code),
     };
-    print(&format!("node {node} left the ring at epoch {epoch}"));
+    match epoch {
+        Some(epoch) => print(&format!("node {node} left the ring at epoch {epoch}")),
+        None => print(&format!("node {node} left the ring")),
+    }
     // Short polls: a node that has stopped does not answer at all.
     let mut poll = self::client(&args.target, Duration::from_secs(1))?;
     if let Err(code) = follow_handoff(&mut poll, wait, true) {
@@ -613,7 +656,10 @@ pub fn remove(args: RemoveArgs) -> Result<ExitCode, UsageError> {
         Ok(epoch) => epoch,
         Err(code) => return Ok(code),
     };
-    print(&format!("node {} removed at epoch {epoch}", args.id));
+    match epoch {
+        Some(epoch) => print(&format!("node {} removed at epoch {epoch}", args.id)),
+        None => print(&format!("node {} removed", args.id)),
+    }
     if let Err(code) = follow_handoff(&mut client, wait, false) {
         return Ok(code);
     }
