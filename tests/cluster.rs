@@ -22,7 +22,7 @@ use haft::commit::{Outcome, TxnId, TxnRecord};
 use haft::node::{Layout, MemberStatus, NodeMsg, NodeRecord, Reply, Request, StatusView};
 use haft::runtime::client::{Client, ClientError, ClientOptions, Clients};
 use haft::runtime::codec;
-use haft::runtime::node::{CLIENT_BIT, Wire, load_record};
+use haft::runtime::node::{CHECKPOINT_MIN_BYTES, CLIENT_BIT, Wire, load_record};
 use rand::Rng;
 
 #[path = "common/cluster_env.rs"]
@@ -881,6 +881,78 @@ fn damaged_storage_is_repaired_at_the_tail_and_refused_before_it() {
         matches!(&reply, Reply::Values(v) if v[0].1.as_ref().is_some_and(|v| v.value == "v4")),
         "{reply:?}"
     );
+}
+
+/// A node whose log outgrows [`CHECKPOINT_MIN_BYTES`] replaces it with a
+/// checkpoint (the data directory shrinks back to about the live data), and a
+/// node killed after that recovers every value from the checkpoint and the
+/// log after it.
+#[test]
+fn a_node_checkpoints_its_log_and_restarts_from_the_checkpoint() {
+    let mut cluster = Cluster::start(&[1], &[2], 1);
+    // Values of 1 MiB on a few keys of node 1, overwritten round and round:
+    // the log passes the threshold while the live data stays at four values.
+    let live = 4;
+    let placement = cluster.placement();
+    let keys: Vec<String> = (0..live)
+        .map(|i| spread_keys(&placement, &format!("big{i}"), &[1]).remove(0))
+        .collect();
+    let value_bytes = 1 << 20;
+    let writes = (CHECKPOINT_MIN_BYTES as usize / value_bytes) + 6;
+    let value = |i: usize| format!("{i:07}").repeat(value_bytes / 7);
+    for i in 0..writes {
+        commit_one(&cluster, 1, &keys[i % live], &value(i));
+    }
+    let status = cluster.status(1).unwrap();
+    let checkpoints = status.counters.get("checkpoints").copied().unwrap_or(0);
+    assert!(
+        checkpoints >= 1,
+        "no checkpoint after {writes} MiB: {status:?}"
+    );
+    let on_disk: u64 = walk_bytes(&cluster.data(1));
+    assert!(
+        on_disk < (writes * value_bytes) as u64,
+        "the data directory ({on_disk} bytes) still holds every value written"
+    );
+
+    cluster.kill(1);
+    cluster.spawn(1);
+    cluster.await_up(1);
+    let reply = cluster
+        .client(1, Duration::from_secs(10))
+        .request(Request::Read {
+            keys: keys[..live].iter().map(|k| b(k)).collect(),
+        })
+        .unwrap();
+    let Reply::Values(values) = reply else {
+        panic!("{reply:?}");
+    };
+    for (slot, (key, versioned)) in values.iter().enumerate() {
+        // The last write to each key.
+        let last = (0..writes).rev().find(|i| i % live == slot).unwrap();
+        let got = versioned.as_ref().map(|v| v.value.clone());
+        assert!(
+            got.as_deref() == Some(value(last).as_bytes()),
+            "{key:?} after the restart: {} bytes, wanted write {last}",
+            got.map_or(0, |v| v.len())
+        );
+    }
+}
+
+/// The bytes of the files under `dir`.
+fn walk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                walk_bytes(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
 }
 
 #[test]
