@@ -406,12 +406,15 @@ fn history(dir: &std::path::Path, txns: usize) -> Result<History, UsageError> {
     let answers = cluster.drive(plans)?;
     let seconds = start.elapsed().as_secs_f64();
     let window = (answers.len() / 10).clamp(1, 10_000);
-    let first_p50 = committed_latencies(&answers[..window]).percentile(50.0);
-    let last_p50 = committed_latencies(&answers[answers.len() - window..]).percentile(50.0);
-    let window_p50s = answers
+    let window_p50s: Vec<Duration> = answers
         .chunks(window)
         .map(|chunk| committed_latencies(chunk).percentile(50.0))
         .collect();
+    // The last window is the last `window` answers, not the last chunk,
+    // which may be shorter.
+    let first_p50 = window_p50s.first().copied().unwrap_or_default();
+    let last_p50 =
+        committed_latencies(&answers[answers.len().saturating_sub(window)..]).percentile(50.0);
     let disk_bytes = cluster.disk_bytes();
     cluster.stop()?;
     Ok(History {
