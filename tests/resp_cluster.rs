@@ -541,6 +541,10 @@ fn a_16_mib_value_round_trips_with_its_replicas_on_other_nodes() {
             counters["fragments_in"] >= 256,
             "node {id} took the value in fragments: {counters:?}"
         );
+        assert!(
+            counters["drainer_turns"] >= 1,
+            "node {id}'s loop handed the socket to its drainer for the fragments: {counters:?}"
+        );
         let port = cluster.resp[&id].to_string();
         let summary = py(&python, &["large-read", &port, &key, "16"]);
         assert!(

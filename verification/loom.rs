@@ -1,4 +1,5 @@
 //! The loom suite: haft's heartbeat threads (src/runtime/heartbeat.rs), the
+//! event loop's inbox and socket turn (src/runtime/inbox.rs), the
 //! barrier with group commit over the storage log (src/storage/group_commit.rs)
 //! under every
 //! interleaving loom explores, and the seed's Heartbeat, whose deadlock loom
@@ -57,9 +58,26 @@ fn arrival(peer: usize, sequence: u64) -> Arrival {
 /// Runs `body` under `loom::model` and returns how many executions loom
 /// explored, so that each test can show it explored more than one schedule.
 fn explore(body: impl Fn() + Sync + Send + 'static) -> usize {
+    explore_with(loom::model::Builder::new(), body)
+}
+
+/// [`explore`] with at least `preemptions` preemptions per execution,
+/// whatever `LOOM_MAX_PREEMPTIONS` says: for a test whose seeded bug needs
+/// that many to show.
+fn explore_at_least(preemptions: usize, body: impl Fn() + Sync + Send + 'static) -> usize {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(
+        builder
+            .preemption_bound
+            .map_or(preemptions, |bound| bound.max(preemptions)),
+    );
+    explore_with(builder, body)
+}
+
+fn explore_with(builder: loom::model::Builder, body: impl Fn() + Sync + Send + 'static) -> usize {
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&executions);
-    loom::model(move || {
+    builder.check(move || {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         body();
     });
@@ -577,6 +595,178 @@ mod storage_group_commit {
             if let Err(error) = later {
                 assert!(matches!(error, GroupCommitError::StorageFailed { .. }));
             }
+        });
+        assert!(explored > 10, "{explored}");
+    }
+}
+
+/// The node's event-loop inbox and the socket's turn (src/runtime/inbox.rs).
+/// The loop sleeps in one `poll(2)` over its socket and a bell; here both are
+/// one mutex and a condition variable: a ring sets the bell, a datagram joins
+/// the socket's queue, and the loop's sleep waits until the bell is set (then
+/// resets it) or, on the loop's turn, until the socket holds a datagram.
+mod inbox {
+    use std::collections::VecDeque;
+
+    use haft::runtime::inbox::{self, Bell, SocketTurn};
+    use haft::sync::{Arc, Condvar, Mutex, thread};
+
+    use super::{explore, explore_at_least};
+
+    #[derive(Default)]
+    struct World {
+        rung: bool,
+        socket: VecDeque<u8>,
+    }
+
+    #[derive(Default)]
+    struct Poller {
+        world: Mutex<World>,
+        wake: Condvar,
+    }
+
+    impl Bell for Poller {
+        fn ring(&self) {
+            self.world.lock().unwrap().rung = true;
+            self.wake.notify_all();
+        }
+    }
+
+    impl Poller {
+        /// A datagram reaches the socket.
+        fn arrive(&self, datagram: u8) {
+            self.world.lock().unwrap().socket.push_back(datagram);
+            self.wake.notify_all();
+        }
+
+        /// A read that does not block.
+        fn recv(&self) -> Option<u8> {
+            self.world.lock().unwrap().socket.pop_front()
+        }
+
+        /// The loop's sleep: until the bell rings (then reset it) or, if it
+        /// watches the socket, until a datagram waits there.
+        fn sleep(&self, watch_socket: bool) {
+            let mut world = self.world.lock().unwrap();
+            while !world.rung && !(watch_socket && !world.socket.is_empty()) {
+                world = self.wake.wait(world).unwrap();
+            }
+            world.rung = false;
+        }
+    }
+
+    /// Items sent from two threads all reach a loop that drains and then
+    /// sleeps until the bell rings: none is left waiting while the loop
+    /// sleeps (loom reports a loop asleep for ever as a deadlock), none is
+    /// lost or repeated, and each sender's arrive in its order. The test
+    /// bites: a sender that rang before it enqueued lets the loop wake, find
+    /// nothing, and sleep through the item.
+    #[test]
+    fn no_item_waits_while_the_loop_sleeps() {
+        let explored = explore(|| {
+            let bell = Arc::new(Poller::default());
+            let (sender, inbox) = inbox::inbox(Arc::clone(&bell));
+            let senders: Vec<_> = [10u8, 20]
+                .into_iter()
+                .map(|base| {
+                    let sender = sender.clone();
+                    thread::spawn(move || {
+                        for offset in 0..2 {
+                            assert!(sender.send(base + offset).is_ok());
+                        }
+                    })
+                })
+                .collect();
+            drop(sender);
+            let mut got = Vec::new();
+            loop {
+                inbox.drain(|item| got.push(item)).unwrap();
+                if got.len() == 4 {
+                    break;
+                }
+                bell.sleep(false);
+            }
+            for sender in senders {
+                sender.join().unwrap();
+            }
+            let from = |base: u8| -> Vec<u8> {
+                got.iter()
+                    .copied()
+                    .filter(|item| item / 10 * 10 == base)
+                    .collect()
+            };
+            assert_eq!(from(10), [10, 11], "{got:?}");
+            assert_eq!(from(20), [20, 21], "{got:?}");
+        });
+        assert!(explored > 10, "{explored}");
+    }
+
+    /// Datagram 1 is a fragment: the loop, once it has read it, hands the
+    /// socket to the drainer, which forwards what it reads through the inbox
+    /// and hands the socket back once the socket is empty; datagrams 2 and 3
+    /// arrive at any point. Every datagram reaches the loop once and in arrival order,
+    /// the loop never sleeps through one left in the socket, and the drainer
+    /// ends when the loop stops. The test bites: a drainer that rings before
+    /// it hands the socket back lets the loop wake on its turn's last ring,
+    /// sleep on its bell alone and never read datagram 3 (deadlock); a loop
+    /// that drains its inbox before it looks whose turn it is can read 3
+    /// before it has taken 2 from the inbox (order; that schedule takes three
+    /// preemptions, so this test explores at least three).
+    #[test]
+    fn the_socket_comes_back_to_the_loop_and_no_datagram_is_left_unread() {
+        let explored = explore_at_least(3, || {
+            let poller = Arc::new(Poller::default());
+            let (sender, inbox) = inbox::inbox(Arc::clone(&poller));
+            let turn = Arc::new(SocketTurn::default());
+            poller.arrive(1);
+            let network = {
+                let poller = Arc::clone(&poller);
+                thread::spawn(move || {
+                    poller.arrive(2);
+                    poller.arrive(3);
+                })
+            };
+            let drainer = {
+                let (poller, turn) = (Arc::clone(&poller), Arc::clone(&turn));
+                thread::spawn(move || {
+                    while turn.await_drainer_turn() {
+                        while let Some(datagram) = poller.recv() {
+                            assert!(sender.send(datagram).is_ok());
+                        }
+                        turn.hand_back(&*poller);
+                    }
+                })
+            };
+            let mut got = Vec::new();
+            loop {
+                let before = got.len();
+                let loop_reads = turn.loop_reads();
+                inbox.drain(|datagram| got.push(datagram)).unwrap();
+                if loop_reads {
+                    // A batch: all that waits; the socket goes to the
+                    // drainer after a batch that held the fragment.
+                    let mut fragment = false;
+                    while let Some(datagram) = poller.recv() {
+                        got.push(datagram);
+                        fragment |= datagram == 1;
+                    }
+                    if fragment {
+                        turn.hand_to_drainer();
+                    }
+                }
+                if got.len() == 3 {
+                    break;
+                }
+                // Like the node's loop, it sleeps only when a round found
+                // nothing.
+                if got.len() == before {
+                    poller.sleep(turn.loop_reads());
+                }
+            }
+            turn.stop();
+            drainer.join().unwrap();
+            network.join().unwrap();
+            assert_eq!(got, [1, 2, 3]);
         });
         assert!(explored > 10, "{explored}");
     }

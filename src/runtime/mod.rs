@@ -10,7 +10,9 @@
 //! - [`node`] runs one [`Node`](crate::node::Node) over UDP with the codec and
 //!   the log of [`crate::storage`], configured by [`config`]; [`client`]
 //!   talks to it;
-//! - [`heartbeat`] holds heartbeat sender threads and an arrival table.
+//! - [`heartbeat`] holds heartbeat sender threads and an arrival table;
+//! - [`inbox`] is how other threads hand the node's event loop its events,
+//!   and whose turn it is to read the node's socket.
 //!
 //! `node` and `client` use sockets and real time, which loom cannot model, so
 //! they are left out of `cfg(loom)` builds.
@@ -20,5 +22,6 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod heartbeat;
+pub mod inbox;
 #[cfg(not(loom))]
 pub mod node;

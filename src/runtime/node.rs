@@ -4,10 +4,16 @@
 //! # Threads
 //!
 //! - the **event loop** owns the machine and is the only thread that runs it:
-//!   it takes datagrams, in-process requests and released effects from one
-//!   channel, fires timers, and carries out each output;
-//! - the **receiver** reads the socket and forwards raw datagrams to the loop
-//!   (decoding, and the counters, stay on the loop);
+//!   it sleeps in one `poll(2)` over the socket and the bell of its
+//!   inbox ([`super::inbox`]), reads datagrams itself (no thread stands between
+//!   the socket and the machine), takes in-process requests and released
+//!   effects from the inbox, fires timers, and carries out each output;
+//! - the **drainer** takes the socket over while the fragments of a large
+//!   message arrive, so that a busy loop does not let the socket's buffer
+//!   overflow: the loop hands it the socket when it reads a fragment, and the
+//!   drainer reads every datagram into the inbox until no fragment has come
+//!   for [`DRAINER_QUIET`], then hands the socket back
+//!   ([`SocketTurn`]; decoding, and the counters, stay on the loop);
 //! - the **flusher** of [`GroupCommit`] makes saves durable and then releases
 //!   what waited for them: datagrams straight onto the socket (those to one
 //!   peer bundled), a message to this node and the news that the log is
@@ -17,9 +23,11 @@
 //!   itself ([`GroupCommit::sync_here`]) and releases the same way: a lone
 //!   request does not wait for the flusher to wake.
 //!
-//! They share the channel ([`crate::sync::mpsc`]), the save barrier (loom-tested
-//! in its own module) and the socket (a duplicated OS handle); the callers'
-//! reply functions go with the replies from the loop to the flusher.
+//! They share the inbox (a [`crate::sync::mpsc`] channel and an `eventfd`
+//! bell) and the socket's turn (both loom-tested in [`super::inbox`]), the
+//! save barrier (loom-tested in its own module) and the socket (a duplicated
+//! OS handle); the callers' reply functions go with the replies from the loop
+//! to the flusher.
 //!
 //! # What the runtime guarantees the machine
 //!
@@ -98,11 +106,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::RecvFlags;
 use serde::{Deserialize, Serialize};
 
 use super::client::{Client, ClientOptions};
 use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
+use super::inbox::{self, Bell, Disconnected, Inbox, InboxSender, SocketTurn};
 use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
@@ -114,7 +126,7 @@ use crate::storage::{
     DataDir, DataDirError, FileStorage, GroupCommit, GroupCommitError, LogError, LogOptions,
     Recovery, Storage,
 };
-use crate::sync::{mpsc, thread};
+use crate::sync::{Arc, thread};
 
 /// The log's directory inside a node's data directory.
 pub const LOG_DIR: &str = "log";
@@ -166,6 +178,18 @@ const OUTBOX_EVENTS: usize = 16;
 /// [`GroupCommit::sync_here`]); larger saves go to the flusher, so that a
 /// large value's write does not keep the loop from its next events.
 const SYNC_HERE_BYTES: usize = 64 << 10;
+
+/// Datagrams the loop reads in a row before it looks at its inbox.
+const RECV_BATCH: usize = 64;
+
+/// The drainer hands the socket back to the loop once no fragment has
+/// arrived for this long: far longer than the pauses between a paced
+/// message's bursts (a millisecond), and longer than a coordinator's resend
+/// interval (200–400 ms by default), so that the resends of a large Prepare
+/// find the drainer still reading. With 50 ms the socket changed hands at
+/// every resend, and a 16 MiB SET on a loaded machine failed more often
+/// (REPORT, "Sixth round").
+pub const DRAINER_QUIET: Duration = Duration::from_secs(1);
 
 /// Fragments of one message leave in bursts of this many datagrams (about
 /// 1 MiB) ...
@@ -369,9 +393,34 @@ enum Event {
     Shutdown,
 }
 
+/// The loop's bell: an `eventfd` it polls beside its socket.
+struct EventBell(rustix::fd::OwnedFd);
+
+impl EventBell {
+    fn new() -> std::io::Result<EventBell> {
+        let flags = rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC;
+        Ok(EventBell(rustix::event::eventfd(0, flags)?))
+    }
+
+    /// Resets the bell (before the loop drains its inbox).
+    fn reset(&self) {
+        let mut count = [0u8; 8];
+        let _ = rustix::io::read(&self.0, &mut count);
+    }
+}
+
+impl Bell for EventBell {
+    fn ring(&self) {
+        // Fails only once the counter nears 2^64 - 1, i.e. the bell is rung.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+}
+
+type Events = InboxSender<Event, EventBell>;
+
 /// Stops a running node from another thread (a signal handler, a test).
 #[derive(Clone)]
-pub struct ShutdownHandle(mpsc::Sender<Event>);
+pub struct ShutdownHandle(Events);
 
 impl ShutdownHandle {
     /// Asks the node to stop: it flushes its pending save, releases the sends
@@ -384,7 +433,7 @@ impl ShutdownHandle {
 
 /// Hands requests to a running node from inside its process (the RESP server).
 #[derive(Clone)]
-pub struct LocalHandle(mpsc::Sender<Event>);
+pub struct LocalHandle(Events);
 
 impl LocalHandle {
     /// Runs `request` at this node; `reply` is called with the answer on the
@@ -398,7 +447,7 @@ impl LocalHandle {
 /// A node started by [`start`].
 pub struct RunningNode {
     local_addr: SocketAddr,
-    events: mpsc::Sender<Event>,
+    events: Events,
     event_loop: thread::JoinHandle<Result<(), NodeRunError>>,
 }
 
@@ -443,6 +492,8 @@ struct Counters {
     timers_fired: u64,
     commits: u64,
     aborts: u64,
+    /// Times the loop handed the socket to the drainer.
+    drainer_turns: u64,
 }
 
 /// Loads the record, binds the socket and starts the node's threads.
@@ -480,15 +531,18 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let socket = UdpSocket::bind(config.listen).map_err(socket_error(config.listen))?;
     let local_addr = socket.local_addr().map_err(socket_error(config.listen))?;
     size_buffers(&socket);
-    let receiver_socket = socket.try_clone().map_err(socket_error(local_addr))?;
+    let drainer_socket = socket.try_clone().map_err(socket_error(local_addr))?;
     let sender_socket = socket.try_clone().map_err(socket_error(local_addr))?;
-    let (events, inbox) = mpsc::channel();
+    let bell = Arc::new(EventBell::new().map_err(socket_error(local_addr))?);
+    let (events, inbox) = inbox::inbox(Arc::clone(&bell));
+    let turn = Arc::new(SocketTurn::default());
 
-    let forward = events.clone();
+    let (forward, drainer_turn, drainer_bell) =
+        (events.clone(), Arc::clone(&turn), Arc::clone(&bell));
     thread::Builder::new()
-        .name(format!("haft-recv-{}", config.id))
-        .spawn(move || receive(&receiver_socket, &forward))
-        .map_err(|_| NodeRunError::Thread("receiver"))?;
+        .name(format!("haft-drain-{}", config.id))
+        .spawn(move || drain(&drainer_socket, &drainer_turn, &forward, &drainer_bell))
+        .map_err(|_| NodeRunError::Thread("drainer"))?;
 
     let back = events.clone();
     let barrier = GroupCommit::start(log, move |batch: Vec<Held>| {
@@ -524,6 +578,10 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         reassembly: Reassembly::new(ReassemblyLimits::default()),
         next_message: rand::random(),
         socket,
+        bell,
+        turn,
+        ready: VecDeque::new(),
+        recv_buffer: vec![0; codec::RECV_BUFFER],
         barrier: Some(barrier),
         logged_bytes: 0,
         last_snapshot_bytes: snapshot_bytes,
@@ -626,22 +684,43 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn receive(socket: &UdpSocket, events: &mpsc::Sender<Event>) {
+/// The drainer thread: while it is its turn, reads every datagram into the
+/// loop's inbox, and hands the socket back once no fragment has arrived for
+/// [`DRAINER_QUIET`].
+fn drain(socket: &UdpSocket, turn: &SocketTurn, events: &Events, bell: &EventBell) {
+    // The loop never blocks on the socket, so this timeout is the drainer's
+    // alone.
+    if let Err(error) = socket.set_read_timeout(Some(DRAINER_QUIET)) {
+        tracing::warn!(%error, "cannot set the drainer's read timeout");
+    }
     let mut buffer = vec![0; codec::RECV_BUFFER];
-    loop {
-        match socket.recv_from(&mut buffer) {
-            Ok((len, from)) => {
-                if events
-                    .send(Event::Datagram(buffer[..len].to_vec(), from))
-                    .is_err()
-                {
-                    return; // The loop has stopped.
+    while turn.await_drainer_turn() {
+        let mut last_fragment = Instant::now();
+        while last_fragment.elapsed() < DRAINER_QUIET && !turn.stopped() {
+            match socket.recv_from(&mut buffer) {
+                Ok((len, from)) => {
+                    let datagram = &buffer[..len];
+                    if codec::is_fragment(datagram) {
+                        last_fragment = Instant::now();
+                    }
+                    if events
+                        .send(Event::Datagram(datagram.to_vec(), from))
+                        .is_err()
+                    {
+                        return; // The loop has stopped.
+                    }
                 }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                // On Linux an ICMP error from an earlier send may surface
+                // here; the socket is still usable.
+                Err(error) => tracing::debug!(%error, "receive failed"),
             }
-            // On Linux an ICMP error from an earlier send may surface here; the
-            // socket is still usable.
-            Err(error) => tracing::debug!(%error, "receive failed"),
         }
+        turn.hand_back(bell);
     }
 }
 
@@ -700,6 +779,13 @@ struct EventLoop {
     /// This node's number for the next message it sends.
     next_message: u64,
     socket: UdpSocket,
+    /// Rung by whoever hands the loop an event.
+    bell: Arc<EventBell>,
+    /// Whether the loop or the drainer reads the socket.
+    turn: Arc<SocketTurn>,
+    /// Events read or drained, not handled yet.
+    ready: VecDeque<Event>,
+    recv_buffer: Vec<u8>,
     barrier: Option<GroupCommit<FileStorage, Held>>,
     /// Bytes logged since the last checkpoint.
     logged_bytes: u64,
@@ -735,12 +821,13 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn run(mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
+    fn run(mut self, inbox: &Inbox<Event>) -> Result<(), NodeRunError> {
         let result = self.serve(inbox);
         self.outbox.flush(&self.socket);
         let result = result.and(self.submit(Vec::new(), Vec::new()));
-        // Flush whatever was submitted, then wake the receiver so that it sees
-        // the closed channel and exits.
+        // Flush whatever was submitted, then stop the drainer (the datagram
+        // ends a read it may be waiting in).
+        self.turn.stop();
         let flushed = match self.barrier.take() {
             Some(barrier) => barrier.shutdown().map(drop).map_err(NodeRunError::from),
             None => Ok(()),
@@ -752,7 +839,7 @@ impl EventLoop {
         result.and(flushed)
     }
 
-    fn serve(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), NodeRunError> {
+    fn serve(&mut self, inbox: &Inbox<Event>) -> Result<(), NodeRunError> {
         loop {
             if self.departed {
                 tracing::info!(node = self.me.0, "left the cluster; stopping");
@@ -807,19 +894,15 @@ impl EventLoop {
     /// here or handed to the flusher, the first to arrive before the next
     /// timer is due (`Some(None)` if the timer comes first). `None` once
     /// every sender is gone.
-    fn next_event(
-        &mut self,
-        inbox: &mpsc::Receiver<Event>,
-    ) -> Result<Option<Option<Event>>, NodeRunError> {
+    fn next_event(&mut self, inbox: &Inbox<Event>) -> Result<Option<Option<Event>>, NodeRunError> {
         loop {
             if self.unflushed_events < OUTBOX_EVENTS {
-                match inbox.try_recv() {
-                    Ok(event) => {
-                        self.unflushed_events += 1;
-                        return Ok(Some(Some(event)));
-                    }
-                    Err(mpsc::TryRecvError::Empty) => {}
-                    Err(mpsc::TryRecvError::Disconnected) => return Ok(None),
+                if self.ready.is_empty() && self.take_ready(inbox).is_err() {
+                    return Ok(None);
+                }
+                if let Some(event) = self.ready.pop_front() {
+                    self.unflushed_events += 1;
+                    return Ok(Some(Some(event)));
                 }
             }
             // Nothing waiting, or a long burst: what leaves now leaves first.
@@ -836,19 +919,89 @@ impl EventLoop {
                     continue;
                 }
             }
+            if !self.ready.is_empty() {
+                // A long burst: its next event, now that the outbox is out.
+                continue;
+            }
             break;
         }
+        self.sleep();
+        if self.take_ready(inbox).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(self.ready.pop_front()))
+    }
+
+    /// Sleeps until a datagram (on the loop's turn), the bell or the next
+    /// deadline; resets the bell if it rang, so that the drain that follows
+    /// is the one the inbox's contract asks for.
+    fn sleep(&mut self) {
         let next = self.timers.values().chain(&self.deferred.due).min();
-        Ok(match next {
+        let timeout = match next {
             Some(deadline) => {
-                match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(event) => Some(Some(event)),
-                    Err(mpsc::RecvTimeoutError::Timeout) => Some(None),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if wait.is_zero() {
+                    return;
+                }
+                // Far deadlines are cut to an hour: the loop then looks again.
+                Timespec::try_from(wait.min(Duration::from_secs(3600))).ok()
+            }
+            None => None,
+        };
+        let mut fds = [
+            PollFd::new(&self.bell.0, PollFlags::IN),
+            PollFd::new(&self.socket, PollFlags::IN),
+        ];
+        let watched = if self.turn.loop_reads() { 2 } else { 1 };
+        match rustix::event::poll(&mut fds[..watched], timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(error) => tracing::debug!(%error, "poll failed"),
+        }
+        if !fds[0].revents().is_empty() {
+            self.bell.reset();
+        }
+    }
+
+    /// Queues, without blocking, what the inbox holds and then (on the
+    /// loop's turn) up to [`RECV_BATCH`] datagrams from the socket; hands the
+    /// socket to the drainer if one of them is a fragment.
+    fn take_ready(&mut self, inbox: &Inbox<Event>) -> Result<(), Disconnected> {
+        // The turn is looked at before the inbox is drained: if it is the
+        // loop's, whatever the drainer read before it handed the socket back
+        // is in the inbox already, and is queued ahead of what the loop reads.
+        let loop_reads = self.turn.loop_reads();
+        inbox.drain(|event| self.ready.push_back(event))?;
+        if !loop_reads {
+            return Ok(());
+        }
+        let mut fragment = false;
+        for _ in 0..RECV_BATCH {
+            let buffer = &mut self.recv_buffer[..];
+            match rustix::net::recvfrom(&self.socket, buffer, RecvFlags::DONTWAIT) {
+                Ok((len, _, from)) => {
+                    let datagram = &self.recv_buffer[..len];
+                    fragment |= codec::is_fragment(datagram);
+                    // A UDP socket always names the sender.
+                    if let Some(Ok(from)) = from.map(SocketAddr::try_from) {
+                        self.ready
+                            .push_back(Event::Datagram(datagram.to_vec(), from));
+                    }
+                }
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR) => {}
+                // On Linux an ICMP error from an earlier send may surface
+                // here; the socket is still usable.
+                Err(error) => {
+                    tracing::debug!(%error, "receive failed");
+                    break;
                 }
             }
-            None => inbox.recv().ok().map(Some),
-        })
+        }
+        if fragment {
+            self.turn.hand_to_drainer();
+            self.counters.drainer_turns += 1;
+        }
+        Ok(())
     }
 
     fn output(&self) -> NodeOutput {
@@ -1317,6 +1470,7 @@ impl EventLoop {
         map.insert("timers_fired".into(), c.timers_fired);
         map.insert("commits".into(), c.commits);
         map.insert("aborts".into(), c.aborts);
+        map.insert("drainer_turns".into(), c.drainer_turns);
         if let Some(barrier) = &self.barrier {
             let stats = barrier.stats();
             map.insert("records_logged".into(), stats.records_submitted);

@@ -350,6 +350,19 @@ pub(crate) fn checksum(header: &[u8], body: &[u8]) -> u32 {
     hasher.finalize()
 }
 
+/// Whether `datagram` claims to be one fragment of a message sent in several
+/// (a haft header whose fragment count is above one). Nothing is checked
+/// beyond that claim: it tells a reader that more datagrams of the message
+/// follow, not that this one is valid ([`open`] decides that).
+pub fn is_fragment(datagram: &[u8]) -> bool {
+    match datagram.split_first_chunk::<HEADER_LEN>() {
+        Some((header, _)) => {
+            header[..4] == MAGIC && u16::from_le_bytes(field(header, COUNT_AT)) > 1
+        }
+        None => false,
+    }
+}
+
 /// The number of fragments a message of `total` bytes travels in.
 pub fn fragment_count(total: usize) -> usize {
     total.div_ceil(MAX_FRAGMENT).max(1)
@@ -766,7 +779,13 @@ mod tests {
             let fragment = open(datagram, None).unwrap();
             assert_eq!((fragment.sender, fragment.message), (2, 77));
             assert_eq!((usize::from(fragment.index), fragment.count), (index, 6));
+            assert!(is_fragment(datagram), "fragment {index}");
         }
+        assert!(!is_fragment(&valid()), "a message in one datagram");
+        assert!(!is_fragment(&datagrams[0][..HEADER_LEN - 1]), "no header");
+        let mut other = datagrams[0].clone();
+        other[0] = b'X';
+        assert!(!is_fragment(&other), "not haft's magic");
         assert_eq!(
             decode::<bytes::Bytes>(&datagrams[0]).unwrap_err().kind(),
             DropKind::BadHeader,

@@ -1,0 +1,199 @@
+//! The event loop's inbox, and whose turn it is to read the node's socket.
+//!
+//! The node's event loop sleeps in one wait over its socket and a *bell* (an
+//! `eventfd`), so that a datagram reaches the loop with no thread of its own
+//! in between. Whatever other threads hand the loop (released effects,
+//! in-process requests, datagrams read by the drainer, shutdown) goes through
+//! the [inbox](inbox()), and the sender rings the bell after each item.
+//!
+//! While the fragments of a large message arrive, the socket must be emptied
+//! faster than a busy loop would: its buffer holds half of a 16 MiB message,
+//! and a lost fragment costs the whole message. So the loop hands the socket
+//! to a *drainer* thread when it meets a fragment ([`SocketTurn`]); the drainer
+//! reads everything into the inbox until fragments stop coming, then hands
+//! the socket back.
+//!
+//! # Contract
+//!
+//! - [`InboxSender::send`] enqueues the item *before* ringing, so a ring is
+//!   never heard before the item it announces is there to take.
+//! - The loop takes items with [`Inbox::drain`], which never blocks. After
+//!   each sleep it resets the bell (for an `eventfd`, reads it to zero) and
+//!   only then drains: an item sent after the drain rings a bell that is no
+//!   longer reset, so the loop's next sleep ends at once. No item is left
+//!   waiting while the loop sleeps. Draining at other times as well is
+//!   harmless: a bell left rung only ends a sleep early.
+//! - [`SocketTurn::hand_back`] gives the socket back *before* it rings, so
+//!   the loop, woken, finds it its turn and waits on the socket again; and the
+//!   drainer stops reading before it hands back, so every datagram it read is
+//!   in the inbox before any the loop reads afterwards.
+//!
+//! The loom suite (verification/loom.rs, `mod inbox`) checks these with a
+//! bell made of a mutex and a condition variable.
+
+// std's error type: loom's channel reports the same one.
+use std::sync::mpsc::TryRecvError;
+
+use crate::sync::{Arc, Condvar, Mutex, mpsc};
+
+/// What wakes the sleeping loop. Ringing a rung bell is harmless; the loop
+/// resets it before it drains.
+pub trait Bell: Send + Sync {
+    /// Wakes the loop, or makes its next sleep end at once.
+    fn ring(&self);
+}
+
+/// The sending half; clone it for each thread.
+pub struct InboxSender<T, B> {
+    items: mpsc::Sender<T>,
+    bell: Arc<B>,
+}
+
+impl<T, B> Clone for InboxSender<T, B> {
+    fn clone(&self) -> Self {
+        InboxSender {
+            items: self.items.clone(),
+            bell: Arc::clone(&self.bell),
+        }
+    }
+}
+
+impl<T, B: Bell> InboxSender<T, B> {
+    /// Hands `item` to the loop and rings its bell; gives the item back if
+    /// the loop has stopped.
+    pub fn send(&self, item: T) -> Result<(), T> {
+        self.items.send(item).map_err(|error| error.0)?;
+        self.bell.ring();
+        Ok(())
+    }
+}
+
+/// The loop's half.
+pub struct Inbox<T> {
+    items: mpsc::Receiver<T>,
+}
+
+/// Every sender is gone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Disconnected;
+
+impl<T> Inbox<T> {
+    /// Hands every item queued now to `take`, oldest first, without blocking;
+    /// returns how many. After a sleep, call it only once the bell is reset.
+    pub fn drain(&self, mut take: impl FnMut(T)) -> Result<usize, Disconnected> {
+        let mut taken = 0;
+        loop {
+            match self.items.try_recv() {
+                Ok(item) => {
+                    take(item);
+                    taken += 1;
+                }
+                Err(TryRecvError::Empty) => return Ok(taken),
+                Err(TryRecvError::Disconnected) => {
+                    return if taken > 0 {
+                        Ok(taken)
+                    } else {
+                        Err(Disconnected)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A channel to a loop that sleeps until `bell` rings.
+pub fn inbox<T, B: Bell>(bell: Arc<B>) -> (InboxSender<T, B>, Inbox<T>) {
+    let (items, receiver) = mpsc::channel();
+    (InboxSender { items, bell }, Inbox { items: receiver })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    Loop,
+    Drainer,
+    Stopped,
+}
+
+/// Who reads the socket: the loop, or the drainer thread. One at a time, so
+/// that datagrams reach the machine in the order they were read.
+pub struct SocketTurn {
+    turn: Mutex<Turn>,
+    changed: Condvar,
+}
+
+impl Default for SocketTurn {
+    fn default() -> Self {
+        SocketTurn {
+            turn: Mutex::new(Turn::Loop),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl SocketTurn {
+    /// The loop: whether it reads the socket now (or leaves it to the
+    /// drainer).
+    pub fn loop_reads(&self) -> bool {
+        *self.lock() == Turn::Loop
+    }
+
+    /// The loop: hands the socket to the drainer. Does nothing unless it is
+    /// the loop's turn. The loop must not read the socket until the drainer
+    /// hands it back.
+    pub fn hand_to_drainer(&self) {
+        let mut turn = self.lock();
+        if *turn == Turn::Loop {
+            *turn = Turn::Drainer;
+            self.changed.notify_all();
+        }
+    }
+
+    /// The drainer: sleeps until it is its turn; `false` once stopped.
+    pub fn await_drainer_turn(&self) -> bool {
+        let mut turn = self.lock();
+        loop {
+            match *turn {
+                Turn::Drainer => return true,
+                Turn::Stopped => return false,
+                Turn::Loop => {
+                    turn = self
+                        .changed
+                        .wait(turn)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// The drainer, once it has stopped reading: gives the socket back to the
+    /// loop, then rings `bell` so that a loop asleep on its inbox alone wakes
+    /// and waits on the socket again.
+    pub fn hand_back(&self, bell: &impl Bell) {
+        {
+            let mut turn = self.lock();
+            if *turn != Turn::Drainer {
+                return;
+            }
+            *turn = Turn::Loop;
+        }
+        bell.ring();
+    }
+
+    /// Whether [`SocketTurn::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        *self.lock() == Turn::Stopped
+    }
+
+    /// The loop, as it stops: the drainer ends.
+    pub fn stop(&self) {
+        *self.lock() = Turn::Stopped;
+        self.changed.notify_all();
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, Turn> {
+        // Nothing panics while holding it; a poisoned lock still holds a turn.
+        self.turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
