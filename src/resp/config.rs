@@ -109,8 +109,9 @@ impl RetryConfig {
 impl RespConfig {
     /// The worker threads the server runs: `threads`, or if it is 0 half the
     /// cores, at least one. The node's own threads (its event loop, flusher
-    /// and receiver) need the rest: on 2 cores one worker served more
-    /// requests than two in 22 of 24 comparisons of `redis-benchmark -c 64`,
+    /// and, while large values arrive, drainer) need the rest: on 2 cores one
+    /// worker served more requests than two in 22 of 24 comparisons of
+    /// `redis-benchmark -c 64`,
     /// pipelined or not, up to 19% more (verification/REPORT.md, "Redis
     /// protocol").
     pub fn worker_threads(&self) -> usize {

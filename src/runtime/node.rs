@@ -195,7 +195,7 @@ pub const DRAINER_QUIET: Duration = Duration::from_secs(1);
 /// 1 MiB) ...
 const PACE_BURST: usize = 16;
 /// ... with this pause between bursts: at most about 1 GB/s per message, which
-/// a receiver thread keeps up with, and its socket buffer absorbs a stall of
+/// the node's drainer thread keeps up with, and its socket buffer absorbs a stall of
 /// several milliseconds.
 const PACE_PAUSE: Duration = Duration::from_micros(1000);
 
