@@ -17,12 +17,17 @@
 //!
 //! - [`InboxSender::send`] enqueues the item *before* ringing, so a ring is
 //!   never heard before the item it announces is there to take.
-//! - The loop takes items with [`Inbox::drain`], which never blocks. After
-//!   each sleep it resets the bell (for an `eventfd`, reads it to zero) and
-//!   only then drains: an item sent after the drain rings a bell that is no
-//!   longer reset, so the loop's next sleep ends at once. No item is left
-//!   waiting while the loop sleeps. Draining at other times as well is
-//!   harmless: a bell left rung only ends a sleep early.
+//! - A bell rung and not yet reset is not rung again: a sender rings only if
+//!   it is the first since the loop last reset it (a flag beside the bell),
+//!   so a busy loop costs its senders no system call per item.
+//! - The loop takes items with [`Inbox::drain`], which never blocks. When its
+//!   sleep ends on the bell, it resets the bell with [`Inbox::reset_bell`]
+//!   (for an `eventfd`: reads it to zero, *then* clears the flag) and only
+//!   then drains: an item sent after the drain rings a bell that is no
+//!   longer reset, or finds the flag still set by a sender whose item the
+//!   drain takes. No item is left waiting while the loop sleeps. Draining at
+//!   other times as well is harmless: a bell left rung only ends a sleep
+//!   early.
 //! - [`SocketTurn::hand_back`] gives the socket back *before* it rings, so
 //!   the loop, woken, finds it its turn and waits on the socket again; and the
 //!   drainer stops reading before it hands back, so every datagram it read is
@@ -34,50 +39,71 @@
 // std's error type: loom's channel reports the same one.
 use std::sync::mpsc::TryRecvError;
 
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, mpsc};
 
-/// What wakes the sleeping loop. Ringing a rung bell is harmless; the loop
-/// resets it before it drains.
+/// What wakes the sleeping loop. Ringing a rung bell is harmless.
 pub trait Bell: Send + Sync {
     /// Wakes the loop, or makes its next sleep end at once.
     fn ring(&self);
+    /// Silences the bell, so that the loop's next sleep waits for a new ring.
+    fn reset(&self);
+}
+
+/// The bell, and whether it has been rung since the loop last reset it.
+struct Ringer<B> {
+    bell: Arc<B>,
+    rung: AtomicBool,
 }
 
 /// The sending half; clone it for each thread.
 pub struct InboxSender<T, B> {
     items: mpsc::Sender<T>,
-    bell: Arc<B>,
+    ringer: Arc<Ringer<B>>,
 }
 
 impl<T, B> Clone for InboxSender<T, B> {
     fn clone(&self) -> Self {
         InboxSender {
             items: self.items.clone(),
-            bell: Arc::clone(&self.bell),
+            ringer: Arc::clone(&self.ringer),
         }
     }
 }
 
 impl<T, B: Bell> InboxSender<T, B> {
-    /// Hands `item` to the loop and rings its bell; gives the item back if
-    /// the loop has stopped.
+    /// Hands `item` to the loop and rings its bell unless it is rung already;
+    /// gives the item back if the loop has stopped.
     pub fn send(&self, item: T) -> Result<(), T> {
         self.items.send(item).map_err(|error| error.0)?;
-        self.bell.ring();
+        // Release: the loop's reset that reads this flag sees the item.
+        if !self.ringer.rung.swap(true, Ordering::AcqRel) {
+            self.ringer.bell.ring();
+        }
         Ok(())
     }
 }
 
 /// The loop's half.
-pub struct Inbox<T> {
+pub struct Inbox<T, B> {
     items: mpsc::Receiver<T>,
+    ringer: Arc<Ringer<B>>,
 }
 
 /// Every sender is gone.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Disconnected;
 
-impl<T> Inbox<T> {
+impl<T, B: Bell> Inbox<T, B> {
+    /// Silences the bell after a sleep that it ended, then lets the next
+    /// sender ring again; drain after it. The flag is cleared with a swap,
+    /// not a store, so that an item whose sender found the flag set (and did
+    /// not ring) is visible to the drain that follows.
+    pub fn reset_bell(&self) {
+        self.ringer.bell.reset();
+        self.ringer.rung.swap(false, Ordering::AcqRel);
+    }
+
     /// Hands every item queued now to `take`, oldest first, without blocking;
     /// returns how many. After a sleep, call it only once the bell is reset.
     pub fn drain(&self, mut take: impl FnMut(T)) -> Result<usize, Disconnected> {
@@ -102,9 +128,23 @@ impl<T> Inbox<T> {
 }
 
 /// A channel to a loop that sleeps until `bell` rings.
-pub fn inbox<T, B: Bell>(bell: Arc<B>) -> (InboxSender<T, B>, Inbox<T>) {
+pub fn inbox<T, B: Bell>(bell: Arc<B>) -> (InboxSender<T, B>, Inbox<T, B>) {
     let (items, receiver) = mpsc::channel();
-    (InboxSender { items, bell }, Inbox { items: receiver })
+    let ringer = Arc::new(Ringer {
+        bell,
+        rung: AtomicBool::new(false),
+    });
+    let sender = InboxSender {
+        items,
+        ringer: Arc::clone(&ringer),
+    };
+    (
+        sender,
+        Inbox {
+            items: receiver,
+            ringer,
+        },
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

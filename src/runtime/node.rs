@@ -179,6 +179,10 @@ const OUTBOX_EVENTS: usize = 16;
 /// large value's write does not keep the loop from its next events.
 const SYNC_HERE_BYTES: usize = 64 << 10;
 
+/// Rounds on its inbox alone after which the loop reads its socket even
+/// though no poll has said it is readable (see `EventLoop::socket_unread`).
+const SOCKET_UNREAD: usize = 16;
+
 /// Datagrams the loop reads in a row before it looks at its inbox.
 const RECV_BATCH: usize = 64;
 
@@ -401,18 +405,17 @@ impl EventBell {
         let flags = rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC;
         Ok(EventBell(rustix::event::eventfd(0, flags)?))
     }
-
-    /// Resets the bell (before the loop drains its inbox).
-    fn reset(&self) {
-        let mut count = [0u8; 8];
-        let _ = rustix::io::read(&self.0, &mut count);
-    }
 }
 
 impl Bell for EventBell {
     fn ring(&self) {
         // Fails only once the counter nears 2^64 - 1, i.e. the bell is rung.
         let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    fn reset(&self) {
+        let mut count = [0u8; 8];
+        let _ = rustix::io::read(&self.0, &mut count);
     }
 }
 
@@ -582,6 +585,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         turn,
         ready: VecDeque::new(),
         recv_buffer: vec![0; codec::RECV_BUFFER],
+        socket_unread: 0,
         barrier: Some(barrier),
         logged_bytes: 0,
         last_snapshot_bytes: snapshot_bytes,
@@ -786,6 +790,13 @@ struct EventLoop {
     /// Events read or drained, not handled yet.
     ready: VecDeque<Event>,
     recv_buffer: Vec<u8>,
+    /// Whether the socket may hold datagrams, or (above zero) how many times
+    /// the loop has taken events without reading it: 0 once a read found it
+    /// empty; [`SOCKET_UNREAD`] when the last poll found it readable or a
+    /// batch filled up. The loop reads it only then, or after that many
+    /// rounds on its inbox alone, so that a loop fed by its inbox (RESP
+    /// requests, released batches) does not pay a failed read per round.
+    socket_unread: usize,
     barrier: Option<GroupCommit<FileStorage, Held>>,
     /// Bytes logged since the last checkpoint.
     logged_bytes: u64,
@@ -821,7 +832,7 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn run(mut self, inbox: &Inbox<Event>) -> Result<(), NodeRunError> {
+    fn run(mut self, inbox: &Inbox<Event, EventBell>) -> Result<(), NodeRunError> {
         let result = self.serve(inbox);
         self.outbox.flush(&self.socket);
         let result = result.and(self.submit(Vec::new(), Vec::new()));
@@ -839,7 +850,7 @@ impl EventLoop {
         result.and(flushed)
     }
 
-    fn serve(&mut self, inbox: &Inbox<Event>) -> Result<(), NodeRunError> {
+    fn serve(&mut self, inbox: &Inbox<Event, EventBell>) -> Result<(), NodeRunError> {
         loop {
             if self.departed {
                 tracing::info!(node = self.me.0, "left the cluster; stopping");
@@ -894,7 +905,10 @@ impl EventLoop {
     /// here or handed to the flusher, the first to arrive before the next
     /// timer is due (`Some(None)` if the timer comes first). `None` once
     /// every sender is gone.
-    fn next_event(&mut self, inbox: &Inbox<Event>) -> Result<Option<Option<Event>>, NodeRunError> {
+    fn next_event(
+        &mut self,
+        inbox: &Inbox<Event, EventBell>,
+    ) -> Result<Option<Option<Event>>, NodeRunError> {
         loop {
             if self.unflushed_events < OUTBOX_EVENTS {
                 if self.ready.is_empty() && self.take_ready(inbox).is_err() {
@@ -925,7 +939,7 @@ impl EventLoop {
             }
             break;
         }
-        self.sleep();
+        self.sleep(inbox);
         if self.take_ready(inbox).is_err() {
             return Ok(None);
         }
@@ -935,7 +949,7 @@ impl EventLoop {
     /// Sleeps until a datagram (on the loop's turn), the bell or the next
     /// deadline; resets the bell if it rang, so that the drain that follows
     /// is the one the inbox's contract asks for.
-    fn sleep(&mut self) {
+    fn sleep(&mut self, inbox: &Inbox<Event, EventBell>) {
         let next = self.timers.values().chain(&self.deferred.due).min();
         let timeout = match next {
             Some(deadline) => {
@@ -957,15 +971,18 @@ impl EventLoop {
             Ok(_) | Err(Errno::INTR) => {}
             Err(error) => tracing::debug!(%error, "poll failed"),
         }
+        if watched == 2 && !fds[1].revents().is_empty() {
+            self.socket_unread = SOCKET_UNREAD;
+        }
         if !fds[0].revents().is_empty() {
-            self.bell.reset();
+            inbox.reset_bell();
         }
     }
 
     /// Queues, without blocking, what the inbox holds and then (on the
     /// loop's turn) up to [`RECV_BATCH`] datagrams from the socket; hands the
     /// socket to the drainer if one of them is a fragment.
-    fn take_ready(&mut self, inbox: &Inbox<Event>) -> Result<(), Disconnected> {
+    fn take_ready(&mut self, inbox: &Inbox<Event, EventBell>) -> Result<(), Disconnected> {
         // The turn is looked at before the inbox is drained: if it is the
         // loop's, whatever the drainer read before it handed the socket back
         // is in the inbox already, and is queued ahead of what the loop reads.
@@ -974,11 +991,17 @@ impl EventLoop {
         if !loop_reads {
             return Ok(());
         }
+        if self.socket_unread < SOCKET_UNREAD {
+            self.socket_unread += 1;
+            return Ok(());
+        }
         let mut fragment = false;
+        let mut read = 0;
         for _ in 0..RECV_BATCH {
             let buffer = &mut self.recv_buffer[..];
             match rustix::net::recvfrom(&self.socket, buffer, RecvFlags::DONTWAIT) {
                 Ok((len, _, from)) => {
+                    read += 1;
                     let datagram = &self.recv_buffer[..len];
                     fragment |= codec::is_fragment(datagram);
                     // A UDP socket always names the sender.
@@ -997,6 +1020,8 @@ impl EventLoop {
                 }
             }
         }
+        // A full batch: more may wait. Else the socket was found empty.
+        self.socket_unread = if read == RECV_BATCH { SOCKET_UNREAD } else { 0 };
         if fragment {
             self.turn.hand_to_drainer();
             self.counters.drainer_turns += 1;
