@@ -104,6 +104,13 @@ impl<T, B: Bell> Inbox<T, B> {
         self.ringer.rung.swap(false, Ordering::AcqRel);
     }
 
+    /// Whether a sender has rung the bell since the loop last reset it: a
+    /// load of the flag, no system call, for a loop that looks for a moment
+    /// before it sleeps.
+    pub fn rung(&self) -> bool {
+        self.ringer.rung.load(Ordering::Acquire)
+    }
+
     /// Hands every item queued now to `take`, oldest first, without blocking;
     /// returns how many. After a sleep, call it only once the bell is reset.
     pub fn drain(&self, mut take: impl FnMut(T)) -> Result<usize, Disconnected> {

@@ -179,6 +179,12 @@ const OUTBOX_EVENTS: usize = 16;
 /// large value's write does not keep the loop from its next events.
 const SYNC_HERE_BYTES: usize = 64 << 10;
 
+/// How long the loop looks at its bell's flag before it sleeps: six rounds
+/// of 1, 2, 4 … 32 spins, then four yields of its core, the backoff of std's
+/// channel. Under `redis-benchmark -t get` it cut the node's context switches
+/// about fivefold (REPORT, "Sixth round").
+const SPIN_STEPS: u32 = 10;
+
 /// Rounds on its inbox alone after which the loop reads its socket even
 /// though no poll has said it is readable (see `EventLoop::socket_unread`).
 const SOCKET_UNREAD: usize = 16;
@@ -962,6 +968,22 @@ impl EventLoop {
             }
             None => None,
         };
+        // Requests often come microseconds apart (a RESP worker hands over
+        // one after another): look at the bell's flag for a moment, as std's
+        // channel did before it parked, so as not to pay a sleep and a
+        // wake-up for each.
+        for step in 0..SPIN_STEPS {
+            if inbox.rung() {
+                break;
+            }
+            if step < 6 {
+                for _ in 0..1u32 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
         let mut fds = [
             PollFd::new(&self.bell.0, PollFlags::IN),
             PollFd::new(&self.socket, PollFlags::IN),
