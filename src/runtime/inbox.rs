@@ -104,6 +104,11 @@ impl<T, B: Bell> Inbox<T, B> {
         self.ringer.rung.swap(false, Ordering::AcqRel);
     }
 
+    /// The bell, for the loop to wait on.
+    pub fn bell(&self) -> &B {
+        &self.ringer.bell
+    }
+
     /// Whether a sender has rung the bell since the loop last reset it: a
     /// load of the flag, no system call, for a loop that looks for a moment
     /// before it sleeps.

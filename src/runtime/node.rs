@@ -546,8 +546,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
     let (events, inbox) = inbox::inbox(Arc::clone(&bell));
     let turn = Arc::new(SocketTurn::default());
 
-    let (forward, drainer_turn, drainer_bell) =
-        (events.clone(), Arc::clone(&turn), Arc::clone(&bell));
+    let (forward, drainer_turn, drainer_bell) = (events.clone(), Arc::clone(&turn), bell);
     thread::Builder::new()
         .name(format!("haft-drain-{}", config.id))
         .spawn(move || drain(&drainer_socket, &drainer_turn, &forward, &drainer_bell))
@@ -587,7 +586,6 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         reassembly: Reassembly::new(ReassemblyLimits::default()),
         next_message: rand::random(),
         socket,
-        bell,
         turn,
         ready: VecDeque::new(),
         recv_buffer: vec![0; codec::RECV_BUFFER],
@@ -789,19 +787,15 @@ struct EventLoop {
     /// This node's number for the next message it sends.
     next_message: u64,
     socket: UdpSocket,
-    /// Rung by whoever hands the loop an event.
-    bell: Arc<EventBell>,
     /// Whether the loop or the drainer reads the socket.
     turn: Arc<SocketTurn>,
     /// Events read or drained, not handled yet.
     ready: VecDeque<Event>,
     recv_buffer: Vec<u8>,
-    /// Whether the socket may hold datagrams, or (above zero) how many times
-    /// the loop has taken events without reading it: 0 once a read found it
-    /// empty; [`SOCKET_UNREAD`] when the last poll found it readable or a
-    /// batch filled up. The loop reads it only then, or after that many
-    /// rounds on its inbox alone, so that a loop fed by its inbox (RESP
-    /// requests, released batches) does not pay a failed read per round.
+    /// Rounds since a read found the socket empty. The loop reads it again
+    /// once this reaches [`SOCKET_UNREAD`], which a poll that finds the
+    /// socket readable, or a full batch, sets at once: a loop fed by its inbox
+    /// (RESP requests, released batches) does not pay a failed read a round.
     socket_unread: usize,
     barrier: Option<GroupCommit<FileStorage, Held>>,
     /// Bytes logged since the last checkpoint.
@@ -842,8 +836,8 @@ impl EventLoop {
         let result = self.serve(inbox);
         self.outbox.flush(&self.socket);
         let result = result.and(self.submit(Vec::new(), Vec::new()));
-        // Flush whatever was submitted, then stop the drainer (the datagram
-        // ends a read it may be waiting in).
+        // Stop the drainer (the empty datagram below ends a read it may be
+        // waiting in), and flush whatever was submitted.
         self.turn.stop();
         let flushed = match self.barrier.take() {
             Some(barrier) => barrier.shutdown().map(drop).map_err(NodeRunError::from),
@@ -985,7 +979,7 @@ impl EventLoop {
             }
         }
         let mut fds = [
-            PollFd::new(&self.bell.0, PollFlags::IN),
+            PollFd::new(&inbox.bell().0, PollFlags::IN),
             PollFd::new(&self.socket, PollFlags::IN),
         ];
         let watched = if self.turn.loop_reads() { 2 } else { 1 };
