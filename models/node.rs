@@ -17,6 +17,14 @@
 //!   that wait for it — `two-phase` checks that gap with its async disk on the
 //!   same commit machines). A node's messages to itself are delivered in
 //!   process, in order, within the step, as the runtime does (`loopback`).
+//!   The runtime delivers a Yes to the node's own coordinator before the
+//!   participant's prepared record is durable, and holds back everything
+//!   that follows from it until the record is
+//!   ([`NodeMsg::may_overtake_its_save`]): nothing leaves the node between
+//!   the vote and the save, so the step stays atomic to every other node.
+//!   What the model does not explore is a crash in that window; the argument
+//!   that it loses the vote and the record together, and nothing told, is in
+//!   that method's doc, and `cluster`'s kill -9 tests run it.
 //! - **Crash**: the whole node loses its memory and restarts: it runs
 //!   [`Node::recover`] on its durable record, in a new incarnation. `crashes`
 //!   bounds the crashes of the whole run. The restart is part of the crash

@@ -133,6 +133,37 @@ impl NodeMsg {
     pub fn is_bookkeeping(&self) -> bool {
         matches!(self, NodeMsg::Commit(msg) if msg.is_bookkeeping())
     }
+
+    /// Whether this message, sent by a node to itself in `send_after_persist`,
+    /// may reach it before the save it waits for is durable, provided that
+    /// everything the node sends in answer waits for that save: true only of
+    /// a participant's Yes vote to its own coordinator.
+    ///
+    /// The vote rests on the participant's prepared record. The coordinator
+    /// shows a Yes to nobody: it acts on its votes only by deciding, and it
+    /// saves a Commit decision after the prepared record, in the same log,
+    /// and announces it only once the decision is durable, and with it the
+    /// prepared record. A crash before that loses the record and the counted
+    /// vote together, and the transaction, undecided, is presumed aborted, as
+    /// when the node crashes before the vote is sent. So the one sync that
+    /// makes the decision durable serves both saves, and the coordinator's
+    /// node need not sync its own prepared record while the other
+    /// participants' votes are on their way.
+    ///
+    /// A decision may not overtake its save in the same way: a participant
+    /// that has learned a decision tells it at once to any peer that asks
+    /// (cooperative termination), so a decision it learned from its own
+    /// coordinator before the coordinator's record was durable could be told,
+    /// and then lost in a crash.
+    pub fn may_overtake_its_save(&self) -> bool {
+        matches!(
+            self,
+            NodeMsg::Commit(commit::Msg::Vote {
+                vote: commit::Vote::Yes,
+                ..
+            })
+        )
+    }
 }
 
 /// A client's request.

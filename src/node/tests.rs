@@ -1231,3 +1231,34 @@ fn an_automatic_removal_that_aborts_is_tried_again() {
         assert_eq!(cluster.nodes[&id].placement().members(), [n(1), n(2)]);
     }
 }
+
+/// What [`NodeMsg::may_overtake_its_save`] rests on: of everything a
+/// transaction's run sends, only the Yes votes may overtake their saves, and a
+/// node answers a Yes with nothing that leaves at once (the coordinator shows
+/// a vote to nobody; the decision it leads to leaves only after its save).
+#[test]
+fn only_a_yes_vote_may_overtake_its_save_and_its_answer_waits_for_a_save() {
+    let mut cluster = Cluster::start(2, 2);
+    cluster.txn(n(1), 1, &[("k", "v")]);
+    let (mut seen, mut overtaking) = (0, 0);
+    while let Some((from, to, msg)) = cluster.queue.pop_front() {
+        seen += 1;
+        let yes = matches!(
+            &msg,
+            NodeMsg::Commit(Msg::Vote {
+                vote: Vote::Yes,
+                ..
+            })
+        );
+        assert_eq!(msg.may_overtake_its_save(), yes, "{msg:?}");
+        let out = cluster.deliver(from, to, msg);
+        if yes {
+            overtaking += 1;
+            assert!(out.send_now.is_empty(), "{out:?}");
+        }
+        cluster.carry_out(to, out);
+    }
+    // Two Prepares, two Yes votes, two Outcomes, two Acks.
+    assert_eq!((seen, overtaking), (8, 2));
+    assert_eq!(cluster.outcome(1).1, Outcome::Commit);
+}

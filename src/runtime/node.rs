@@ -46,7 +46,14 @@
 //!   that the next transaction's save does not queue behind a sync of its own.
 //!   It still reaches the log before anything submitted after it.
 //! - Messages to this node are delivered in process, never through the socket,
-//!   after the output that sent them.
+//!   after the output that sent them. One in `send_after_persist` waits for
+//!   the save like any other message, unless the machine marks it as one that
+//!   may overtake its save ([`NodeMsg::may_overtake_its_save`]: a participant's
+//!   Yes to its own coordinator). Such a message is delivered at once, and
+//!   everything the handling of it sends — `send_now` included — waits for
+//!   every save submitted so far, the overtaken one among them.
+//! - A save that nothing leaving the node waits for (its vote went ahead of
+//!   it) may wait, like bookkeeping, to share the sync of the next save.
 //! - Timers fire after a duration drawn uniformly within the range asked for;
 //!   setting an armed timer re-arms it; cancelling disarms it.
 //! - A bad datagram is dropped and counted by [`DropKind`]; so is one from a
@@ -492,6 +499,8 @@ struct Counters {
     sent: u64,
     datagrams_sent: u64,
     loopback: u64,
+    /// Votes to this node's own coordinator delivered before their save.
+    ahead_of_save: u64,
     drops: [u64; DropKind::ALL.len()],
     from_client_not_request: u64,
     partitioned: u64,
@@ -760,8 +769,25 @@ impl Outbox {
     }
 }
 
-/// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`])
-/// and the effects that wait for them, held back by the loop so that they
+/// A message this node sent itself, to be delivered after the current input.
+struct Looped {
+    msg: NodeMsg,
+    /// Sent in `send_after_persist` and delivered before its save is durable
+    /// ([`NodeMsg::may_overtake_its_save`]): what its handling sends waits for
+    /// that save.
+    ahead: bool,
+}
+
+impl Looped {
+    /// A message whose save, if any, is durable.
+    fn after(msg: NodeMsg) -> Looped {
+        Looped { msg, ahead: false }
+    }
+}
+
+/// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`]),
+/// or that nothing leaving the node waits for, and the effects that wait for
+/// them, held back by the loop so that they
 /// share the sync of the next save instead of making the next transaction's
 /// save wait behind a sync of their own. They go to the barrier, in order and
 /// ahead of it, with the next submission of any kind (so everything submitted
@@ -809,7 +835,7 @@ struct EventLoop {
     local: HashMap<(ClientId, RequestId), ReplyFn>,
     next_local: u64,
     /// Messages this node sent itself, delivered after the current input.
-    loopback: VecDeque<NodeMsg>,
+    loopback: VecDeque<Looped>,
     /// `send_now` messages to peers, sent together once the inbox is empty
     /// (or [`OUTBOX_EVENTS`] events have passed), before the loop waits.
     outbox: Outbox,
@@ -882,7 +908,7 @@ impl EventLoop {
                     let mut persisted = None;
                     for item in items {
                         match item {
-                            Released::Loopback(msg) => self.loopback.push_back(msg),
+                            Released::Loopback(msg) => self.loopback.push_back(Looped::after(msg)),
                             Released::Persisted(upto) => persisted = Some(upto),
                         }
                     }
@@ -1050,10 +1076,16 @@ impl EventLoop {
     }
 
     fn deliver_loopback(&mut self) -> Result<(), NodeRunError> {
-        while let Some(msg) = self.loopback.pop_front() {
+        while let Some(Looped { msg, ahead }) = self.loopback.pop_front() {
             self.counters.loopback += 1;
             let mut out = self.output();
             self.node.handle_message(self.me, msg, &mut out);
+            if ahead {
+                // It came ahead of its save: nothing it leads to leaves
+                // before that save is durable (every save submitted so far).
+                let now = std::mem::take(&mut out.send_now);
+                out.send_after_persist.splice(0..0, now);
+            }
             self.carry_out(out)?;
         }
         Ok(())
@@ -1337,7 +1369,9 @@ impl EventLoop {
                     self.counters.sent += 1;
                     self.outbox.send(&self.socket, address, datagrams);
                 }
-                Some(Held::Back(Released::Loopback(msg))) => self.loopback.push_back(msg),
+                Some(Held::Back(Released::Loopback(msg))) => {
+                    self.loopback.push_back(Looped::after(msg))
+                }
                 Some(Held::Local(reply_fn, reply)) => reply_fn(reply),
                 Some(Held::Back(Released::Persisted(_))) | None => {}
             }
@@ -1349,6 +1383,11 @@ impl EventLoop {
         };
         let mut held: Vec<Held> = Vec::new();
         for (to, msg) in std::mem::take(&mut out.send_after_persist) {
+            if to == Dest::Node(self.me) && msg.may_overtake_its_save() {
+                self.counters.ahead_of_save += 1;
+                self.loopback.push_back(Looped { msg, ahead: true });
+                continue;
+            }
             if let Some(item) = self.route(to, msg) {
                 if matches!(item, Held::Datagram(..) | Held::Peer(..)) {
                     self.counters.sent += 1;
@@ -1356,6 +1395,9 @@ impl EventLoop {
                 held.push(item);
             }
         }
+        // Nothing that leaves waits for this save (a vote to this node's own
+        // coordinator went ahead of it): it may share the next save's sync.
+        let unawaited = held.is_empty();
         if !records.is_empty() {
             held.push(Held::Back(Released::Persisted(self.emitted)));
         }
@@ -1363,7 +1405,7 @@ impl EventLoop {
             return Ok(());
         }
         self.logged_bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
-        if bookkeeping {
+        if bookkeeping || unawaited {
             self.deferred.records.extend(records);
             self.deferred.held.extend(held);
             self.deferred
@@ -1500,6 +1542,7 @@ impl EventLoop {
             self.reassembly.held_bytes() as u64,
         );
         map.insert("messages_to_self".into(), c.loopback);
+        map.insert("votes_ahead_of_save".into(), c.ahead_of_save);
         for kind in DropKind::ALL {
             map.insert(format!("drop_{}", kind.as_str()), c.drops[kind as usize]);
         }
