@@ -787,12 +787,12 @@ impl Looped {
 
 /// The saves of outputs that only tidy up ([`NodeDelta::is_bookkeeping`]),
 /// or that nothing leaving the node waits for, and the effects that wait for
-/// them, held back by the loop so that they
-/// share the sync of the next save instead of making the next transaction's
-/// save wait behind a sync of their own. They go to the barrier, in order and
-/// ahead of it, with the next submission of any kind (so everything submitted
-/// later still waits for them), before a checkpoint, at shutdown, or once
-/// [`BOOKKEEPING_WAIT`] has passed.
+/// them, held back by the loop so that they share the sync of the next save
+/// instead of making the next transaction's save wait behind a sync of their
+/// own. They go to the barrier, in order and ahead of it, with the next
+/// submission of any kind (so everything submitted later still waits for
+/// them), before a checkpoint, at shutdown, or once [`BOOKKEEPING_WAIT`] has
+/// passed.
 #[derive(Default)]
 struct Deferred {
     records: Vec<Vec<u8>>,
