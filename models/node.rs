@@ -59,7 +59,11 @@
 //!   every key with its own value, then (with `reads`) a `get` of every key. A client sends a
 //!   request to any node (which becomes the request's *home*), and — its
 //!   timeout firing at any point — retries the same request id at any node,
-//!   naming the home, until it is answered.
+//!   naming the home, until it is answered. With `retry=home` it retries only
+//!   at its home, as haft's client library and `haft get` do: for liveness that
+//!   is the weaker client (a read lost on its way to a replica is rescued by a
+//!   retry at another node, which starts the read afresh, but not by a retry at
+//!   the node where it is under way unless that node asks again).
 //!
 //! # Properties
 //!
@@ -167,6 +171,11 @@
 //! - `resend-to-self`: the coordinator resends its decision to itself. Refuted
 //!   by *every transaction finishes* on a lossy network.
 //! - `no-retry`: clients never retry. Refuted by *every request is answered*.
+//! - `no-read-reask`: a node asked again for a read under way does not ask
+//!   the replicas again (the node before the fix: it asked again only of a
+//!   replica its detector suspected). With `retry=home` on a lossy network, a
+//!   read whose message to a replica, or whose answer, is lost is never
+//!   answered. Refuted by *every request is answered*.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -230,6 +239,9 @@ pub enum Variant {
     DropBeforeAck,
     /// A source never resends a chunk (the model drops the handoff timer).
     NoCopyResend,
+    /// A retried read under way is not asked of the replicas again (the
+    /// model drops the node's Reads in answer to the retry).
+    NoReadReask,
 }
 
 impl Variant {
@@ -260,6 +272,7 @@ named_variants!(Variant {
     NoLastAck => "no-last-ack",
     DropBeforeAck => "drop-before-ack",
     NoCopyResend => "no-copy-resend",
+    NoReadReask => "no-read-reask",
 });
 
 /// The ring change an administrator makes while clients run (the `cluster`
@@ -281,6 +294,21 @@ named_variants!(Change {
     None => "none",
     Join => "join",
     Remove => "remove",
+});
+
+/// Where a client sends a retry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RetryAt {
+    /// Any node (it names the request's home).
+    #[default]
+    Any,
+    /// Only the node it first sent the request to, as haft's client does.
+    Home,
+}
+
+named_variants!(RetryAt {
+    Any => "any",
+    Home => "home",
 });
 
 /// Parameters of `node`.
@@ -328,6 +356,12 @@ pub const PARAMS: &[ParamSpec] = &[
         help: "the network may lose messages (one step loses all in flight; see models/network.rs)",
     },
     ParamSpec {
+        name: "retry",
+        default: "any",
+        kind: ParamKind::Choice(&RetryAt::NAMES),
+        help: "where a client retries: any node, or only its request's home (as haft's client does)",
+    },
+    ParamSpec {
         name: "detector",
         default: "false",
         kind: ParamKind::Bool,
@@ -364,6 +398,8 @@ pub struct NodeModelConfig {
     pub crashes: usize,
     /// Whether the network loses messages.
     pub lossy: bool,
+    /// Where clients retry.
+    pub retry_at: RetryAt,
     /// Whether the detectors' messages are delivered.
     pub detector: bool,
     /// Detector timer firings in the whole run.
@@ -390,6 +426,7 @@ impl Default for NodeModelConfig {
             reads: true,
             crashes: 1,
             lossy: false,
+            retry_at: RetryAt::Any,
             detector: false,
             beats: 0,
             change: Change::None,
@@ -449,6 +486,13 @@ impl NodeModelConfig {
             reads: params.bool("reads"),
             crashes: params.usize("crashes"),
             lossy: params.bool("lossy"),
+            retry_at: if params.has("retry") {
+                RetryAt::from_name(params.choice("retry")).ok_or_else(|| {
+                    params.combination_error(format!("unknown retry {}", params.choice("retry")))
+                })?
+            } else {
+                RetryAt::Any
+            },
             detector,
             beats,
             change,
@@ -958,6 +1002,15 @@ impl NodeModel {
                         let reply = Reply::Values(committed_values(node, &keys));
                         out.send(Dest::Client(client), NodeMsg::Reply { client, id, reply });
                     }
+                    // `no-read-reask`: a retry of a read under way asks no
+                    // replica again.
+                    (Variant::NoReadReask, request @ Request::Read { .. })
+                        if node.reading(client, id) =>
+                    {
+                        node.handle_request(client, id, home, request, out);
+                        out.send_now
+                            .retain(|(_, msg)| !matches!(msg, NodeMsg::Read { .. }));
+                    }
                     (_, request) => node.handle_request(client, id, home, request, out),
                 }
             }
@@ -1349,9 +1402,13 @@ impl Model for NodeModel {
                         .map(|n| NodeAction::Send(client, n)),
                 ),
                 Some(_) if self.quiet() => {}
-                Some(_) if self.config.variant != Variant::NoRetry => {
-                    actions.extend(self.members().map(|n| NodeAction::Retry(client, n)))
-                }
+                Some(home) if self.config.variant != Variant::NoRetry => match self.config.retry_at
+                {
+                    RetryAt::Any => {
+                        actions.extend(self.members().map(|n| NodeAction::Retry(client, n)))
+                    }
+                    RetryAt::Home => actions.push(NodeAction::Retry(client, home)),
+                },
                 Some(_) => {}
             }
         }
@@ -2234,6 +2291,61 @@ mod tests {
         );
     }
 
+    /// Reads routed to the key's replica on a lossy network, with a client
+    /// that retries only at the node it asked, as haft's client does.
+    fn routed_reads_retried_at_home(variant: Variant) -> NodeModelConfig {
+        NodeModelConfig {
+            replicas: 1,
+            keys: 2,
+            crashes: 0,
+            lossy: true,
+            retry_at: RetryAt::Home,
+            variant,
+            ..NodeModelConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_retried_read_is_asked_of_its_replica_again_and_is_answered() {
+        let report = run(routed_reads_retried_at_home(Variant::Correct));
+        assert_eq!((report.unique_states, report.total_states), (1_472, 9_676));
+        assert_eq!(broken(&report), [] as [&str; 0]);
+        assert_eq!(
+            unjudged(&report),
+            [RETRY_FROM_MEMORY, READ_AFTER_RESTART],
+            "only what needs a restart"
+        );
+    }
+
+    #[test]
+    fn no_read_reask_leaves_a_lost_read_unanswered_at_home() {
+        let report = run(routed_reads_retried_at_home(Variant::NoReadReask));
+        assert_eq!(report.unique_states, 1_472);
+        assert_eq!(broken(&report), [EVERY_REQUEST_ANSWERED]);
+        assert_eq!(
+            trace(&report, EVERY_REQUEST_ANSWERED),
+            [
+                "initial state",
+                "client 1 sends its request to node 1",
+                "client 1 → node 1: Request { client: 1, id: 1, home: Some(n1), request: Txn { \
+                 reads: {}, writes: {b\"k0\": Some(b\"c1\"), b\"k1\": Some(b\"c1\")} } }",
+                "node 1 → client 1: Reply { client: 1, id: 1, reply: Txn { txn: t1.1.0, outcome: \
+                 Commit, reason: None } }",
+                "client 1 sends its request to node 2",
+                "client 1 → node 2: Request { client: 1, id: 2, home: Some(n2), request: Read { \
+                 keys: [b\"k0\", b\"k1\"] } }",
+                "the network loses every message in flight",
+            ]
+        );
+        // Where any node may take a retry, a retry elsewhere starts the read
+        // afresh: the defect goes unseen, which is why `retry=home` exists.
+        let anywhere = run(NodeModelConfig {
+            retry_at: RetryAt::Any,
+            ..routed_reads_retried_at_home(Variant::NoReadReask)
+        });
+        assert_eq!(broken(&anywhere), [] as [&str; 0]);
+    }
+
     #[test]
     fn parameters_select_the_configuration() {
         let params = Params::parse(
@@ -2254,5 +2366,9 @@ mod tests {
             "{error}"
         );
         assert!(Params::parse(NAME, PARAMS, &["variant=nope"]).is_err());
+        let home = Params::parse(NAME, PARAMS, &["retry=home"]).unwrap();
+        let config = NodeModelConfig::from_params(&home).unwrap();
+        assert_eq!(config.retry_at, RetryAt::Home);
+        assert!(Params::parse(NAME, PARAMS, &["retry=elsewhere"]).is_err());
     }
 }

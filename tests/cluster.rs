@@ -1164,6 +1164,42 @@ fn node_refuses_a_bad_configuration_with_a_clear_error() {
     );
 }
 
+/// A read whose message to the key's replica is lost is asked again when its
+/// client retries at the same node, as the client library does: node 1 is cut
+/// off from node 2 while the first tries go out, then the cut heals. (A retry
+/// used to ask again only of a replica the detector suspected, and the read
+/// waited until its client gave up.)
+#[test]
+fn a_read_lost_on_its_way_to_the_replica_is_asked_again_on_a_retry() {
+    let cluster = Cluster::start(&[1, 2], &[], 1);
+    let key = spread_keys(&cluster.placement(), "far", &[2]).remove(0);
+    commit_one(&cluster, 2, &key, "there");
+    cluster.faults(1, &[2], 0);
+    let mut client = cluster.client(1, Duration::from_secs(5));
+    let request = Request::Read {
+        keys: vec![b(&key)],
+    };
+    let read = thread::spawn(move || client.request(request));
+    // Longer than the client's first retry (250 ms), shorter than the
+    // detector's failure timeout (600 ms).
+    thread::sleep(Duration::from_millis(350));
+    cluster.faults(1, &[], 0);
+    let reply = read
+        .join()
+        .unwrap()
+        .expect("the read is answered once the cut heals");
+    assert!(
+        matches!(&reply, Reply::Values(v) if v[0].1.as_ref().is_some_and(|v| v.value == "there")),
+        "{reply:?}"
+    );
+    let status = cluster.status(1).unwrap();
+    assert!(
+        status.counters["drop_partitioned"] >= 1,
+        "the first read never left node 1: {:?}",
+        status.counters
+    );
+}
+
 #[test]
 fn get_names_the_node_it_cannot_reach_and_why() {
     // A detector slow to suspect, so that a read can be caught before it does.

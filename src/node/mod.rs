@@ -260,8 +260,6 @@ struct Gather {
 /// Which keys of a read under way to ask again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reroute {
-    /// Those asked of a replica the detector has come to suspect.
-    Unreachable,
     /// Those asked of this node.
     AskedOf(NodeId),
     /// Every key not answered yet.
@@ -473,6 +471,12 @@ impl Node {
     /// Where keys live.
     pub fn placement(&self) -> &Layout {
         &self.placement
+    }
+
+    /// Whether a read of `client`'s request `id` is under way here: asked of
+    /// the replicas, not answered yet.
+    pub fn reading(&self, client: ClientId, id: RequestId) -> bool {
+        self.gathers.contains_key(&(client, id))
     }
 
     /// The coordinator half.
@@ -1023,9 +1027,11 @@ impl Node {
     fn start_read(&mut self, waiter: Waiter, keys: Vec<Key>, out: &mut NodeOutput) {
         let (client, id) = (waiter.client, waiter.id);
         if let Some(gather) = self.gathers.get_mut(&(client, id)) {
-            // A retry of a read under way: answer by the latest route.
+            // A retry of a read under way: the read or its reply may have
+            // been lost, so ask again for every key not answered yet (of the
+            // replica the latest view picks), and answer by the latest route.
             gather.waiter.via = waiter.via;
-            self.reroute(client, id, Reroute::Unreachable, out);
+            self.reroute(client, id, Reroute::All, out);
             return;
         }
         let mut by_replica: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
@@ -1087,7 +1093,6 @@ impl Node {
         let mut moved: BTreeMap<NodeId, Vec<Key>> = BTreeMap::new();
         for (key, replica) in &gather.asked {
             let again = match which {
-                Reroute::Unreachable => !self.reachable(*replica),
                 Reroute::AskedOf(node) => *replica == node,
                 Reroute::All => true,
                 Reroute::Gone => !self.placement.is_member(*replica),

@@ -1262,3 +1262,30 @@ fn only_a_yes_vote_may_overtake_its_save_and_its_answer_waits_for_a_save() {
     assert_eq!((seen, overtaking), (8, 2));
     assert_eq!(cluster.outcome(1).1, Outcome::Commit);
 }
+
+/// A read whose message to the key's replica is lost is answered once its
+/// client retries at the same node, as haft's client does: the retry asks the
+/// replica again. (It used to ask again only of a replica the detector
+/// suspected, so the read waited for ever.)
+#[test]
+fn a_retried_read_asks_its_replica_again() {
+    let mut cluster = Cluster::start(2, 1);
+    let key = cluster.key_on(&[n(2)]);
+    cluster.read(n(1), 1, &key);
+    let lost = cluster.queue.len();
+    assert!(
+        cluster
+            .queue
+            .iter()
+            .any(|(_, to, msg)| *to == n(2) && matches!(msg, NodeMsg::Read { .. })),
+        "the read goes to the key's replica: {:?}",
+        cluster.queue
+    );
+    cluster.queue.clear();
+    assert!(cluster.nodes[&n(1)].reading(CLIENT, 1));
+    assert!(cluster.replies(1).is_empty(), "{lost} messages lost");
+    cluster.read(n(1), 1, &key);
+    cluster.run();
+    assert_eq!(cluster.replies(1), [&Reply::Values(vec![(b(&key), None)])]);
+    assert!(!cluster.nodes[&n(1)].reading(CLIENT, 1));
+}
