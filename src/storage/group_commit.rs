@@ -215,7 +215,13 @@ impl<S: Storage + 'static, T: Send + 'static> GroupCommit<S, T> {
             storage: Mutex::new(Some(storage)),
         });
         let flusher_shared = Arc::clone(&shared);
-        let flusher = thread::spawn(move || flush(&flusher_shared));
+        // Named, so that profiles and `top -H` tell it from the caller's
+        // threads; spawning fails only when the system is out of threads,
+        // which `thread::spawn` would panic on too.
+        let flusher = thread::Builder::new()
+            .name("haft-flush".into())
+            .spawn(move || flush(&flusher_shared))
+            .expect("the system cannot start the flusher thread");
         GroupCommit {
             shared,
             flusher: Some(flusher),
