@@ -136,7 +136,7 @@ const PROBE_RECORD: [u8; 128] = [42; 128];
 /// [`durable_save`] measure them apart, but each append here comes after the
 /// disk has been idle for the rest of the round, as in a commit. On a
 /// virtual disk that polls while busy, an append after idle is slower than
-/// one of a back-to-back series (REPORT, "the floor of a one-client commit").
+/// one of a back-to-back series (verification/REPORT.md, "Seventh round").
 fn critical_path(dir: &std::path::Path, count: usize) -> Result<Samples, UsageError> {
     /// One node: a message from `upstream` goes on to `next` if there is
     /// one; any other message (and, at the last node, every message) is saved
