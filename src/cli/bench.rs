@@ -73,17 +73,43 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> UsageError + '_ {
     move |e| UsageError(format!("{what}: {e}"))
 }
 
+/// A loopback socket for a probe, with a timeout so that a lost datagram
+/// fails the probe instead of hanging it.
+fn probe_socket() -> Result<(UdpSocket, SocketAddr), UsageError> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(io("socket"))?;
+    let addr = socket.local_addr().map_err(io("address"))?;
+    Ok((socket, addr))
+}
+
+/// `count` rounds from `client`: 64 bytes to `to`, then the answer, each
+/// timed; then an empty datagram, which stops whoever answers.
+fn rounds(client: &UdpSocket, to: SocketAddr, count: usize) -> Result<Samples, UsageError> {
+    let payload = [7u8; 64];
+    let mut buffer = [0; 256];
+    let mut samples = Vec::with_capacity(count);
+    let mut result = Ok(());
+    for _ in 0..count {
+        let start = Instant::now();
+        let round = client
+            .send_to(&payload, to)
+            .and_then(|_| client.recv_from(&mut buffer));
+        if let Err(e) = round {
+            result = Err(io("a probe's round")(e));
+            break;
+        }
+        samples.push(start.elapsed());
+    }
+    let _ = client.send_to(&[], to);
+    result.map(|()| Samples::new(samples))
+}
+
 /// The median UDP round trip between two loopback sockets.
 fn round_trip(count: usize) -> Result<Samples, UsageError> {
-    let server = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
-    let client = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
-    let server_addr = server.local_addr().map_err(io("address"))?;
-    server
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(io("socket"))?;
-    client
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(io("socket"))?;
+    let (server, server_addr) = probe_socket()?;
+    let (client, _) = probe_socket()?;
     let echo = thread::spawn(move || {
         let mut buffer = [0; 256];
         while let Ok((len, from)) = server.recv_from(&mut buffer) {
@@ -92,39 +118,42 @@ fn round_trip(count: usize) -> Result<Samples, UsageError> {
             }
         }
     });
-    let payload = [7u8; 64];
-    let mut buffer = [0; 256];
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let start = Instant::now();
-        client.send_to(&payload, server_addr).map_err(io("send"))?;
-        client.recv_from(&mut buffer).map_err(io("receive"))?;
-        samples.push(start.elapsed());
-    }
-    let _ = client.send_to(&[], server_addr);
+    let samples = rounds(&client, server_addr, count);
     let _ = echo.join();
-    Ok(Samples::new(samples))
-}
-
-/// The latency of one durable append (write one record of the size of a
-/// prepared transaction's delta, then `fdatasync`) to the node's log format.
-fn durable_save(dir: &std::path::Path, count: usize) -> Result<Samples, UsageError> {
-    let fail = |e: haft::storage::LogError| UsageError(e.to_string());
-    let mut log = FileStorage::new(dir.join("fsync"), LogOptions::default());
-    log.recover().map_err(fail)?;
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let start = Instant::now();
-        log.append(&PROBE_RECORD).map_err(fail)?;
-        log.sync().map_err(fail)?;
-        samples.push(start.elapsed());
-    }
-    Ok(Samples::new(samples))
+    samples
 }
 
 /// The record a floor probe appends: the size of a prepared transaction's
 /// delta in the node's log format.
 const PROBE_RECORD: [u8; 128] = [42; 128];
+
+/// A fresh log in the node's format, in `dir`, for a probe.
+fn probe_log(dir: &std::path::Path, name: &str) -> Result<FileStorage, UsageError> {
+    let mut log = FileStorage::new(dir.join(name), LogOptions::default());
+    log.recover().map_err(|e| UsageError(e.to_string()))?;
+    Ok(log)
+}
+
+/// One durable append: [`PROBE_RECORD`], then `fdatasync`.
+fn append_durably(log: &mut FileStorage) -> Result<(), UsageError> {
+    let fail = |e: haft::storage::LogError| UsageError(e.to_string());
+    log.append(&PROBE_RECORD).map_err(fail)?;
+    log.sync().map_err(fail)?;
+    Ok(())
+}
+
+/// The latency of one durable append (write one record of the size of a
+/// prepared transaction's delta, then `fdatasync`) to the node's log format.
+fn durable_save(dir: &std::path::Path, count: usize) -> Result<Samples, UsageError> {
+    let mut log = probe_log(dir, "fsync")?;
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let start = Instant::now();
+        append_durably(&mut log)?;
+        samples.push(start.elapsed());
+    }
+    Ok(Samples::new(samples))
+}
 
 /// The commit's critical path with no protocol on it, in the order a
 /// one-client commit needs its parts: client → node 1 → node 2, durable
@@ -147,7 +176,6 @@ fn critical_path(dir: &std::path::Path, count: usize) -> Result<Samples, UsageEr
         upstream: SocketAddr,
         next: Option<SocketAddr>,
     ) -> Result<(), UsageError> {
-        let fail = |e: haft::storage::LogError| UsageError(e.to_string());
         let mut buffer = [0; 256];
         loop {
             let (len, from) = socket.recv_from(&mut buffer).map_err(io("receive"))?;
@@ -155,8 +183,7 @@ fn critical_path(dir: &std::path::Path, count: usize) -> Result<Samples, UsageEr
                 Some(next) if len == 0 || from == upstream => next,
                 _ if len == 0 => return Ok(()),
                 _ => {
-                    log.append(&PROBE_RECORD).map_err(fail)?;
-                    log.sync().map_err(fail)?;
+                    append_durably(&mut log)?;
                     upstream
                 }
             };
@@ -166,41 +193,13 @@ fn critical_path(dir: &std::path::Path, count: usize) -> Result<Samples, UsageEr
             }
         }
     }
-    let bind = || -> Result<(UdpSocket, SocketAddr), UsageError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
-        socket
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .map_err(io("socket"))?;
-        let addr = socket.local_addr().map_err(io("address"))?;
-        Ok((socket, addr))
-    };
-    let log = |name: &str| -> Result<FileStorage, UsageError> {
-        let mut log = FileStorage::new(dir.join(name), LogOptions::default());
-        log.recover().map_err(|e| UsageError(e.to_string()))?;
-        Ok(log)
-    };
-    let (client, client_addr) = bind()?;
-    let (node1, node1_addr) = bind()?;
-    let (node2, node2_addr) = bind()?;
-    let (log1, log2) = (log("path-n1")?, log("path-n2")?);
+    let (client, client_addr) = probe_socket()?;
+    let (node1, node1_addr) = probe_socket()?;
+    let (node2, node2_addr) = probe_socket()?;
+    let (log1, log2) = (probe_log(dir, "path-n1")?, probe_log(dir, "path-n2")?);
     let node1 = thread::spawn(move || node(node1, log1, client_addr, Some(node2_addr)));
     let node2 = thread::spawn(move || node(node2, log2, node1_addr, None));
-    let payload = [7u8; 64];
-    let mut buffer = [0; 256];
-    let mut samples = Vec::with_capacity(count);
-    let mut result = Ok(());
-    for _ in 0..count {
-        let start = Instant::now();
-        let round = client
-            .send_to(&payload, node1_addr)
-            .and_then(|_| client.recv_from(&mut buffer));
-        if let Err(e) = round {
-            result = Err(io("the critical path's round")(e));
-            break;
-        }
-        samples.push(start.elapsed());
-    }
-    let _ = client.send_to(&[], node1_addr);
+    let mut result = rounds(&client, node1_addr, count);
     for handle in [node1, node2] {
         match handle.join() {
             Ok(Ok(())) => {}
@@ -208,7 +207,7 @@ fn critical_path(dir: &std::path::Path, count: usize) -> Result<Samples, UsageEr
             _ => {}
         }
     }
-    result.map(|()| Samples::new(samples))
+    result
 }
 
 fn free_addr() -> Result<SocketAddr, UsageError> {
