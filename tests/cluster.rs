@@ -1521,7 +1521,7 @@ fn bench_reports_the_floor_latency_and_throughput() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for key in ["floor_ms", "p50_ms_1", "commits_per_s_1"] {
+    for key in ["floor_ms", "floor_apart_ms", "p50_ms_1", "commits_per_s_1"] {
         let value = report[key]
             .as_f64()
             .unwrap_or_else(|| panic!("{key} in {out}"));
