@@ -11,6 +11,7 @@
 //!   the log of [`crate::storage`], configured by [`config`]; [`client`]
 //!   talks to it;
 //! - [`heartbeat`] holds heartbeat sender threads and an arrival table;
+//! - [`timers`] keeps the event loop's deadlines in order;
 //! - [`inbox`] is how other threads hand the node's event loop its events,
 //!   and whose turn it is to read the node's socket.
 //!
@@ -25,3 +26,4 @@ pub mod heartbeat;
 pub mod inbox;
 #[cfg(not(loom))]
 pub mod node;
+pub mod timers;

@@ -122,6 +122,7 @@ use super::client::{Client, ClientOptions};
 use super::codec::{self, ClusterKey, DropKind, Reassembly, ReassemblyLimits};
 use super::config::Config;
 use super::inbox::{self, Bell, Disconnected, Inbox, InboxSender, SocketTurn};
+use super::timers::Timers;
 use crate::NodeId;
 use crate::commit::{self, Outcome};
 use crate::node::{
@@ -602,7 +603,7 @@ pub fn start(config: &Config) -> Result<RunningNode, NodeRunError> {
         barrier: Some(barrier),
         logged_bytes: 0,
         last_snapshot_bytes: snapshot_bytes,
-        timers: BTreeMap::new(),
+        timers: Timers::default(),
         clients: HashMap::new(),
         client_order: VecDeque::new(),
         local: HashMap::new(),
@@ -828,7 +829,7 @@ struct EventLoop {
     logged_bytes: u64,
     /// The size of the last checkpoint (or of the record at the start).
     last_snapshot_bytes: u64,
-    timers: BTreeMap<NodeTimer, Instant>,
+    timers: Timers<NodeTimer>,
     clients: HashMap<u64, SocketAddr>,
     client_order: VecDeque<u64>,
     /// In-process callers awaiting a reply.
@@ -976,7 +977,12 @@ impl EventLoop {
     /// deadline; resets the bell if it rang, so that the drain that follows
     /// is the one the inbox's contract asks for.
     fn sleep(&mut self, inbox: &Inbox<Event, EventBell>) {
-        let next = self.timers.values().chain(&self.deferred.due).min();
+        let next = self
+            .timers
+            .next_deadline()
+            .into_iter()
+            .chain(self.deferred.due)
+            .min();
         let timeout = match next {
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
@@ -1092,19 +1098,17 @@ impl EventLoop {
     }
 
     fn fire_timers(&mut self) -> Result<(), NodeRunError> {
+        if self.timers.is_empty() {
+            return Ok(());
+        }
+        // One at a time, so that a timer a handler cancels or sets again is
+        // not fired; at most as many as were set, so that a handler that
+        // keeps setting a timer due at once cannot hold the loop here.
         let now = Instant::now();
-        let due: Vec<NodeTimer> = self
-            .timers
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(timer, _)| timer.clone())
-            .collect();
-        for timer in due {
-            // An earlier timer's handler may have re-armed or cancelled it.
-            if self.timers.get(&timer).is_none_or(|at| *at > now) {
-                continue;
-            }
-            self.timers.remove(&timer);
+        for _ in 0..self.timers.len() {
+            let Some(timer) = self.timers.pop_due(now) else {
+                break;
+            };
             self.counters.timers_fired += 1;
             let mut out = self.output();
             self.node.handle_timer(&timer, &mut out);
@@ -1292,11 +1296,9 @@ impl EventLoop {
                     } else {
                         rand::rng().random_range(after)
                     };
-                    self.timers.insert(timer, Instant::now() + wait);
+                    self.timers.set(timer, Instant::now() + wait);
                 }
-                TimerOp::Cancel(timer) => {
-                    self.timers.remove(&timer);
-                }
+                TimerOp::Cancel(timer) => self.timers.cancel(&timer),
             }
         }
         for event in &out.events {
