@@ -63,7 +63,12 @@
 //!   at its home, as haft's client library and `haft get` do: for liveness that
 //!   is the weaker client (a read lost on its way to a replica is rescued by a
 //!   retry at another node, which starts the read afresh, but not by a retry at
-//!   the node where it is under way unless that node asks again).
+//!   the node where it is under way unless that node asks again). With
+//!   `retry=in-process` a client is an in-process caller of the node it picks,
+//!   as the RESP endpoint calls its node ([`Node::handle_local`]): its request
+//!   and the answer do not cross the network, it never retries, and a crash
+//!   of that node ends the call, as it closes a RESP client's connection.
+//!   Only the node can then ask again for a read the network lost.
 //!
 //! # Properties
 //!
@@ -176,6 +181,11 @@
 //!   replica its detector suspected). With `retry=home` on a lossy network, a
 //!   read whose message to a replica, or whose answer, is lost is never
 //!   answered. Refuted by *every request is answered*.
+//! - `no-read-resend`: a node never asks again, on its own timer, for an
+//!   in-process caller's read (the model drops the node's `Read` timers). With
+//!   `retry=in-process` on a lossy network, a read whose message to a
+//!   replica, or whose answer, is lost is never answered. Refuted by *every
+//!   request is answered*.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -220,6 +230,9 @@ pub enum Variant {
     ResendToSelf,
     /// Clients never retry.
     NoRetry,
+    /// A node never asks again for an in-process caller's read (the model
+    /// drops the node's `Read` timers).
+    NoReadResend,
     /// Participants ignore the ring epoch a Prepare was planned on (the
     /// model rewrites it to the recipient's).
     NoFence,
@@ -273,6 +286,7 @@ named_variants!(Variant {
     DropBeforeAck => "drop-before-ack",
     NoCopyResend => "no-copy-resend",
     NoReadReask => "no-read-reask",
+    NoReadResend => "no-read-resend",
 });
 
 /// The ring change an administrator makes while clients run (the `cluster`
@@ -304,11 +318,17 @@ pub enum RetryAt {
     Any,
     /// Only the node it first sent the request to, as haft's client does.
     Home,
+    /// Never: the client calls the node it picks in process, as the RESP
+    /// endpoint calls its node ([`Node::handle_local`]). Its request and the
+    /// answer do not cross the network; a crash of that node ends the call,
+    /// as it closes a RESP client's connection.
+    InProcess,
 }
 
 named_variants!(RetryAt {
     Any => "any",
     Home => "home",
+    InProcess => "in-process",
 });
 
 /// Parameters of `node`.
@@ -359,7 +379,7 @@ pub const PARAMS: &[ParamSpec] = &[
         name: "retry",
         default: "any",
         kind: ParamKind::Choice(&RetryAt::NAMES),
-        help: "where a client retries: any node, or only its request's home (as haft's client does)",
+        help: "where a client retries: any node, only its request's home (as haft's client does), or in-process: it calls the node in process, as the RESP endpoint does, and never retries",
     },
     ParamSpec {
         name: "detector",
@@ -790,7 +810,25 @@ enum Input {
     Boot,
     Message(NodeId, NodeMsg),
     Request(ClientId, RequestId, Option<NodeId>, Request),
+    /// An in-process call ([`RetryAt::InProcess`]).
+    Local(ClientId, RequestId, Request),
     Timer(NodeTimer),
+}
+
+/// A crash of `node` ends the calls of the in-process callers waiting on it
+/// unanswered, as it closes a RESP client's connection: the caller moves on
+/// to its next request, and a `get` it had begun is no longer judged.
+fn end_calls_at(state: &mut NodeState, node: NodeId) {
+    for (i, client) in state.clients.iter_mut().enumerate() {
+        if client.home == Some(node) {
+            let request = (i as ClientId + 1, client.next as RequestId + 1);
+            if state.history.reads.contains_key(&request) {
+                state.history.make_mut().reads.remove(&request);
+            }
+            client.next += 1;
+            client.home = None;
+        }
+    }
 }
 
 fn index(node: NodeId) -> usize {
@@ -1014,6 +1052,36 @@ impl NodeModel {
                     (_, request) => node.handle_request(client, id, home, request, out),
                 }
             }
+            Input::Local(client, id, request) => {
+                node.handle_local(client, id, request, out);
+                // An in-process call leaves the coordinator no origin to
+                // save: the transaction it began is the one its Prepares name.
+                let mut begun: Option<TxnInfo> = None;
+                for (to, msg) in out.send_now.iter().chain(&out.send_after_persist) {
+                    if let (
+                        Dest::Node(to),
+                        NodeMsg::Prepare {
+                            prepare: Msg::Prepare { txn, .. },
+                            ..
+                        },
+                    ) = (to, msg)
+                    {
+                        begun
+                            .get_or_insert_with(|| TxnInfo {
+                                txn: *txn,
+                                request: (client, id),
+                                participants: BTreeSet::new(),
+                            })
+                            .participants
+                            .insert(*to);
+                    }
+                }
+                if let Some(info) = begun
+                    && !state.history.txns.iter().any(|known| known.txn == info.txn)
+                {
+                    state.history.make_mut().txns.push(info);
+                }
+            }
             Input::Timer(timer) => {
                 let resend = matches!(timer, NodeTimer::Commit(commit::Timer::Resend(_)));
                 node.handle_timer(&timer, out);
@@ -1140,6 +1208,10 @@ impl NodeModel {
                     timer: NodeTimer::Handoff,
                     ..
                 } if self.config.variant == Variant::NoCopyResend => {}
+                TimerOp::Set {
+                    timer: NodeTimer::Read { .. },
+                    ..
+                } if self.config.variant == Variant::NoReadResend => {}
                 TimerOp::Set { timer, .. } => {
                     life.timers.insert(timer);
                 }
@@ -1149,6 +1221,7 @@ impl NodeModel {
             }
         }
         // The disk is atomic: what waited for the save leaves now.
+        let mut in_process = Vec::new();
         for (to, msg) in send_now.into_iter().chain(send_after_persist) {
             if matches!(msg, NodeMsg::Detector(_)) && !self.config.detector {
                 continue;
@@ -1159,6 +1232,10 @@ impl NodeModel {
                     continue;
                 }
                 Dest::Node(node) => Addr::Node(node),
+                Dest::Client(client) if self.config.retry_at == RetryAt::InProcess => {
+                    in_process.push((client, msg));
+                    continue;
+                }
                 Dest::Client(client) => Addr::Client(client),
             };
             put(
@@ -1169,6 +1246,10 @@ impl NodeModel {
                     msg,
                 },
             );
+        }
+        // An in-process caller's answer is handed over, not sent.
+        for (client, msg) in in_process {
+            self.receive(state, client, &msg);
         }
     }
 
@@ -1244,6 +1325,10 @@ impl NodeModel {
                 to
             }
         };
+        if self.config.retry_at == RetryAt::InProcess {
+            self.step(state, to, Input::Local(client, id, request.clone()));
+            return;
+        }
         put(
             &mut state.network,
             Envelope {
@@ -1376,7 +1461,9 @@ impl Model for NodeModel {
                     // once its coordinator may have restarted and forgotten.
                     let resends = match timer {
                         NodeTimer::Handoff => !self.config.lose_handoffs,
-                        NodeTimer::Commit(commit::Timer::Resend(_)) => true,
+                        NodeTimer::Commit(commit::Timer::Resend(_)) | NodeTimer::Read { .. } => {
+                            true
+                        }
                         NodeTimer::Commit(commit::Timer::Uncertain(_)) => self.config.crashes == 0,
                         _ => false,
                     };
@@ -1408,6 +1495,7 @@ impl Model for NodeModel {
                         actions.extend(self.members().map(|n| NodeAction::Retry(client, n)))
                     }
                     RetryAt::Home => actions.push(NodeAction::Retry(client, home)),
+                    RetryAt::InProcess => {}
                 },
                 Some(_) => {}
             }
@@ -1451,6 +1539,9 @@ impl Model for NodeModel {
             }
             NodeAction::Crash(node) => {
                 state.hosts[index(node)].make_mut().life = None;
+                if self.config.retry_at == RetryAt::InProcess {
+                    end_calls_at(&mut state, node);
+                }
                 self.step(&mut state, node, Input::Boot);
             }
             NodeAction::Send(client, node) | NodeAction::Retry(client, node) => {
@@ -1481,11 +1572,17 @@ impl Model for NodeModel {
             NodeAction::Fire(node, NodeTimer::Handoff) => {
                 format!("node {node} resends its handoff")
             }
+            NodeAction::Fire(node, NodeTimer::Read { client, .. }) => {
+                format!("node {node} asks again for client {client}'s read")
+            }
             NodeAction::Fire(node, NodeTimer::AutoRemove(member)) => {
                 format!("node {node} may remove node {member}, dead long enough")
             }
             NodeAction::Crash(node) => {
                 format!("node {node} crashes and restarts from its durable record")
+            }
+            NodeAction::Send(client, node) if self.config.retry_at == RetryAt::InProcess => {
+                format!("client {client} calls node {node} in process")
             }
             NodeAction::Send(client, node) => {
                 format!("client {client} sends its request to node {node}")
@@ -1971,6 +2068,9 @@ fn mark_unjudged(config: &NodeModelConfig, report: &mut CheckReport) {
             RETRY_FROM_MEMORY | READ_AFTER_RESTART if config.crashes == 0 => {
                 "no node restarts when crashes=0"
             }
+            RETRY_FROM_MEMORY if config.retry_at == RetryAt::InProcess => {
+                "in-process callers never retry (retry=in-process)"
+            }
             _ => continue,
         };
         // A property that held or was never witnessed was not judged; a
@@ -2369,6 +2469,63 @@ mod tests {
         let home = Params::parse(NAME, PARAMS, &["retry=home"]).unwrap();
         let config = NodeModelConfig::from_params(&home).unwrap();
         assert_eq!(config.retry_at, RetryAt::Home);
+        let local = Params::parse(NAME, PARAMS, &["retry=in-process"]).unwrap();
+        let config = NodeModelConfig::from_params(&local).unwrap();
+        assert_eq!(config.retry_at, RetryAt::InProcess);
         assert!(Params::parse(NAME, PARAMS, &["retry=elsewhere"]).is_err());
+    }
+
+    #[test]
+    fn every_variant_is_named_by_its_own_name() {
+        for variant in Variant::ALL {
+            assert_eq!(Variant::from_name(variant.name()), Some(variant));
+        }
+        assert_eq!(Variant::NoReadResend.name(), "no-read-resend");
+    }
+
+    /// In-process callers (the RESP endpoint's way) on a lossy network: they
+    /// never retry, so only the node can ask again for a read the network
+    /// lost.
+    fn in_process_reads(crashes: usize, variant: Variant) -> NodeModelConfig {
+        NodeModelConfig {
+            replicas: 1,
+            keys: 2,
+            crashes,
+            lossy: true,
+            retry_at: RetryAt::InProcess,
+            variant,
+            ..NodeModelConfig::default()
+        }
+    }
+
+    #[test]
+    fn an_in_process_read_is_asked_again_by_its_node_and_is_answered() {
+        let report = run(in_process_reads(1, Variant::Correct));
+        assert_eq!((report.unique_states, report.total_states), (1_769, 10_492));
+        assert_eq!(broken(&report), [] as [&str; 0]);
+        assert_eq!(
+            unjudged(&report),
+            [RETRY_FROM_MEMORY],
+            "callers never retry"
+        );
+    }
+
+    #[test]
+    fn no_read_resend_leaves_an_in_process_read_unanswered() {
+        let report = run(in_process_reads(0, Variant::NoReadResend));
+        assert_eq!(broken(&report), [EVERY_REQUEST_ANSWERED]);
+        assert_eq!(
+            trace(&report, EVERY_REQUEST_ANSWERED),
+            [
+                "initial state",
+                "client 1 calls node 1 in process",
+                "client 1 calls node 2 in process",
+                "the network loses every message in flight",
+            ]
+        );
+        // The same configuration without the defect answers every call.
+        let correct = run(in_process_reads(0, Variant::Correct));
+        assert_eq!((correct.unique_states, correct.total_states), (365, 2_049));
+        assert_eq!(broken(&correct), [] as [&str; 0]);
     }
 }

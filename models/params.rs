@@ -294,7 +294,11 @@ macro_rules! named_variants {
 
             /// The variant's name on the command line.
             pub fn name(self) -> &'static str {
-                $enum::NAMES[self as usize]
+                // By match, not by index: the enum may list its variants in
+                // another order than this macro does.
+                match self {
+                    $($enum::$variant => $name),+
+                }
             }
 
             /// The variant called `name`.

@@ -112,6 +112,8 @@ impl Cluster {
         if let Some(password) = self.setup.requirepass {
             text += &format!("requirepass = \"{password}\"\n");
         }
+        // Tests cut nodes off from each other with `Client::faults`.
+        text += "allow_fault_injection = true\n";
         text += "[peers]\n";
         for (peer, addr) in &self.udp {
             if *peer != id {
@@ -556,6 +558,58 @@ fn a_16_mib_value_round_trips_with_its_replicas_on_other_nodes() {
         cluster.status(1).keys,
         0,
         "node 1 is no replica of {key}, and holds nothing"
+    );
+}
+
+/// The RESP endpoint calls its node in process and never retries, so a
+/// `Read` the network loses on its way to the key's replica must be asked
+/// again by the node itself (`NodeTimer::Read`), not left to the endpoint's
+/// 10 s timeout. Node 1 is cut off from node 2, the key's only replica, while
+/// its first `Read`s go out.
+#[test]
+fn a_get_whose_read_is_lost_is_asked_again_by_the_node() {
+    let cluster = Cluster::start(Setup {
+        nodes: 2,
+        replicas: Some(1),
+        key_of: |_| None,
+        requirepass: None,
+    });
+    let placement = cluster.placement();
+    let key = (0..)
+        .map(|i| format!("far-{i}"))
+        .find(|k| placement.holders(k.as_bytes())[0] == NodeId(2))
+        .unwrap();
+    let mut at_2 = cluster.client(2, None, Duration::from_secs(5));
+    assert!(committed(&at_2.request(txn(&[(&key, "there")])).unwrap()));
+    let cut = |isolated: &[u16]| {
+        let mut client = cluster.client(1, None, Duration::from_secs(2));
+        let set = client.faults(isolated, 0).unwrap().unwrap();
+        assert_eq!(set, isolated);
+    };
+    cut(&[2]);
+    let mut resp = TcpStream::connect(("127.0.0.1", cluster.resp[&1])).unwrap();
+    resp.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let get = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+    resp.write_all(get.as_bytes()).unwrap();
+    let asked = Instant::now();
+    // Longer than the node's first resends (100–200 ms apart), shorter than
+    // the detector's failure timeout (600 ms): node 2 is never suspected.
+    std::thread::sleep(Duration::from_millis(350));
+    cut(&[]);
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 64];
+    while !answer.ends_with(b"there\r\n") {
+        let n = resp.read(&mut buffer).expect("the GET is answered");
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    assert_eq!(answer, b"$5\r\nthere\r\n");
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    let counters = cluster.status(1).counters;
+    assert!(
+        counters["drop_partitioned"] >= 1,
+        "the first answer from node 2 was dropped: {counters:?}"
     );
 }
 

@@ -369,6 +369,15 @@ pub enum NodeTimer {
     /// `auto_remove_after` has passed since the detector declared this
     /// member Dead: remove it if it still is (see the `auto_remove` module).
     AutoRemove(NodeId),
+    /// Ask again for the keys of an in-process caller's read that no replica
+    /// has answered yet: such a caller does not retry, so a `Read` or its
+    /// `ReadReply` lost on the network is asked again by the node.
+    Read {
+        /// The caller.
+        client: ClientId,
+        /// Its request.
+        id: RequestId,
+    },
 }
 
 /// What a node tells the application besides its messages.

@@ -247,6 +247,14 @@ struct Waiter {
     internal: bool,
 }
 
+impl Waiter {
+    /// An in-process caller ([`Node::handle_local`]): it gets one answer and
+    /// never retries, so the node itself asks again what the network lost.
+    fn in_process(&self) -> bool {
+        self.via.is_none() && !self.remember && !self.internal
+    }
+}
+
 /// A read spread over several replicas.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Gather {
@@ -734,6 +742,7 @@ impl Node {
                 self.absorb_detector(inner, out);
             }
             NodeTimer::Handoff => self.on_handoff_timer(out),
+            NodeTimer::Read { client, id } => self.reroute(*client, *id, Reroute::All, out),
             NodeTimer::AutoRemove(member) => self.on_auto_remove_timer(*member, out),
         }
     }
@@ -1081,6 +1090,37 @@ impl Node {
                 out.send(Dest::Node(replica), read);
             }
         }
+        self.ask_again_later(client, id, out);
+    }
+
+    /// Arms the timer that asks again for an in-process caller's read, if
+    /// a key of it waits on another node; cancels it once none does.
+    fn ask_again_later(&self, client: ClientId, id: RequestId, out: &mut NodeOutput) {
+        let Some(gather) = self.gathers.get(&(client, id)) else {
+            return;
+        };
+        if !gather.waiter.in_process() {
+            return; // Remote clients retry, and a retry asks again.
+        }
+        let timer = NodeTimer::Read { client, id };
+        let elsewhere = gather
+            .asked
+            .iter()
+            .any(|(key, replica)| *replica != self.me && !gather.values.contains_key(key));
+        if elsewhere {
+            out.set_timer(timer, self.timing_resend.clone());
+        } else {
+            out.cancel_timer(timer);
+        }
+    }
+
+    /// Answers a read that is over, and cancels its timer if it had one.
+    fn finish_read(&mut self, gather: Gather, reply: Reply, out: &mut NodeOutput) {
+        if gather.waiter.in_process() {
+            let (client, id) = (gather.waiter.client, gather.waiter.id);
+            out.cancel_timer(NodeTimer::Read { client, id });
+        }
+        self.reply(&gather.waiter, reply, true, out);
     }
 
     /// Asks again, of another replica, each key of a read under way still
@@ -1105,7 +1145,7 @@ impl Node {
                 None => {
                     let reply = self.unreachable(key);
                     if let Some(gather) = self.gathers.remove(&(client, id)) {
-                        self.reply(&gather.waiter, reply, true, out);
+                        self.finish_read(gather, reply, out);
                     }
                     return;
                 }
@@ -1127,6 +1167,7 @@ impl Node {
             };
             out.send(Dest::Node(replica), read);
         }
+        self.ask_again_later(client, id, out);
     }
 
     /// A replica was asked on another epoch than its own: ask again under
@@ -1232,7 +1273,7 @@ impl Node {
             .iter()
             .map(|key| (key.clone(), gather.values.get(key).cloned().flatten()))
             .collect();
-        self.reply(&gather.waiter, Reply::Values(values), true, out);
+        self.finish_read(gather, Reply::Values(values), out);
     }
 
     // --- delegation ----------------------------------------------------------

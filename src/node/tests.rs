@@ -189,6 +189,20 @@ impl Cluster {
         self.request(node, id, node, Request::Read { keys });
     }
 
+    /// An in-process caller's read of `key` at `node` (as the RESP
+    /// endpoint calls its node), as request `id`.
+    fn local_read(&mut self, node: NodeId, id: RequestId, key: &str) {
+        let keys = vec![b(key)];
+        let mut out = NodeOutput::at(0);
+        self.nodes.get_mut(&node).unwrap().handle_local(
+            CLIENT,
+            id,
+            Request::Read { keys },
+            &mut out,
+        );
+        self.carry_out(node, out);
+    }
+
     fn replies(&self, id: RequestId) -> Vec<&Reply> {
         self.to_clients
             .iter()
@@ -1288,4 +1302,54 @@ fn a_retried_read_asks_its_replica_again() {
     cluster.run();
     assert_eq!(cluster.replies(1), [&Reply::Values(vec![(b(&key), None)])]);
     assert!(!cluster.nodes[&n(1)].reading(CLIENT, 1));
+}
+
+/// An in-process caller never retries: the node asks the replica again on
+/// its own timer, which it arms only while a key waits on another node, and
+/// cancels once the read is answered. Remote clients retry, so their reads
+/// arm no timer.
+#[test]
+fn an_in_process_read_lost_on_the_network_is_asked_again_by_the_node() {
+    let mut cluster = Cluster::start(2, 1);
+    let key = cluster.key_on(&[n(2)]);
+    let timer = NodeTimer::Read {
+        client: CLIENT,
+        id: 1,
+    };
+    cluster.local_read(n(1), 1, &key);
+    assert!(cluster.armed[&n(1)].contains(&timer), "{:?}", cluster.armed);
+    cluster.queue.clear(); // The Read is lost.
+    cluster.fire(n(1), timer.clone());
+    assert!(
+        cluster
+            .queue
+            .iter()
+            .any(|(_, to, msg)| *to == n(2) && matches!(msg, NodeMsg::Read { .. })),
+        "the timer asks the replica again: {:?}",
+        cluster.queue
+    );
+    assert!(
+        cluster.armed[&n(1)].contains(&timer),
+        "and arms itself again"
+    );
+    cluster.run();
+    assert_eq!(cluster.replies(1), [&Reply::Values(vec![(b(&key), None)])]);
+    assert!(
+        !cluster.armed[&n(1)].contains(&timer),
+        "answered: cancelled"
+    );
+
+    // A key the node holds itself needs no timer; nor does a remote client.
+    let own = cluster.key_on(&[n(1)]);
+    cluster.local_read(n(1), 2, &own);
+    cluster.read(n(1), 3, &key);
+    let reads = |t: &NodeTimer| matches!(t, NodeTimer::Read { .. });
+    assert!(
+        !cluster.armed[&n(1)].iter().any(reads),
+        "{:?}",
+        cluster.armed
+    );
+    cluster.run();
+    assert_eq!(cluster.replies(2).len(), 1);
+    assert_eq!(cluster.replies(3).len(), 1);
 }
