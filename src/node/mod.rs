@@ -23,6 +23,7 @@
 //! | detector messages and timers | the detector |
 //! | coordinator timers (`VoteTimeout`, `Resend`) | the coordinator |
 //! | participant timers (`Uncertain`) | the participant |
+//! | `Read` timers | the node's own read path |
 //!
 //! Queries are split by the transaction's coordinator (packed into its id)
 //! because the coordinator answers by presumed abort: with no record it says
@@ -46,8 +47,11 @@
 //! - **Reads** go to one replica of each key: this node if it is one, else
 //!   the first the failure detector does not suspect. If it suspects every
 //!   replica of a key, the read is answered [`Reply::Unreachable`], naming
-//!   them; a retry of a read under way moves each key whose replica has come
-//!   under suspicion since to another replica, or answers the same. A
+//!   them. A retry of a read under way asks again for every key not answered
+//!   yet, of the replica the latest view picks (a `Read` or its answer may
+//!   have been lost); an in-process caller ([`Node::handle_local`]) never
+//!   retries, so for its read the node asks again on its own timer
+//!   (`NodeTimer::Read`) while a key waits on another node. A
 //!   replica answers from its committed store, except that a key locked by a
 //!   prepared writer waits for that writer's outcome: the writer may already
 //!   be committed and its client told so, so a read that skipped it could
