@@ -606,7 +606,9 @@ impl Node {
     }
 
     /// Handles a request from an in-process caller, which does not retry: no
-    /// answer table, no relay. The reply goes to `Dest::Client(client)`.
+    /// answer table, no relay. The reply goes to `Dest::Client(client)`. For
+    /// a read of keys held elsewhere the node itself asks again, on a
+    /// [`NodeTimer::Read`], while an answer is missing.
     pub fn handle_local(
         &mut self,
         client: ClientId,
