@@ -2391,18 +2391,24 @@ mod tests {
         );
     }
 
-    /// Reads routed to the key's replica on a lossy network, with a client
-    /// that retries only at the node it asked, as haft's client does.
-    fn routed_reads_retried_at_home(variant: Variant) -> NodeModelConfig {
+    /// Reads routed to the keys' one replica on a lossy network, by clients
+    /// that retry as `retry_at` says.
+    fn routed_reads(retry_at: RetryAt, crashes: usize, variant: Variant) -> NodeModelConfig {
         NodeModelConfig {
             replicas: 1,
             keys: 2,
-            crashes: 0,
+            crashes,
             lossy: true,
-            retry_at: RetryAt::Home,
+            retry_at,
             variant,
             ..NodeModelConfig::default()
         }
+    }
+
+    /// With a client that retries only at the node it asked, as haft's
+    /// client does.
+    fn routed_reads_retried_at_home(variant: Variant) -> NodeModelConfig {
+        routed_reads(RetryAt::Home, 0, variant)
     }
 
     #[test]
@@ -2487,15 +2493,7 @@ mod tests {
     /// never retry, so only the node can ask again for a read the network
     /// lost.
     fn in_process_reads(crashes: usize, variant: Variant) -> NodeModelConfig {
-        NodeModelConfig {
-            replicas: 1,
-            keys: 2,
-            crashes,
-            lossy: true,
-            retry_at: RetryAt::InProcess,
-            variant,
-            ..NodeModelConfig::default()
-        }
+        routed_reads(RetryAt::InProcess, crashes, variant)
     }
 
     #[test]

@@ -203,6 +203,13 @@ impl Cluster {
         self.carry_out(node, out);
     }
 
+    /// Whether a `Read` to `node` is in flight.
+    fn read_sent_to(&self, node: NodeId) -> bool {
+        self.queue
+            .iter()
+            .any(|(_, to, msg)| *to == node && matches!(msg, NodeMsg::Read { .. }))
+    }
+
     fn replies(&self, id: RequestId) -> Vec<&Reply> {
         self.to_clients
             .iter()
@@ -1288,10 +1295,7 @@ fn a_retried_read_asks_its_replica_again() {
     cluster.read(n(1), 1, &key);
     let lost = cluster.queue.len();
     assert!(
-        cluster
-            .queue
-            .iter()
-            .any(|(_, to, msg)| *to == n(2) && matches!(msg, NodeMsg::Read { .. })),
+        cluster.read_sent_to(n(2)),
         "the read goes to the key's replica: {:?}",
         cluster.queue
     );
@@ -1321,10 +1325,7 @@ fn an_in_process_read_lost_on_the_network_is_asked_again_by_the_node() {
     cluster.queue.clear(); // The Read is lost.
     cluster.fire(n(1), timer.clone());
     assert!(
-        cluster
-            .queue
-            .iter()
-            .any(|(_, to, msg)| *to == n(2) && matches!(msg, NodeMsg::Read { .. })),
+        cluster.read_sent_to(n(2)),
         "the timer asks the replica again: {:?}",
         cluster.queue
     );
